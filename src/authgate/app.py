@@ -1,0 +1,126 @@
+"""The application factory, and ``AuthGate`` for mounting into a host FastAPI app.
+
+Standalone::
+
+    app = create_app(load_settings())
+
+Library::
+
+    gate = AuthGate(load_settings())
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)                        # /auth routes, error envelope, body limits
+
+    @app.get("/orders")
+    async def orders(user: Annotated[Principal, Depends(gate.current_user)]): ...
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from authgate import __version__
+from authgate.clock import Clock
+from authgate.config import Settings, sqlite_path
+from authgate.http import deps
+from authgate.http import errors as http_errors
+from authgate.http.limits import BodyGuard
+from authgate.http.routes import auth as auth_routes
+from authgate.http.routes import mfa as mfa_routes
+from authgate.migrate import upgrade
+from authgate.resources import Resources, build_resources
+
+log = logging.getLogger("authgate")
+Extension = Callable[[Resources], Any]
+
+
+class AuthGate:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, prefix: str = "/auth",
+                 extensions: list[Extension] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.prefix = prefix
+        self.resources: Resources | None = None
+        self._extensions = list(extensions or [])
+        self.router = APIRouter(prefix=prefix)
+        self.router.include_router(auth_routes.router)
+        self.router.include_router(mfa_routes.router)
+        for feature in _feature_routers():
+            self.router.include_router(feature)
+
+    current_user = staticmethod(deps.current_principal)
+    """Dependency: the fully authenticated caller (401/403 envelopes otherwise)."""
+    require = staticmethod(deps.require)
+    """Dependency factory: ``Depends(gate.require(roles=("admin",)))``."""
+
+    async def start(self) -> Resources:
+        res = build_resources(self.settings, clock=self.clock)
+        try:
+            auto = self.settings.auto_migrate
+            if auto and sqlite_path(self.settings.database_url) is not None:
+                await upgrade(res.db.writer)
+            for setup in [*_feature_setups(), *self._extensions]:
+                result = setup(res)
+                if hasattr(result, "__await__"):
+                    await result
+        except BaseException:
+            await res.close()
+            raise
+        self.resources = res
+        return res
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        res = await self.start()
+        app.state.authgate = res
+        try:
+            yield
+        finally:
+            await res.close()
+            self.resources = None
+
+    def install(self, app: FastAPI) -> None:
+        app.include_router(self.router)
+        http_errors.install(app)
+        app.add_middleware(BodyGuard, prefix=self.prefix,
+                           max_bytes=self.settings.security.max_body_bytes)
+
+
+def _feature_routers() -> list[APIRouter]:
+    """Routers of the feature packages, in the order they appear in the OpenAPI file."""
+    return []
+
+
+def _feature_setups() -> list[Extension]:
+    """Start-up hooks of the feature packages (they attach collaborators to Resources)."""
+    return []
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    gate = AuthGate(settings, clock=clock)
+    app = FastAPI(
+        title="authgate",
+        version=__version__,
+        description="Authentication and MFA service, wire-compatible with @ackplus/nest-auth.",
+        lifespan=gate.lifespan,
+    )
+    gate.install(app)
+    app.state.gate = gate
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["access-token"] = {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""The operator edge: ``authgate serve``, ``authgate migrate`` and friends."""

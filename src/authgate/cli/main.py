@@ -1,0 +1,99 @@
+"""``authgate`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from authgate.config import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="authgate: authentication and MFA service.")
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML/JSON/YAML config file")]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            typer.echo(f"authgate: invalid setting {name}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        typer.echo(f"authgate: cannot load configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _factory() -> object:
+    """uvicorn app factory for worker processes (they re-read the same environment)."""
+    from authgate.app import create_app
+
+    cfg = os.environ.get("AUTHGATE_CONFIG")
+    return create_app(load_settings(Path(cfg) if cfg else None))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    config: ConfigOpt = None,
+    log_level: Annotated[str, typer.Option(help="Log level")] = "info",
+) -> None:
+    """Run the HTTP server (SQLite in the current directory unless configured otherwise)."""
+    import uvicorn
+
+    settings = _settings(config)
+    if config is not None:
+        os.environ["AUTHGATE_CONFIG"] = str(config.resolve())
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    from authgate.config import sqlite_path
+
+    if sqlite_path(settings.database_url) is not None:
+        # Migrate once here so worker processes never race each other at start-up.
+        asyncio.run(_migrate(settings))
+    uvicorn.run("authgate.cli.main:_factory", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, proxy_headers=False, access_log=False)
+
+
+async def _migrate(settings: Settings) -> str | None:
+    from authgate.db import Database
+    from authgate.migrate import current, upgrade
+
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db.writer)
+        return await current(db.writer)
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Create or upgrade the database schema (keeps data)."""
+    settings = _settings(config)
+    rev = asyncio.run(_migrate(settings))
+    typer.echo(f"database at revision {rev}")
+
+
+@app.command("check-config")
+def check_config(config: ConfigOpt = None) -> None:
+    """Validate the configuration and print it (secrets masked)."""
+    settings = _settings(config)
+    typer.echo(settings.model_dump_json(indent=2))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,255 @@
+"""The one typed settings object.
+
+Built once at start-up (``load_settings``) from, in priority order: explicit keyword
+arguments, ``AUTHGATE_*`` environment variables (nested with ``__``, e.g.
+``AUTHGATE_JWT__SECRET``), then an optional TOML/JSON/YAML file named by
+``AUTHGATE_CONFIG``. File keys may be written in the contract's camelCase
+(``accessTokenExpiresIn``) or in snake_case. Invalid values fail at start-up with the
+setting's dotted name in the message.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from authgate.durations import Duration
+
+MfaMethod = Literal["email", "sms", "totp"]
+_WEAK_SECRETS = {"secret", "changeme", "change-me", "password", "jwt-secret", "your-secret-key"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JwtSettings(_Section):
+    secret: SecretStr | None = None
+    """HMAC secret for HS* algorithms; also the root of derived keys (HKDF) for refresh
+    tokens, code hashes and TOTP encryption when no dedicated key is configured."""
+    private_key_file: Path | None = None
+    public_key_file: Path | None = None
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
+    access_token_expires_in: Duration = timedelta(minutes=15)
+    refresh_token_expires_in: Duration = timedelta(days=7)
+    issuer: str = "authgate"
+    audience: str = "authgate"
+    refresh_reuse_grace: Duration = timedelta(seconds=10)
+    """A rotated refresh token presented again within this window gets the same
+    successor back (tab races, network retries); after it, the session is revoked."""
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        raw = v.get_secret_value()
+        if raw.lower() in _WEAK_SECRETS or len(raw) < 32:
+            raise ValueError("must be at least 32 characters and not a well-known placeholder")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_match_algorithm(self) -> JwtSettings:
+        if not self.algorithm.startswith("HS") and self.private_key_file is None:
+            raise ValueError(f"algorithm {self.algorithm} needs jwt.private_key_file")
+        return self
+
+
+class CookieSettings(_Section):
+    secure: bool = False
+    same_site: Literal["lax", "strict", "none"] = "lax"
+    domain: str | None = None
+    path: str = "/"
+
+
+class SessionSettings(_Section):
+    storage: Literal["database", "redis", "memory"] = "database"
+    max_sessions_per_user: int = Field(10, ge=1, le=10_000)
+    on_max_sessions: Literal["evict_oldest", "reject"] = "evict_oldest"
+    sliding_expiration: bool = False
+    touch_interval: Duration = timedelta(minutes=5)
+    access_token_type: Literal["header", "cookie"] | None = None
+    cookie: CookieSettings = CookieSettings()
+    user_cache_ttl: Duration = timedelta(minutes=5)
+    """Redis/memory stores keep a user snapshot beside the session so the hot path is one
+    round trip; writes to the user invalidate it, the TTL bounds any missed invalidation."""
+
+
+class TotpSettings(_Section):
+    issuer: str | None = None
+    period: int = Field(30, ge=15, le=120)
+    digits: int = Field(6, ge=6, le=8)
+    algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1"
+    setup_expires_in: Duration = timedelta(minutes=15)
+
+
+class MfaSettings(_Section):
+    enabled: bool = True
+    required: bool = False
+    methods: tuple[MfaMethod, ...] = ("totp", "email")
+    default_method: MfaMethod | None = None
+    allow_user_toggle: bool = True
+    allow_method_selection: bool = True
+    otp_length: int = Field(6, ge=4, le=10)
+    otp_expires_in: Duration = timedelta(minutes=10)
+    resend_interval: Duration = timedelta(seconds=30)
+    max_attempts: int = Field(5, ge=1, le=100)
+    attempt_window: Duration = timedelta(minutes=15)
+    recovery_code_count: int = Field(10, ge=1, le=50)
+    trusted_device_duration: Duration | None = timedelta(days=30)
+    trust_device_storage_name: str = "nest_auth_device_trust"
+    reauth_window: Duration | None = None
+    encryption_keys: tuple[SecretStr, ...] = ()
+    """``"<kid>:<base64 32-byte key>"`` entries; the first encrypts, all decrypt.
+    Empty: one key derived from the JWT secret (kid ``d0``)."""
+    totp: TotpSettings = TotpSettings()
+
+    @field_validator("methods")
+    @classmethod
+    def _dedupe(cls, v: tuple[MfaMethod, ...]) -> tuple[MfaMethod, ...]:
+        return tuple(dict.fromkeys(v))
+
+
+class RegistrationSettings(_Section):
+    enabled: bool = True
+    auto_login_after_signup: bool = True
+    require_verified_email: bool = False
+
+
+class PasswordHashSettings(_Section):
+    """argon2id cost; defaults above OWASP's minimum (19 MiB, t=2, p=1)."""
+
+    time_cost: int = Field(3, ge=1, le=20)
+    memory_cost_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
+    parallelism: int = Field(4, ge=1, le=64)
+
+
+class CsrfSettings(_Section):
+    enabled: bool = True
+    """Applies only to requests authenticated by the access-token cookie."""
+    cookie_name: str = "nest_auth_csrf"
+    header_name: str = "x-csrf-token"
+    allowed_origins: tuple[str, ...] = ()
+
+
+class SecuritySettings(_Section):
+    csrf: CsrfSettings = CsrfSettings()
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    trusted_proxies: tuple[str, ...] = ()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHGATE_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    app_name: str = "authgate"
+    database_url: str = "sqlite+aiosqlite:///./authgate.db"
+    redis_url: str | None = None
+    redis_prefix: str = "authgate:"
+    data_dir: Path | None = None
+    """Where the development secret and the outbox live; default: beside the SQLite file
+    (or the working directory)."""
+    auto_migrate: bool = True
+    enforce_must_change_password: bool = False
+    email_auth_enabled: bool = True
+    phone_auth_enabled: bool = False
+    jwt: JwtSettings = JwtSettings()
+    session: SessionSettings = SessionSettings()
+    mfa: MfaSettings = MfaSettings()
+    registration: RegistrationSettings = RegistrationSettings()
+    password_hash: PasswordHashSettings = PasswordHashSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.session.storage == "redis" and not self.redis_url:
+            raise ValueError("session.storage is 'redis' but redis_url is not set")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir
+        sqlite = sqlite_path(self.database_url)
+        return sqlite.parent if sqlite is not None else Path.cwd()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    m = re.match(r"^sqlite(?:\+\w+)?:///(.+)$", url)
+    if not m or m.group(1).startswith(":memory:"):
+        return None
+    return Path(m.group(1)).resolve()
+
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "authgate_config_file", default=None
+)
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _snake_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_snake(str(k)): _snake_keys(v) for k, v in value.items()}
+    return value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        data: Any = tomllib.loads(text)
+    elif suffix == ".json":
+        data = json.loads(text)
+    elif suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ValueError(f"config file {path}: use .toml, .json, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path}: the top level must be a mapping")
+    return dict(_snake_keys(data))
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _config_file.get()
+        if path is None:
+            env = os.environ.get("AUTHGATE_CONFIG")
+            path = Path(env) if env else None
+        return read_config_file(path) if path is not None else {}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; raises pydantic.ValidationError naming the failing setting."""
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file.reset(token)

@@ -1,0 +1,1 @@
+"""Pure cryptographic mechanics: no I/O, no database, no HTTP."""

@@ -1,0 +1,171 @@
+"""JWT access and refresh tokens with pinned algorithms, issuer and audience.
+
+Access tokens are signed with the configured secret (HS*) or private key (RS256, ES256,
+EdDSA) so host services can verify them the way nest-auth clients expect. Refresh tokens
+are always HS256 with a key derived for that purpose only: they are verified by authgate
+alone, and no access-token key can produce one. Their ``jti`` is derived from the session id
+and rotation generation, so a retried refresh inside the grace window can be answered with
+the very same successor token without storing any token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+from authgate.crypto.keys import derive, equal
+from authgate.errors import AuthError, Code
+
+MAX_TOKEN_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    user_id: str
+    session_id: str
+    generation: int
+
+
+class TokenCodec:
+    def __init__(
+        self,
+        *,
+        root_secret: bytes,
+        algorithm: str,
+        signing_key: Any,
+        verify_key: Any,
+        issuer: str,
+        audience: str,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+    ) -> None:
+        self.algorithm = algorithm
+        self._sign = signing_key
+        self._verify = verify_key
+        self.issuer = issuer
+        self.audience = audience
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self._refresh_key = derive(root_secret, "refresh-jwt")
+        self._jti_key = derive(root_secret, "refresh-jti")
+
+    # access -------------------------------------------------------------------------
+    def issue_access(self, claims: dict[str, Any], now: datetime) -> str:
+        iat = int(now.timestamp())
+        payload = {
+            **claims,
+            "type": "access",
+            "iat": iat,
+            "exp": iat + int(self.access_ttl.total_seconds()),
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(payload, self._sign, algorithm=self.algorithm)
+
+    def decode_access(self, token: str, now: datetime) -> dict[str, Any]:
+        """Verified claims, or AuthError INVALID_TOKEN / TOKEN_EXPIRED."""
+        if not token or len(token) > MAX_TOKEN_BYTES:
+            raise AuthError(Code.INVALID_TOKEN)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._verify,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=0,
+                options={"require": ["exp", "iat", "sub", "sessionId", "type"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise AuthError(Code.INVALID_TOKEN) from None
+        if claims.get("type") != "access" or not isinstance(claims.get("sessionId"), str):
+            raise AuthError(Code.INVALID_TOKEN)
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or not isinstance(iat, int):
+            raise AuthError(Code.INVALID_TOKEN)
+        ts = now.timestamp()
+        if iat > ts + 60:  # issued in the future beyond clock skew
+            raise AuthError(Code.INVALID_TOKEN)
+        if ts >= exp:
+            raise AuthError(Code.TOKEN_EXPIRED)
+        return claims
+
+    # refresh ------------------------------------------------------------------------
+    def _jti(self, session_id: str, generation: int) -> str:
+        digest = hmac.new(
+            self._jti_key, f"{session_id}:{generation}".encode(), hashlib.sha256
+        ).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def issue_refresh(
+        self, *, user_id: str, session_id: str, generation: int, issued_at: datetime
+    ) -> str:
+        """Deterministic in its inputs: the same generation and time give the same token."""
+        iat = int(issued_at.timestamp())
+        payload = {
+            "id": user_id,
+            "sub": user_id,
+            "sessionId": session_id,
+            "type": "refresh",
+            "gen": generation,
+            "jti": self._jti(session_id, generation),
+            "iat": iat,
+            "exp": iat + int(self.refresh_ttl.total_seconds()),
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(payload, self._refresh_key, algorithm="HS256")
+
+    def decode_refresh(self, token: str, now: datetime) -> RefreshClaims:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
+        try:
+            claims = jwt.decode(
+                token,
+                self._refresh_key,
+                algorithms=["HS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "jti"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            raise AuthError(Code.REFRESH_TOKEN_EXPIRED) from None
+        sid, gen, sub = claims.get("sessionId"), claims.get("gen"), claims.get("sub")
+        if claims.get("type") != "refresh" or not isinstance(sid, str) or not isinstance(gen, int):
+            raise AuthError(Code.REFRESH_TOKEN_INVALID, "Invalid refresh token payload")
+        if not isinstance(sub, str) or not equal(str(claims.get("jti")), self._jti(sid, gen)):
+            raise AuthError(Code.REFRESH_TOKEN_INVALID, "Invalid refresh token payload")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or now.timestamp() >= exp:
+            raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
+        return RefreshClaims(user_id=sub, session_id=sid, generation=gen)
+
+    # purpose tokens (password reset and the like) -----------------------------------
+    def issue_purpose(self, purpose: str, claims: dict[str, Any], now: datetime, ttl: timedelta) -> str:
+        iat = int(now.timestamp())
+        payload = {**claims, "type": purpose, "iat": iat, "exp": iat + int(ttl.total_seconds()),
+                   "iss": self.issuer, "aud": f"{self.audience}:{purpose}"}
+        return jwt.encode(payload, derive(self._refresh_key, purpose), algorithm="HS256")
+
+    def decode_purpose(self, purpose: str, token: str, now: datetime) -> dict[str, Any] | None:
+        """Claims of a valid, unexpired token of that purpose, else None."""
+        if len(token) > MAX_TOKEN_BYTES:
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, derive(self._refresh_key, purpose), algorithms=["HS256"],
+                audience=f"{self.audience}:{purpose}", issuer=self.issuer,
+                options={"require": ["exp", "iat"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            return None
+        exp = claims.get("exp")
+        if claims.get("type") != purpose or not isinstance(exp, int) or now.timestamp() >= exp:
+            return None
+        return claims

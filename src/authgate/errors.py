@@ -1,0 +1,165 @@
+"""Domain errors with stable, machine-readable codes.
+
+Services raise ``AuthError(code)``; they never know about HTTP. The HTTP edge
+(``authgate.http.errors``) maps each code to a status once, and the CLI maps the same
+errors to exit codes. A client branches on ``code``, never on ``message``.
+
+    AuthError                 anything the client can fix or must be told about
+    └── ServiceUnavailable    infrastructure (database, Redis, SMTP, SMS) failed
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    # input and routing
+    INVALID_INPUT = "INVALID_INPUT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    MISSING_REQUIRED_FIELD = "MISSING_REQUIRED_FIELD"
+    MISSING_REQUIRED_FIELDS = "MISSING_REQUIRED_FIELDS"
+    EMAIL_OR_PHONE_REQUIRED = "EMAIL_OR_PHONE_REQUIRED"
+    # accounts and login
+    REGISTRATION_DISABLED = "REGISTRATION_DISABLED"
+    EMAIL_ALREADY_EXISTS = "EMAIL_ALREADY_EXISTS"
+    PHONE_ALREADY_EXISTS = "PHONE_ALREADY_EXISTS"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_PROVIDER = "INVALID_PROVIDER"
+    PROVIDER_NOT_FOUND = "PROVIDER_NOT_FOUND"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    ACCOUNT_INACTIVE = "ACCOUNT_INACTIVE"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    RATE_LIMITED = "RATE_LIMITED"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
+    TENANT_NOT_ENABLED = "TENANT_NOT_ENABLED"
+    TENANT_NOT_FOUND = "TENANT_NOT_FOUND"
+    PASSWORDLESS_DISABLED = "PASSWORDLESS_DISABLED"
+    # tokens, sessions and the guard
+    NO_AUTH_PROVIDED = "NO_AUTH_PROVIDED"
+    INVALID_AUTH_FORMAT = "INVALID_AUTH_FORMAT"
+    INVALID_TOKEN = "INVALID_TOKEN"
+    TOKEN_EXPIRED = "TOKEN_EXPIRED"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
+    MAX_SESSIONS_REACHED = "MAX_SESSIONS_REACHED"
+    REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"
+    REFRESH_TOKEN_EXPIRED = "REFRESH_TOKEN_EXPIRED"
+    CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
+    CSRF_ORIGIN_REJECTED = "CSRF_ORIGIN_REJECTED"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    MISSING_REQUIRED_ROLES = "MISSING_REQUIRED_ROLES"
+    MISSING_REQUIRED_PERMISSIONS = "MISSING_REQUIRED_PERMISSIONS"
+    NO_ROLES_ASSIGNED = "NO_ROLES_ASSIGNED"
+    # passwords
+    CURRENT_PASSWORD_INCORRECT = "CURRENT_PASSWORD_INCORRECT"
+    NEW_PASSWORD_SAME_AS_CURRENT = "NEW_PASSWORD_SAME_AS_CURRENT"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
+    PASSWORD_TOO_COMMON = "PASSWORD_TOO_COMMON"
+    PASSWORD_TOO_WEAK = "PASSWORD_TOO_WEAK"
+    PASSWORD_CONTAINS_IDENTIFIER = "PASSWORD_CONTAINS_IDENTIFIER"
+    PASSWORD_RESET_INVALID_REQUEST = "PASSWORD_RESET_INVALID_REQUEST"
+    PASSWORD_RESET_TOKEN_INVALID = "PASSWORD_RESET_TOKEN_INVALID"
+    MUST_CHANGE_PASSWORD = "MUST_CHANGE_PASSWORD"
+    # one-time codes and verification
+    VERIFICATION_CODE_INVALID = "VERIFICATION_CODE_INVALID"
+    VERIFICATION_CODE_EXPIRED = "VERIFICATION_CODE_EXPIRED"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+    RESEND_TOO_SOON = "RESEND_TOO_SOON"
+    DELIVERY_FAILED = "DELIVERY_FAILED"
+    EMAIL_ALREADY_VERIFIED = "EMAIL_ALREADY_VERIFIED"
+    PHONE_ALREADY_VERIFIED = "PHONE_ALREADY_VERIFIED"
+    NO_EMAIL_ADDRESS = "NO_EMAIL_ADDRESS"
+    NO_PHONE_NUMBER = "NO_PHONE_NUMBER"
+    # MFA
+    MFA_NOT_ENABLED = "MFA_NOT_ENABLED"
+    MFA_REQUIRED = "MFA_REQUIRED"
+    MFA_CODE_INVALID = "MFA_CODE_INVALID"
+    MFA_CODE_EXPIRED = "MFA_CODE_EXPIRED"
+    MFA_METHOD_NOT_AVAILABLE = "MFA_METHOD_NOT_AVAILABLE"
+    MFA_TOGGLING_NOT_ALLOWED = "MFA_TOGGLING_NOT_ALLOWED"
+    MFA_CANNOT_ENABLE_WITHOUT_METHOD = "MFA_CANNOT_ENABLE_WITHOUT_METHOD"
+    MFA_RECOVERY_CODE_INVALID = "MFA_RECOVERY_CODE_INVALID"
+    MFA_DEVICE_NOT_FOUND = "MFA_DEVICE_NOT_FOUND"
+    MFA_ENROLLMENT_REQUIRED = "MFA_ENROLLMENT_REQUIRED"
+    MFA_TOO_MANY_ATTEMPTS = "MFA_TOO_MANY_ATTEMPTS"
+    REAUTH_REQUIRED = "REAUTH_REQUIRED"
+
+
+DEFAULT_MESSAGES: dict[Code, str] = {
+    Code.INVALID_INPUT: "Invalid input",
+    Code.PAYLOAD_TOO_LARGE: "Request body is too large",
+    Code.UNSUPPORTED_MEDIA_TYPE: "Content-Type must be application/json",
+    Code.NOT_FOUND: "Not found",
+    Code.METHOD_NOT_ALLOWED: "Method not allowed",
+    Code.INTERNAL_ERROR: "Internal server error",
+    Code.SERVICE_UNAVAILABLE: "Service temporarily unavailable, please retry",
+    Code.EMAIL_OR_PHONE_REQUIRED: "Either email or phone must be provided",
+    Code.REGISTRATION_DISABLED: "Registration is disabled",
+    Code.EMAIL_ALREADY_EXISTS: "Email already exists in this tenant",
+    Code.PHONE_ALREADY_EXISTS: "Phone number already exists in this tenant",
+    Code.INVALID_CREDENTIALS: "Invalid credentials",
+    Code.INVALID_PROVIDER: "Invalid authentication providerName or provider is not enabled",
+    Code.USER_NOT_FOUND: "User not found",
+    Code.ACCOUNT_INACTIVE: "Your account is suspended, please contact support",
+    Code.RATE_LIMITED: "Too many requests. Please try again later.",
+    Code.EMAIL_NOT_VERIFIED: "You must verify your email address before continuing",
+    Code.TENANT_NOT_ENABLED: "tenantId provided but multi-tenancy is disabled on this deployment.",
+    Code.NO_AUTH_PROVIDED: "No authentication provided",
+    Code.INVALID_AUTH_FORMAT: "Malformed Authorization header; expected 'Bearer <token>'",
+    Code.INVALID_TOKEN: "Invalid or expired token",
+    Code.TOKEN_EXPIRED: "Token has expired",
+    Code.SESSION_NOT_FOUND: "Session not found",
+    Code.MAX_SESSIONS_REACHED: "Maximum number of active sessions reached",
+    Code.REFRESH_TOKEN_INVALID: "Invalid refresh token",
+    Code.REFRESH_TOKEN_EXPIRED: "Invalid or expired refresh token",
+    Code.CSRF_TOKEN_INVALID: "Invalid or missing CSRF token.",
+    Code.CSRF_ORIGIN_REJECTED: "Cross-site request blocked (origin not allowed).",
+    Code.MUST_CHANGE_PASSWORD: "You must change your password before continuing",
+    Code.MFA_NOT_ENABLED: "MFA is not enabled for the application",
+    Code.MFA_REQUIRED: "Multi-factor authentication is required",
+    Code.MFA_CODE_INVALID: "Invalid MFA code",
+    Code.MFA_TOGGLING_NOT_ALLOWED: "MFA toggle is not allowed",
+    Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD: "Cannot enable MFA without at least one verified method",
+    Code.MFA_RECOVERY_CODE_INVALID: "Invalid recovery code",
+    Code.MFA_DEVICE_NOT_FOUND: "MFA device not found",
+    Code.MFA_METHOD_NOT_AVAILABLE: "This MFA method is not available for this account",
+    Code.MFA_ENROLLMENT_REQUIRED: "MFA is required: set up an authenticator to continue",
+    Code.MFA_TOO_MANY_ATTEMPTS: "Too many failed verification attempts. Please try again later.",
+    Code.REAUTH_REQUIRED: "Please re-authenticate to perform this action",
+}
+
+
+class AuthError(Exception):
+    """A failure the client is told about, identified by a stable ``code``.
+
+    ``status`` is set only where the contract gives one code two statuses (for example
+    ``USER_NOT_FOUND`` is 401 on most routes but 400 on password reset); otherwise the
+    HTTP edge's table decides. ``retry_after`` (seconds) becomes a ``Retry-After`` header.
+    """
+
+    def __init__(
+        self,
+        code: Code,
+        message: str | None = None,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or DEFAULT_MESSAGES.get(code, code.replace("_", " ").capitalize())
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"{code}: {self.message}")
+
+
+class ServiceUnavailable(AuthError):
+    """A backing service (database, Redis, mail, SMS) failed or timed out."""
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(Code.SERVICE_UNAVAILABLE, message, retry_after=retry_after)

@@ -1,0 +1,61 @@
+"""A small event hook the host app subscribes to (audit, metrics, notifications).
+
+Events are emitted after the change they describe is committed; a failing subscriber is
+logged and never breaks the request that caused the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("authgate.events")
+
+USER_CREATED = "user.created"
+LOGGED_IN = "user.logged_in"
+LOGIN_FAILED = "user.login_failed"
+LOGGED_OUT = "user.logged_out"
+LOGGED_OUT_ALL = "user.logged_out_all"
+REFRESH_REUSE_DETECTED = "session.refresh_reuse_detected"
+MFA_ENABLED = "mfa.enabled"
+MFA_DISABLED = "mfa.disabled"
+MFA_CODE_SENT = "mfa.code_sent"
+MFA_VERIFIED = "mfa.verified"
+MFA_FAILED = "mfa.failed"
+MFA_DEVICE_ADDED = "mfa.device_added"
+MFA_DEVICE_REMOVED = "mfa.device_removed"
+MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+MFA_RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated"
+PASSWORD_CHANGED = "password.changed"
+PASSWORD_RESET = "password.reset"
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    user_id: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Event], Awaitable[None] | None]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, name: str, handler: Handler) -> None:
+        """``name`` is an event name or ``"*"`` for every event."""
+        self._handlers[name].append(handler)
+
+    async def emit(self, event: Event) -> None:
+        for handler in [*self._handlers.get(event.name, ()), *self._handlers.get("*", ())]:
+            try:
+                result = handler(event)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("event handler failed for %s", event.name)

@@ -1,0 +1,1 @@
+"""The JSON API edge: parse, call one flow, serialise."""

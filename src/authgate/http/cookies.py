@@ -1,0 +1,84 @@
+"""Token transport: header mode (tokens in the body) or cookie mode (httpOnly cookies)."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authgate.config import Settings
+
+ACCESS_COOKIE = "accessToken"
+REFRESH_COOKIE = "refreshToken"
+REMEMBER_COOKIE = "nest_auth_remember"
+TOKEN_FIELDS = ("accessToken", "refreshToken", "trustToken")
+
+
+def cookie_mode(settings: Settings, request: Request) -> bool:
+    """Config 'cookie', or config unset and the client asks with x-access-token-type."""
+    configured = settings.session.access_token_type
+    if configured is not None:
+        return configured == "cookie"
+    return request.headers.get("x-access-token-type", "").lower() == "cookie"
+
+
+def _set(settings: Settings, response: Response, name: str, value: str, max_age: int | None,
+         *, httponly: bool = True) -> None:
+    c = settings.session.cookie
+    response.set_cookie(
+        name, value, max_age=max_age, path=c.path, domain=c.domain, secure=c.secure,
+        httponly=httponly, samesite=c.same_site,
+    )
+
+
+def clear(settings: Settings, response: Response, name: str) -> None:
+    c = settings.session.cookie
+    response.delete_cookie(name, path=c.path, domain=c.domain, secure=c.secure,
+                           samesite=c.same_site)
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def write_tokens(
+    settings: Settings,
+    request: Request,
+    response: Response,
+    *,
+    access: str,
+    refresh: str,
+    trust: str | None,
+    remember_me: bool | None,
+) -> None:
+    """Set the token cookies; ``remember_me=False`` makes them session cookies."""
+    if remember_me is None:
+        remember_me = request.cookies.get(REMEMBER_COOKIE) != "0"
+    jwt = settings.jwt
+    persistent = remember_me
+    _set(settings, response, ACCESS_COOKIE, access,
+         int(jwt.access_token_expires_in.total_seconds()) if persistent else None)
+    _set(settings, response, REFRESH_COOKIE, refresh,
+         int(jwt.refresh_token_expires_in.total_seconds()) if persistent else None)
+    if persistent:
+        clear(settings, response, REMEMBER_COOKIE)
+    else:
+        _set(settings, response, REMEMBER_COOKIE, "0", None)
+    if trust is not None and settings.mfa.trusted_device_duration is not None:
+        _set(settings, response, settings.mfa.trust_device_storage_name, trust,
+             int(settings.mfa.trusted_device_duration.total_seconds()))
+    csrf = settings.security.csrf
+    if csrf.enabled:
+        token = request.cookies.get(csrf.cookie_name) or new_csrf_token()
+        _set(settings, response, csrf.cookie_name, token,
+             int(jwt.refresh_token_expires_in.total_seconds()), httponly=False)
+
+
+def write_csrf(settings: Settings, response: Response, token: str) -> None:
+    _set(settings, response, settings.security.csrf.cookie_name, token, None, httponly=False)
+
+
+def clear_tokens(settings: Settings, response: Response) -> None:
+    clear(settings, response, ACCESS_COOKIE)
+    clear(settings, response, REFRESH_COOKIE)

@@ -1,0 +1,188 @@
+"""Request-scoped helpers: resources, client metadata, and the auth guard dependencies.
+
+Guard flags follow the contract's legend: M = allowed while MFA is pending, P = allowed
+while a password change is forced, E = allowed with an unverified email.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from authgate.crypto.keys import equal
+from authgate.errors import AuthError, Code
+from authgate.http.cookies import ACCESS_COOKIE
+from authgate.resources import Resources
+from authgate.sessions.service import ClientMeta, Principal, Sessions
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_resources(request: Request) -> Resources:
+    res: Resources = request.app.state.authgate
+    return res
+
+
+Res = Annotated[Resources, Depends(get_resources)]
+
+
+def client_ip(res: Resources, request: Request) -> str | None:
+    """The peer address, or the first untrusted hop of X-Forwarded-For when the peer is a
+    configured trusted proxy (never trust the header from anyone else)."""
+    peer = request.client.host if request.client else None
+    proxies = res.settings.security.trusted_proxies
+    if not peer or not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop[:64]
+    return peer
+
+
+def _trusted(addr: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    for p in proxies:
+        try:
+            if ip in ipaddress.ip_network(p, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_meta(request: Request) -> ClientMeta:
+    res = get_resources(request)
+    return ClientMeta(ip=client_ip(res, request), user_agent=request.headers.get("user-agent"))
+
+
+Client = Annotated[ClientMeta, Depends(client_meta)]
+
+
+def extract_token(res: Resources, request: Request) -> tuple[str, str] | None:
+    """(token, 'header'|'cookie') or None. A Bearer header wins over the cookie."""
+    mode = res.settings.session.access_token_type
+    if mode != "cookie":
+        auth = request.headers.get("authorization")
+        if auth:
+            scheme, _, rest = auth.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                token = rest.strip()
+                if not token or " " in token:
+                    raise AuthError(Code.INVALID_AUTH_FORMAT)
+                return token, "header"
+    if mode != "header":
+        cookie = request.cookies.get(ACCESS_COOKIE)
+        if cookie:
+            return cookie, "cookie"
+    return None
+
+
+def check_csrf(res: Resources, request: Request) -> None:
+    """Double-submit check for cookie-authenticated, state-changing requests."""
+    csrf = res.settings.security.csrf
+    if not csrf.enabled or request.method in _SAFE_METHODS:
+        return
+    if csrf.allowed_origins:
+        origin = request.headers.get("origin")
+        if origin is None and (ref := request.headers.get("referer")):
+            parts = ref.split("/")
+            origin = "/".join(parts[:3]) if len(parts) >= 3 else None
+        if origin is not None and origin not in csrf.allowed_origins:
+            raise AuthError(Code.CSRF_ORIGIN_REJECTED)
+    header = request.headers.get(csrf.header_name, "")
+    cookie = request.cookies.get(csrf.cookie_name, "")
+    if not header or not cookie or not equal(header, cookie):
+        raise AuthError(Code.CSRF_TOKEN_INVALID)
+
+
+def guard(
+    *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False
+) -> Callable[[Request], Awaitable[Principal]]:
+    """Build the dependency that authenticates a route with the given skip flags."""
+
+    async def _principal(request: Request) -> Principal:
+        res = get_resources(request)
+        found = extract_token(res, request)
+        if found is None:
+            raise AuthError(Code.NO_AUTH_PROVIDED)
+        token, source = found
+        if source == "cookie":
+            check_csrf(res, request)
+        principal = await Sessions(res).authenticate(token, allow_mfa_pending=mfa_pending)
+        user = principal.user
+        if (not must_change and res.settings.enforce_must_change_password
+                and user.must_change_password):
+            raise AuthError(Code.MUST_CHANGE_PASSWORD)
+        if (not unverified_email and res.settings.registration.require_verified_email
+                and user.email_verified_at is None):
+            raise AuthError(Code.EMAIL_NOT_VERIFIED)
+        request.state.principal = principal
+        return principal
+
+    return _principal
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """For logout: any failure past the CSRF check degrades to anonymous."""
+    res = get_resources(request)
+    try:
+        found = extract_token(res, request)
+    except AuthError:
+        return None
+    if found is None:
+        return None
+    token, source = found
+    if source == "cookie":
+        check_csrf(res, request)
+    try:
+        return await Sessions(res).authenticate(token, allow_mfa_pending=True)
+    except AuthError:
+        return None
+
+
+def require(
+    *, roles: tuple[str, ...] = (), permissions: tuple[str, ...] = (), any_of: bool = True
+) -> Callable[..., Awaitable[Principal]]:
+    """Host-app dependency: a verified user holding the roles / permissions asked for."""
+    base = guard()
+
+    async def _check(principal: Annotated[Principal, Depends(base)]) -> Principal:
+        have_roles = {str(r.get("name")) for r in principal.session.data.get("roles", [])}
+        have_perms = set(principal.session.data.get("permissions", []))
+        if roles:
+            if not have_roles:
+                raise AuthError(Code.NO_ROLES_ASSIGNED, "No roles assigned")
+            missing = [r for r in roles if r not in have_roles]
+            if missing:
+                raise AuthError(Code.MISSING_REQUIRED_ROLES,
+                                f"Access denied: Missing required roles: {', '.join(missing)}")
+        if permissions:
+            ok = (any(p in have_perms for p in permissions) if any_of
+                  else all(p in have_perms for p in permissions))
+            if not ok:
+                msg = ("Access denied: Requires at least one of: " if any_of
+                       else "Access denied: Missing required permissions: ")
+                raise AuthError(Code.MISSING_REQUIRED_PERMISSIONS, msg + ", ".join(permissions))
+        return principal
+
+    return _check
+
+
+# Ready-made guards -------------------------------------------------------------------
+current_principal = guard(must_change=True, unverified_email=True)
+"""A fully authenticated caller (MFA done); the dependency host apps use."""
+
+Authed = Annotated[Principal, Depends(current_principal)]
+AuthedMPE = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
+                                                unverified_email=True))]
+AuthedME = Annotated[Principal, Depends(guard(mfa_pending=True, unverified_email=True))]
+MaybeAuthed = Annotated[Principal | None, Depends(optional_principal)]
+
+

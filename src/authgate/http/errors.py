@@ -1,0 +1,195 @@
+"""The single place where errors become HTTP: status table and the error envelope.
+
+Every error body is ``{"statusCode", "error", "message", "code"}``: ``error`` is the HTTP
+reason phrase, ``code`` is stable. Unexpected faults are logged with their trace and answered
+with a bare 500 envelope that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from authgate.errors import AuthError, Code, ServiceUnavailable
+
+log = logging.getLogger("authgate.http")
+
+STATUS: dict[Code, int] = {
+    Code.INVALID_INPUT: 400,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.UNSUPPORTED_MEDIA_TYPE: 415,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.INTERNAL_ERROR: 500,
+    Code.SERVICE_UNAVAILABLE: 503,
+    Code.MISSING_REQUIRED_FIELD: 400,
+    Code.MISSING_REQUIRED_FIELDS: 400,
+    Code.EMAIL_OR_PHONE_REQUIRED: 400,
+    Code.REGISTRATION_DISABLED: 403,
+    Code.EMAIL_ALREADY_EXISTS: 400,
+    Code.PHONE_ALREADY_EXISTS: 400,
+    Code.INVALID_CREDENTIALS: 401,
+    Code.INVALID_PROVIDER: 401,
+    Code.PROVIDER_NOT_FOUND: 400,
+    Code.USER_NOT_FOUND: 401,
+    Code.ACCOUNT_INACTIVE: 401,
+    Code.ACCOUNT_LOCKED: 429,
+    Code.RATE_LIMITED: 429,
+    Code.EMAIL_NOT_VERIFIED: 403,
+    Code.TENANT_NOT_ENABLED: 400,
+    Code.TENANT_NOT_FOUND: 400,
+    Code.PASSWORDLESS_DISABLED: 403,
+    Code.NO_AUTH_PROVIDED: 401,
+    Code.INVALID_AUTH_FORMAT: 401,
+    Code.INVALID_TOKEN: 401,
+    Code.TOKEN_EXPIRED: 401,
+    Code.SESSION_NOT_FOUND: 401,
+    Code.MAX_SESSIONS_REACHED: 403,
+    Code.REFRESH_TOKEN_INVALID: 401,
+    Code.REFRESH_TOKEN_EXPIRED: 401,
+    Code.CSRF_TOKEN_INVALID: 403,
+    Code.CSRF_ORIGIN_REJECTED: 403,
+    Code.ACCESS_DENIED: 403,
+    Code.MISSING_REQUIRED_ROLES: 403,
+    Code.MISSING_REQUIRED_PERMISSIONS: 403,
+    Code.NO_ROLES_ASSIGNED: 403,
+    Code.CURRENT_PASSWORD_INCORRECT: 400,
+    Code.NEW_PASSWORD_SAME_AS_CURRENT: 400,
+    Code.PASSWORD_TOO_SHORT: 400,
+    Code.PASSWORD_TOO_LONG: 400,
+    Code.PASSWORD_TOO_COMMON: 400,
+    Code.PASSWORD_TOO_WEAK: 400,
+    Code.PASSWORD_CONTAINS_IDENTIFIER: 400,
+    Code.PASSWORD_RESET_INVALID_REQUEST: 400,
+    Code.PASSWORD_RESET_TOKEN_INVALID: 400,
+    Code.MUST_CHANGE_PASSWORD: 403,
+    Code.VERIFICATION_CODE_INVALID: 400,
+    Code.VERIFICATION_CODE_EXPIRED: 400,
+    Code.TOO_MANY_ATTEMPTS: 429,
+    Code.RESEND_TOO_SOON: 429,
+    Code.DELIVERY_FAILED: 502,
+    Code.EMAIL_ALREADY_VERIFIED: 400,
+    Code.PHONE_ALREADY_VERIFIED: 400,
+    Code.NO_EMAIL_ADDRESS: 400,
+    Code.NO_PHONE_NUMBER: 400,
+    Code.MFA_NOT_ENABLED: 403,
+    Code.MFA_REQUIRED: 401,
+    Code.MFA_CODE_INVALID: 401,
+    Code.MFA_CODE_EXPIRED: 401,
+    Code.MFA_METHOD_NOT_AVAILABLE: 400,
+    Code.MFA_TOGGLING_NOT_ALLOWED: 403,
+    Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD: 403,
+    Code.MFA_RECOVERY_CODE_INVALID: 401,
+    Code.MFA_DEVICE_NOT_FOUND: 404,
+    Code.MFA_ENROLLMENT_REQUIRED: 403,
+    Code.MFA_TOO_MANY_ATTEMPTS: 429,
+    Code.REAUTH_REQUIRED: 403,
+}
+
+
+def status_of(err: AuthError) -> int:
+    return err.status or STATUS.get(err.code, 400)
+
+
+def envelope(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
+    body = {
+        "statusCode": status,
+        "error": HTTPStatus(status).phrase,
+        "message": message,
+        "code": code,
+    }
+    return Response(orjson.dumps(body), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def auth_error_response(err: AuthError) -> Response:
+    headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
+    return envelope(status_of(err), err.message, err.code.value, headers)
+
+
+_CONSTRAINTS = {
+    "missing": "should not be null or undefined",
+    "bool_type": "must be a boolean value",
+    "bool_parsing": "must be a boolean value",
+    "string_type": "must be a string",
+    "int_type": "must be an integer number",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be an array",
+    "enum": "must be one of the following values",
+    "literal_error": "must be one of the following values",
+}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """class-validator style: '<property> <constraint>' for the first failing field."""
+    if not errors:
+        return "Invalid input"
+    err = errors[0]
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "body"
+    kind = err.get("type", "")
+    if kind == "json_invalid":
+        return "Malformed JSON body"
+    if kind == "missing" and not loc:
+        return "Request body is required"
+    if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
+        return "Request body must be a JSON object"
+    if kind in ("string_too_short",):
+        n = err.get("ctx", {}).get("min_length", 1)
+        return (f"{field} should not be empty" if n == 1
+                else f"{field} must be longer than or equal to {n} characters")
+    if kind in ("string_too_long",):
+        return f"{field} must be shorter than or equal to {err['ctx']['max_length']} characters"
+    if kind in ("enum", "literal_error"):
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{field} must be one of the following values: {expected.replace(chr(39), '')}"
+    if kind == "value_error":
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        return f"{field} {msg}" if not msg.startswith(field) else msg
+    constraint = _CONSTRAINTS.get(kind)
+    return f"{field} {constraint}" if constraint else f"{field}: {err.get('msg', 'is invalid')}"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> Response:
+        if isinstance(exc, ServiceUnavailable):
+            log.warning("503: %s", exc.message)
+        return auth_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        return envelope(400, validation_message(list(exc.errors())), Code.INVALID_INPUT.value)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.PAYLOAD_TOO_LARGE,
+                415: Code.UNSUPPORTED_MEDIA_TYPE}.get(exc.status_code, Code.INVALID_INPUT)
+        if exc.status_code == 404:
+            message = f"Cannot {request.method} {request.url.path}"
+        else:
+            message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
+        return envelope(exc.status_code, message, code.value, dict(exc.headers or {}))
+
+    async def _unavailable(_: Request, exc: Exception) -> Response:
+        log.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+        return auth_error_response(ServiceUnavailable())
+
+    for infra in (OperationalError, InterfaceError, RedisError, ConnectionError, TimeoutError):
+        app.add_exception_handler(infra, _unavailable)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return envelope(500, "Internal server error", Code.INTERNAL_ERROR.value)

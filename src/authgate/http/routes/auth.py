@@ -1,0 +1,201 @@
+"""/auth: signup, login, tokens, logout, the current user, client config, CSRF."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.responses import Response
+
+from authgate.errors import AuthError, Code
+from authgate.http import cookies
+from authgate.http.deps import AuthedME, AuthedMPE, Client, MaybeAuthed, Res, guard
+from authgate.http.responses import auth_response
+from authgate.http.schemas import (
+    AuthOut,
+    ClientConfigOut,
+    CsrfOut,
+    LoginIn,
+    MeOut,
+    MessageOut,
+    RefreshIn,
+    SignupIn,
+    UserOut,
+    VerifySessionOut,
+    errors,
+    iso,
+    json_response,
+)
+from authgate.http.views import user_row
+from authgate.identity import accounts
+from authgate.sessions.service import Principal, Sessions
+from authgate.tx import readonly, transaction
+
+router = APIRouter(tags=["Authentication"])
+SECURED = {"security": [{"access-token": []}]}
+
+
+@router.get("/csrf", response_model=CsrfOut, summary="Get a CSRF token (cookie mode)")
+async def csrf(res: Res) -> Response:
+    cfg = res.settings.security.csrf
+    if not cfg.enabled:
+        return json_response({"enabled": False})
+    token = cookies.new_csrf_token()
+    response = json_response({"enabled": True, "csrfToken": token,
+                              "headerName": cfg.header_name.lower(), "cookieName": cfg.cookie_name})
+    cookies.write_csrf(res.settings, response, token)
+    return response
+
+
+@router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
+             summary="Create an account and sign in")
+async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> Response:
+    async with transaction(res.sessionmaker) as tx:
+        user = await accounts.signup(res, tx, email=body.email, phone=body.phone,
+                                     password=body.password, tenant_id=body.tenantId)
+    outcome = await accounts.start_session(res, user, client=client, amr=("pwd",),
+                                           mfa_satisfied=False)
+    if not res.settings.registration.auto_login_after_signup:
+        return json_response({"message": "Signup successful", "accessToken": "",
+                              "refreshToken": "", "isRequiresMfa": False})
+    return auth_response(res, request, tokens=outcome.tokens, message="Signup successful",
+                         requires_mfa=outcome.requires_mfa, user=user,
+                         mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
+
+
+_REQUIRED = {"email": ("email", "password"), "phone": ("phone", "password")}
+
+
+@router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
+             summary="Sign in (email or phone + password)")
+async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
+    provider = body.providerName
+    enabled = {"email": res.settings.email_auth_enabled, "phone": res.settings.phone_auth_enabled}
+    if provider is None or not enabled.get(provider, False):
+        raise AuthError(Code.INVALID_PROVIDER)
+    required = _REQUIRED[provider]
+    creds = body.credentials
+    if not all(creds.get(k) for k in required):
+        raise AuthError(Code.MISSING_REQUIRED_FIELDS,
+                        f"Missing {', '.join(required)} required fields")
+    for k in required:
+        if not isinstance(creds[k], str) or len(creds[k]) > 4096:
+            raise AuthError(Code.INVALID_INPUT, f"credentials.{k} must be a string")
+    async with transaction(res.sessionmaker) as tx:
+        user = await accounts.login_password(
+            res, tx, email=creds["email"] if provider == "email" else None,
+            phone=creds["phone"] if provider == "phone" else None,
+            password=creds["password"], tenant_id=body.tenantId, client=client,
+        )
+    outcome = await accounts.start_session(
+        res, user, client=client, amr=("pwd",),
+        mfa_satisfied=await _trusted_device(res, request, user.id),
+    )
+    return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
+                         requires_mfa=outcome.requires_mfa, user=user,
+                         mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
+                         remember_me=body.rememberMe)
+
+
+async def _trusted_device(res: Res, request: Request, user_id: str) -> bool:
+    """Seam for trusted devices: a hook set by the MFA package, if configured."""
+    check = res.extras.get("trusted_device_check")
+    if check is None:
+        return False
+    return bool(await check(res, request, user_id))
+
+
+@router.post("/refresh-token", response_model=AuthOut, responses=errors(401),
+             summary="Rotate the refresh token and get a new access token")
+async def refresh_token(request: Request, res: Res,
+                        body: Annotated[RefreshIn | None, Body()] = None) -> Response:
+    token = body.refreshToken if body else None
+    if not token and cookies.cookie_mode(res.settings, request):
+        token = request.cookies.get(cookies.REFRESH_COOKIE)
+    if not token:
+        raise AuthError(Code.REFRESH_TOKEN_INVALID, "refreshToken is required")
+    rec, user, tokens = await Sessions(res).refresh(token)
+    pending = rec.mfa_state == "pending"
+    methods: list[str] = []
+    default: str | None = None
+    if pending:
+        from authgate.mfa import policy
+
+        async with readonly(res.readmaker) as s:
+            methods = policy.login_order(await policy.verified_methods(res, s, user))
+        default = policy.default_method(res, methods)
+    return auth_response(res, request, tokens=tokens, message="Token refreshed successfully",
+                         requires_mfa=pending, user=user, mfa_methods=methods,
+                         default_method=default)
+
+
+@router.post("/logout", response_model=MessageOut, summary="Sign out of this session")
+async def logout(res: Res, principal: MaybeAuthed) -> Response:
+    if principal is not None:
+        await Sessions(res).revoke(principal.session.id)
+    response = json_response({"message": "Logged out successfully"})
+    cookies.clear_tokens(res.settings, response)
+    return response
+
+
+@router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
+             summary="Sign out of every session", openapi_extra=SECURED)
+async def logout_all(res: Res, principal: AuthedME) -> Response:
+    await Sessions(res).revoke_all(principal.user.id)
+    response = json_response({"message": "Logged out from all devices successfully"})
+    cookies.clear_tokens(res.settings, response)
+    return response
+
+
+@router.get("/me", response_model=MeOut, responses=errors(401, 403),
+            summary="Session user data", openapi_extra=SECURED)
+async def me(principal: AuthedME) -> Response:
+    u, data = principal.user, principal.session.data
+    roles = [{"id": r.get("id"), "name": r.get("name"), "guard": r.get("guard")}
+             for r in data.get("roles", [])]
+    return json_response({
+        "id": u.id, "email": u.email, "phone": u.phone,
+        "emailVerifiedAt": iso(u.email_verified_at), "phoneVerifiedAt": iso(u.phone_verified_at),
+        "isMfaEnabled": u.is_mfa_enabled, "metadata": u.meta,
+        "mustChangePassword": u.must_change_password, "roles": roles,
+        "permissions": list(data.get("permissions", [])),
+    })
+
+
+UserPrincipal = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+
+
+@router.get("/user", response_model=UserOut, responses=errors(401, 403),
+            summary="The current user", openapi_extra=SECURED)
+async def user(principal: UserPrincipal) -> Response:
+    return json_response(user_row(principal.user))
+
+
+@router.get("/verify-session", response_model=VerifySessionOut, responses=errors(401),
+            summary="Check that the session is live", openapi_extra=SECURED)
+async def verify_session(principal: AuthedMPE) -> Response:
+    return json_response({"valid": True, "userId": principal.user.id,
+                          "expiresAt": iso(principal.session.expires_at)})
+
+
+@router.get("/client-config", response_model=ClientConfigOut,
+            summary="Public configuration for clients")
+async def client_config(res: Res) -> Response:
+    s = res.settings
+    off = {"enabled": False}
+    return json_response({
+        "tenants": {"enabled": False, "mode": "isolated"},
+        "multipleAccounts": {"enabled": False},
+        "roleGuards": ["web"],
+        "emailAuth": {"enabled": s.email_auth_enabled},
+        "phoneAuth": {"enabled": s.phone_auth_enabled},
+        "passwordless": {"enabled": False, "allowSignUp": False},
+        "google": off, "facebook": off, "apple": off, "github": off,
+        "customProviders": [],
+        "registration": {"enabled": s.registration.enabled, "requireInvitation": False},
+        "mfa": {"enabled": s.mfa.enabled, "methods": list(s.mfa.methods),
+                "allowUserToggle": s.mfa.allow_user_toggle,
+                "allowMethodSelection": s.mfa.allow_method_selection},
+        "platformAccess": {"enabled": False},
+        "accessTokenType": s.session.access_token_type or "header",
+    })

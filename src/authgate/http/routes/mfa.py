@@ -1,0 +1,46 @@
+"""/auth/mfa: status and the per-user toggle (TOTP, codes and recovery live beside them)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from authgate.http.deps import AuthedMPE, Res, guard
+from authgate.http.schemas import MessageOut, MfaStatusOut, ToggleMfaIn, errors, json_response
+from authgate.http.views import device
+from authgate.mfa import policy
+from authgate.sessions.service import Principal
+from authgate.tx import readonly, transaction
+
+router = APIRouter(prefix="/mfa", tags=["MFA"])
+SECURED = {"security": [{"access-token": []}]}
+AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+
+
+@router.get("/status", response_model=MfaStatusOut, responses=errors(401),
+            summary="MFA status for the current user", openapi_extra=SECURED)
+async def mfa_status(res: Res, principal: AuthedMPE) -> Response:
+    async with readonly(res.readmaker) as s:
+        st = await policy.status(res, s, principal.user)
+    return json_response({
+        "isEnabled": st.is_enabled,
+        "verifiedMethods": st.verified_methods,
+        "configuredMethods": st.configured_methods,
+        "allowUserToggle": st.allow_user_toggle,
+        "allowMethodSelection": st.allow_method_selection,
+        "totpDevices": [device(d) for d in st.totp_devices],
+        "hasRecoveryCode": st.has_recovery_code,
+        "required": st.required,
+        "canToggle": st.can_toggle,
+    })
+
+
+@router.post("/toggle", response_model=MessageOut, responses=errors(400, 401, 403),
+             summary="Enable or disable MFA for the current user", openapi_extra=SECURED)
+async def toggle(body: ToggleMfaIn, res: Res, principal: AuthedPE) -> Response:
+    async with transaction(res.sessionmaker) as tx:
+        await policy.toggle(res, tx, principal.user, body.enabled)
+    word = "enabled" if body.enabled else "disabled"
+    return json_response({"message": f"MFA {word} successfully"})

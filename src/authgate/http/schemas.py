@@ -1,0 +1,189 @@
+"""Request and response models (camelCase on the wire). Requests accept unknown fields, as
+the contract does, but type-check every known one strictly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from starlette.responses import Response
+
+from authgate.identity.accounts import valid_email
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and Z, as the contract emits timestamps."""
+    if dt is None:
+        return None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_max_length=4096)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# requests ----------------------------------------------------------------------------
+class SignupIn(_In):
+    email: StrictStr | None = Field(None, examples=["user@example.com"])
+    phone: StrictStr | None = Field(None, max_length=32, examples=["+1234567890"])
+    password: StrictStr = Field(..., min_length=1, examples=["SecurePass123!"])
+    tenantId: StrictStr | None = None
+    guard: StrictStr | None = Field(None, deprecated=True)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not valid_email(v):
+            raise ValueError("must be an email")
+        return v
+
+
+class LoginIn(_In):
+    providerName: StrictStr | None = Field(None, examples=["email"])
+    credentials: dict[str, Any] = Field(..., examples=[{"email": "user@example.com",
+                                                         "password": "SecurePass123!"}])
+    tenantId: StrictStr | None = None
+    guard: StrictStr | None = Field(None, deprecated=True)
+    createUserIfNotExists: StrictBool | None = None
+    rememberMe: StrictBool | None = None
+
+
+class RefreshIn(_In):
+    refreshToken: StrictStr | None = None
+
+
+class ToggleMfaIn(_In):
+    enabled: StrictBool
+
+
+# responses ---------------------------------------------------------------------------
+class ErrorOut(BaseModel):
+    statusCode: int
+    error: str
+    message: str
+    code: str
+
+
+class MessageOut(_Out):
+    message: str
+
+
+class AuthOut(_Out):
+    accessToken: str | None = Field(None, description="Absent in cookie mode")
+    refreshToken: str | None = Field(None, description="Absent in cookie mode")
+    isRequiresMfa: bool
+    mustChangePassword: bool | None = None
+    mfaMethods: list[Literal["email", "sms", "totp"]] | None = None
+    defaultMfaMethod: Literal["email", "sms", "totp"] | None = None
+    trustToken: str | None = None
+    message: str
+
+
+class UserOut(_Out):
+    id: str
+    email: str | None
+    emailVerifiedAt: str | None
+    phone: str | None
+    phoneVerifiedAt: str | None
+    isActive: bool
+    mustChangePassword: bool
+    metadata: dict[str, Any]
+    isMfaEnabled: bool
+    mfaRecoveryCode: None = None
+    createdAt: str
+    updatedAt: str
+
+
+class RoleOut(_Out):
+    id: str
+    name: str
+    guard: str
+
+
+class MeOut(_Out):
+    id: str
+    email: str | None
+    phone: str | None
+    emailVerifiedAt: str | None
+    phoneVerifiedAt: str | None
+    isMfaEnabled: bool
+    metadata: dict[str, Any]
+    mustChangePassword: bool
+    roles: list[RoleOut]
+    permissions: list[str]
+
+
+class VerifySessionOut(_Out):
+    valid: bool
+    userId: str
+    expiresAt: str
+
+
+class CsrfOut(_Out):
+    enabled: bool
+    csrfToken: str | None = None
+    headerName: str | None = None
+    cookieName: str | None = None
+
+
+class MfaDeviceOut(_Out):
+    id: str
+    deviceName: str
+    method: Literal["totp"]
+    lastUsedAt: str | None
+    createdAt: str
+    verified: bool
+
+
+class MfaStatusOut(_Out):
+    isEnabled: bool
+    verifiedMethods: list[str]
+    configuredMethods: list[str]
+    allowUserToggle: bool
+    allowMethodSelection: bool
+    totpDevices: list[MfaDeviceOut]
+    hasRecoveryCode: bool
+    required: bool
+    canToggle: bool
+
+
+class ClientConfigOut(_Out):
+    tenants: dict[str, Any]
+    multipleAccounts: dict[str, Any]
+    roleGuards: list[str]
+    emailAuth: dict[str, Any]
+    phoneAuth: dict[str, Any]
+    passwordless: dict[str, Any]
+    google: dict[str, Any]
+    facebook: dict[str, Any]
+    apple: dict[str, Any]
+    github: dict[str, Any]
+    customProviders: list[str]
+    registration: dict[str, Any]
+    mfa: dict[str, Any]
+    platformAccess: dict[str, Any]
+    accessTokenType: str
+
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "Invalid input"},
+    401: {"model": ErrorOut, "description": "Missing, invalid, or expired authentication"},
+    403: {"model": ErrorOut, "description": "Authenticated but not permitted"},
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in statuses:
+        out[s] = ERRORS.get(s, {"model": ErrorOut, "description": "Error"})
+    return out

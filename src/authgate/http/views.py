@@ -1,0 +1,38 @@
+"""Serialisers from records to the contract's JSON objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authgate.http.schemas import iso
+from authgate.mfa.models import TotpDevice
+from authgate.sessions.records import UserSnapshot
+
+
+def user_row(u: UserSnapshot) -> dict[str, Any]:
+    """GET /auth/user: the user row, minus every secret."""
+    return {
+        "id": u.id,
+        "email": u.email,
+        "emailVerifiedAt": iso(u.email_verified_at),
+        "phone": u.phone,
+        "phoneVerifiedAt": iso(u.phone_verified_at),
+        "isActive": u.is_active,
+        "mustChangePassword": u.must_change_password,
+        "metadata": u.meta,
+        "isMfaEnabled": u.is_mfa_enabled,
+        "mfaRecoveryCode": None,
+        "createdAt": iso(u.created_at),
+        "updatedAt": iso(u.updated_at),
+    }
+
+
+def device(d: TotpDevice) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "deviceName": d.device_name,
+        "method": "totp",
+        "lastUsedAt": iso(d.last_used_at),
+        "createdAt": iso(d.created_at),
+        "verified": d.verified,
+    }

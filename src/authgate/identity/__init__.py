@@ -1,0 +1,1 @@
+"""Users, tenants, roles and permissions."""

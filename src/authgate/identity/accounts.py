@@ -1,0 +1,172 @@
+"""Account flows: sign up and password login."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from authgate.errors import AuthError, Code
+from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
+from authgate.identity import store as users
+from authgate.identity.models import User
+from authgate.mfa import policy
+from authgate.resources import Resources
+from authgate.sessions.records import SessionRecord, UserSnapshot
+from authgate.sessions.service import ClientMeta, Sessions, TokenPair
+from authgate.tx import Tx, readonly
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+
+
+def valid_email(email: str) -> bool:
+    return len(email) <= 320 and bool(_EMAIL.match(email.strip()))
+
+
+def check_password_length(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise AuthError(Code.PASSWORD_TOO_SHORT,
+                        f"Password must be at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise AuthError(Code.PASSWORD_TOO_LONG,
+                        f"Password must be at most {PASSWORD_MAX} characters")
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: UserSnapshot
+    session: SessionRecord
+    tokens: TokenPair
+    requires_mfa: bool
+    mfa_methods: list[str]
+    default_method: str | None
+
+
+async def signup(
+    res: Resources,
+    tx: Tx,
+    *,
+    email: str | None,
+    phone: str | None,
+    password: str,
+    tenant_id: str | None,
+) -> UserSnapshot:
+    """Create an account.
+
+    Raises REGISTRATION_DISABLED, TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED,
+    PROVIDER_NOT_FOUND, PASSWORD_TOO_SHORT/LONG, EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS.
+    The unique constraint, not a prior read, decides a race between two signups.
+    """
+    cfg = res.settings
+    if not cfg.registration.enabled:
+        raise AuthError(Code.REGISTRATION_DISABLED)
+    if tenant_id is not None:
+        raise AuthError(Code.TENANT_NOT_ENABLED)
+    if not email and not phone:
+        raise AuthError(Code.EMAIL_OR_PHONE_REQUIRED)
+    if email and not cfg.email_auth_enabled:
+        raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled", status=400)
+    if phone and not email and not cfg.phone_auth_enabled:
+        raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled", status=400)
+    check_password_length(password)
+    email_n = users.normalise_email(email) if email else None
+    phone_n = users.normalise_phone(phone) if phone else None
+    s = tx.session
+    if email_n and await users.by_email(s, email_n):
+        raise AuthError(Code.EMAIL_ALREADY_EXISTS)
+    if phone_n and await users.by_phone(s, phone_n):
+        raise AuthError(Code.PHONE_ALREADY_EXISTS)
+    now = res.clock.now()
+    user = User(
+        email=email_n,
+        phone=phone_n,
+        password_hash=await res.hasher.hash(password),
+        status="active",
+        is_mfa_enabled=False,
+        must_change_password=False,
+        meta={},
+        tenant_scope="",
+        password_changed_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(user)
+    try:
+        await s.flush()
+    except IntegrityError:
+        await s.rollback()
+        raise AuthError(Code.EMAIL_ALREADY_EXISTS if email_n else Code.PHONE_ALREADY_EXISTS) from None
+    snap = users.snapshot(user)
+    tx.after_commit(lambda: res.events.emit(Event(USER_CREATED, snap.id, {"email": snap.email})))
+    return snap
+
+
+async def start_session(
+    res: Resources,
+    user: UserSnapshot,
+    *,
+    client: ClientMeta,
+    amr: tuple[str, ...],
+    mfa_satisfied: bool,
+) -> LoginOutcome:
+    """Open a session, pending MFA when the user (or the app) requires a second factor."""
+    requires = policy.mfa_required_for(res, user) and not mfa_satisfied
+    methods: list[str] = []
+    async with readonly(res.readmaker) as s:
+        if requires:
+            methods = policy.login_order(await policy.verified_methods(res, s, user))
+        roles, perms = await users.roles_and_permissions(s, user.id)
+    state = "pending" if requires else ("verified" if mfa_satisfied else "none")
+    rec, tokens = await Sessions(res).start(
+        user, mfa_state=state, amr=amr, client=client,
+        data={"roles": roles, "permissions": perms},
+    )
+    return LoginOutcome(
+        user=user,
+        session=rec,
+        tokens=tokens,
+        requires_mfa=requires,
+        mfa_methods=methods,
+        default_method=policy.default_method(res, methods) if requires else None,
+    )
+
+
+async def login_password(
+    res: Resources,
+    tx: Tx,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    password: str,
+    tenant_id: str | None,
+    client: ClientMeta,
+) -> UserSnapshot:
+    """Check an email (or phone) and password.
+
+    Raises INVALID_CREDENTIALS for an unknown account, a user without a password and a wrong
+    password alike; the unknown path verifies against a dummy hash so timing matches.
+    ACCOUNT_INACTIVE is told only to a caller who proved the password.
+    """
+    if tenant_id is not None:
+        raise AuthError(Code.TENANT_NOT_ENABLED)
+    s = tx.session
+    user = None
+    if email is not None:
+        user = await users.by_email(s, email)
+    elif phone is not None:
+        user = await users.by_phone(s, phone)
+    ok = await res.hasher.verify(user.password_hash if user else None, password)
+    if user is None or not ok:
+        identifier = email or phone
+        await res.events.emit(Event(LOGIN_FAILED, user.id if user else None,
+                                    {"identifier": identifier, "ip": client.ip}))
+        raise AuthError(Code.INVALID_CREDENTIALS)
+    if not user.is_active:
+        raise AuthError(Code.ACCOUNT_INACTIVE)
+    if user.password_hash and res.hasher.needs_rehash(user.password_hash):
+        user.password_hash = await res.hasher.hash(password)
+    snap = users.snapshot(user)
+    tx.after_commit(lambda: res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip})))
+    return snap

@@ -1,0 +1,1 @@
+"""Attempt counters and rate limits shared by all processes."""

@@ -1,0 +1,1 @@
+"""Multi-factor authentication: TOTP devices, one-time codes, recovery codes, trust."""

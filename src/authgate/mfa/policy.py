@@ -1,0 +1,142 @@
+"""Which MFA methods a user has, what ``GET /auth/mfa/status`` says, and the toggle.
+
+Method rules (contract §3.9/§3.10, with W5/W16 fixed): a method counts only when it is
+configured for the app *and* usable by this user: ``totp`` with a verified device, ``email``
+with an address and an email channel, ``sms`` with a phone and an SMS channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authgate.errors import AuthError, Code
+from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
+from authgate.identity import store as users
+from authgate.mfa.models import RecoveryCode, TotpDevice
+from authgate.resources import Resources
+from authgate.sessions.records import UserSnapshot
+from authgate.tx import Tx
+
+
+async def has_verified_totp(s: AsyncSession, user_id: str) -> bool:
+    stmt = select(func.count()).select_from(TotpDevice).where(
+        TotpDevice.user_id == user_id, TotpDevice.verified.is_(True)
+    )
+    return bool((await s.execute(stmt)).scalar_one())
+
+
+async def totp_devices(s: AsyncSession, user_id: str, now: datetime) -> list[TotpDevice]:
+    """All the user's devices (verified, and unverified set-ups not yet expired), newest use
+    first."""
+    rows = (
+        await s.execute(select(TotpDevice).where(TotpDevice.user_id == user_id))
+    ).scalars().all()
+    live = [d for d in rows if d.verified or d.expires_at is None or d.expires_at > now]
+    return sorted(
+        live, key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True
+    )
+
+
+async def has_recovery_code(s: AsyncSession, user_id: str) -> bool:
+    stmt = select(func.count()).select_from(RecoveryCode).where(
+        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
+    )
+    return bool((await s.execute(stmt)).scalar_one())
+
+
+async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:
+    """Status order: totp, email, sms."""
+    cfg = res.settings.mfa
+    if not cfg.enabled:
+        return []
+    out: list[str] = []
+    if "totp" in cfg.methods and await has_verified_totp(s, user.id):
+        out.append("totp")
+    if "email" in cfg.methods and user.email and "email" in res.channels:
+        out.append("email")
+    if "sms" in cfg.methods and user.phone and "sms" in res.channels:
+        out.append("sms")
+    return out
+
+
+def login_order(methods: list[str]) -> list[str]:
+    """Login responses list methods as the contract does: email, sms, then totp."""
+    return [m for m in ("email", "sms", "totp") if m in methods]
+
+
+def default_method(res: Resources, methods: list[str]) -> str | None:
+    preferred = res.settings.mfa.default_method
+    if preferred in methods:
+        return preferred
+    return methods[0] if methods else None
+
+
+def mfa_required_for(res: Resources, user: UserSnapshot) -> bool:
+    cfg = res.settings.mfa
+    return cfg.enabled and (cfg.required or user.is_mfa_enabled)
+
+
+@dataclass(frozen=True)
+class MfaStatus:
+    is_enabled: bool
+    verified_methods: list[str]
+    configured_methods: list[str]
+    allow_user_toggle: bool
+    allow_method_selection: bool
+    totp_devices: list[TotpDevice]
+    has_recovery_code: bool
+    required: bool
+    can_toggle: bool
+
+
+def can_toggle(res: Resources) -> bool:
+    cfg = res.settings.mfa
+    return cfg.enabled and cfg.allow_user_toggle and not cfg.required
+
+
+async def status(res: Resources, s: AsyncSession, user: UserSnapshot) -> MfaStatus:
+    cfg = res.settings.mfa
+    now = res.clock.now()
+    return MfaStatus(
+        is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
+        verified_methods=await verified_methods(res, s, user),
+        configured_methods=list(cfg.methods) if cfg.enabled else [],
+        allow_user_toggle=cfg.allow_user_toggle if cfg.enabled else False,
+        allow_method_selection=cfg.allow_method_selection,
+        totp_devices=await totp_devices(s, user.id, now) if cfg.enabled else [],
+        has_recovery_code=await has_recovery_code(s, user.id),
+        required=cfg.required,
+        can_toggle=can_toggle(res),
+    )
+
+
+async def toggle(res: Resources, tx: Tx, user: UserSnapshot, enabled: bool) -> None:
+    """Turn the user's MFA flag on or off.
+
+    Raises MFA_NOT_ENABLED (app MFA off), MFA_TOGGLING_NOT_ALLOWED (toggle disallowed or MFA
+    required), MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent;
+    the flag is written with one UPDATE so concurrent toggles end in a consistent state.
+    """
+    cfg = res.settings.mfa
+    if not cfg.enabled:
+        raise AuthError(Code.MFA_NOT_ENABLED)
+    if not can_toggle(res):
+        raise AuthError(Code.MFA_TOGGLING_NOT_ALLOWED)
+    methods: list[str] = []
+    if enabled:
+        methods = await verified_methods(res, tx.session, user)
+        if not methods:
+            raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
+    await users.set_flags(tx.session, user.id, res.clock.now(), is_mfa_enabled=enabled)
+
+    async def _after() -> None:
+        await res.store.user_changed(user.id)
+        if enabled != user.is_mfa_enabled:
+            data = {"method": methods[0]} if methods else {}
+            await res.events.emit(Event(MFA_ENABLED if enabled else MFA_DISABLED, user.id, data))
+
+    tx.after_commit(_after)

@@ -1,0 +1,24 @@
+"""Imports every model so ``Base.metadata`` is complete (migrations, test set-up)."""
+
+from authgate.db import Base
+from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
+from authgate.limits.models import Counter
+from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
+from authgate.otp.models import OneTimeCode
+from authgate.sessions.models import SessionRow
+
+__all__ = [
+    "Base",
+    "Counter",
+    "OneTimeCode",
+    "Permission",
+    "RecoveryCode",
+    "Role",
+    "RolePermission",
+    "SessionRow",
+    "Tenant",
+    "TotpDevice",
+    "TrustedDevice",
+    "User",
+    "UserRole",
+]

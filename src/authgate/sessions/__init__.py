@@ -1,0 +1,1 @@
+"""Server-side sessions: the record every access and refresh token points at."""

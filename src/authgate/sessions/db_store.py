@@ -1,0 +1,184 @@
+"""Sessions in the SQL database (the default store)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, text, update
+
+from authgate.db import Database
+from authgate.identity.models import User
+from authgate.sessions.models import SessionRow
+from authgate.sessions.records import SessionRecord, UserSnapshot
+
+S = SessionRow.__table__
+U = User.__table__
+
+_SESSION_COLS = [c for c in S.c]
+_USER_COLS = [
+    U.c.id,
+    U.c.email,
+    U.c.phone,
+    U.c.email_verified_at,
+    U.c.phone_verified_at,
+    U.c.status,
+    U.c.is_mfa_enabled,
+    U.c.must_change_password,
+    U.c.metadata,
+    U.c.tenant_scope,
+    U.c.created_at,
+    U.c.updated_at,
+]
+# One statement for the hot path: the session joined to its user.
+_LOAD = (
+    select(*_SESSION_COLS, *[c.label(f"u_{c.name}") for c in _USER_COLS])
+    .select_from(S.join(U, U.c.id == S.c.user_id))
+    .where(S.c.id == bindparam("sid"))
+)
+
+
+def session_from_row(m: Any) -> SessionRecord:
+    return SessionRecord(
+        id=m["id"],
+        user_id=m["user_id"],
+        generation=m["generation"],
+        rotated_at=m["rotated_at"],
+        expires_at=m["expires_at"],
+        last_active=m["last_active"],
+        created_at=m["created_at"],
+        authenticated_at=m["authenticated_at"],
+        mfa_state=m["mfa_state"],
+        amr=tuple(m["amr"] or ()),
+        tenant_id=m["tenant_id"],
+        user_agent=m["user_agent"],
+        device_name=m["device_name"],
+        ip_address=m["ip_address"],
+        data=m["data"] or {},
+    )
+
+
+def user_from_row(m: Any, prefix: str = "") -> UserSnapshot:
+    return UserSnapshot(
+        id=m[f"{prefix}id"],
+        email=m[f"{prefix}email"],
+        phone=m[f"{prefix}phone"],
+        email_verified_at=m[f"{prefix}email_verified_at"],
+        phone_verified_at=m[f"{prefix}phone_verified_at"],
+        status=m[f"{prefix}status"],
+        is_mfa_enabled=bool(m[f"{prefix}is_mfa_enabled"]),
+        must_change_password=bool(m[f"{prefix}must_change_password"]),
+        meta=m[f"{prefix}metadata"] or {},
+        tenant_id=m[f"{prefix}tenant_scope"] or None,
+        created_at=m[f"{prefix}created_at"],
+        updated_at=m[f"{prefix}updated_at"],
+    )
+
+
+async def load_user_snapshot(db: Database, user_id: str) -> UserSnapshot | None:
+    async with db.reader.connect() as conn:
+        row = (await conn.execute(select(*_USER_COLS).where(U.c.id == user_id))).mappings().first()
+    return user_from_row(row) if row is not None else None
+
+
+def _columns(changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(changes)
+    if "amr" in out:
+        out["amr"] = list(out["amr"])
+    return out
+
+
+class DatabaseSessionStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, record: SessionRecord) -> None:
+        values = {
+            "id": record.id,
+            "user_id": record.user_id,
+            "generation": record.generation,
+            "rotated_at": record.rotated_at,
+            "expires_at": record.expires_at,
+            "last_active": record.last_active,
+            "created_at": record.created_at,
+            "authenticated_at": record.authenticated_at,
+            "mfa_state": record.mfa_state,
+            "amr": list(record.amr),
+            "tenant_id": record.tenant_id,
+            "user_agent": record.user_agent,
+            "device_name": record.device_name,
+            "ip_address": record.ip_address,
+            "data": record.data,
+        }
+        async with self._db.writer.begin() as conn:
+            await conn.execute(S.insert().values(**values))
+
+    async def load(
+        self, session_id: str, user_id: str, now: datetime
+    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
+        async with self._db.reader.connect() as conn:
+            row = (await conn.execute(_LOAD, {"sid": session_id})).mappings().first()
+        if row is None:
+            return None
+        rec = session_from_row(row)
+        if rec.expires_at <= now:
+            await self.delete(session_id)
+            return None
+        return rec, user_from_row(row, "u_")
+
+    async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
+        async with self._db.reader.connect() as conn:
+            row = (await conn.execute(select(S).where(S.c.id == session_id))).mappings().first()
+        if row is None:
+            return None
+        rec = session_from_row(row)
+        return rec if rec.expires_at > now else None
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, changes: dict[str, Any]
+    ) -> bool:
+        stmt = (
+            update(S)
+            .where(S.c.id == session_id, S.c.generation == expected_generation)
+            .values(generation=expected_generation + 1, **_columns(changes))
+        )
+        async with self._db.writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount == 1
+
+    async def update(self, session_id: str, changes: dict[str, Any]) -> None:
+        async with self._db.writer.begin() as conn:
+            await conn.execute(update(S).where(S.c.id == session_id).values(**_columns(changes)))
+
+    async def delete(self, session_id: str) -> bool:
+        async with self._db.writer.begin() as conn:
+            result = await conn.execute(delete(S).where(S.c.id == session_id))
+        return result.rowcount > 0
+
+    async def delete_for_user(self, user_id: str, *, keep: str | None = None) -> int:
+        stmt = delete(S).where(S.c.user_id == user_id)
+        if keep is not None:
+            stmt = stmt.where(S.c.id != keep)
+        async with self._db.writer.begin() as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount
+
+    async def list_for_user(self, user_id: str, now: datetime) -> list[SessionRecord]:
+        stmt = (
+            select(S)
+            .where(S.c.user_id == user_id, S.c.expires_at > now)
+            .order_by(S.c.last_active.desc())
+        )
+        async with self._db.reader.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [session_from_row(r) for r in rows]
+
+    async def user_changed(self, user_id: str) -> None:
+        return None
+
+    async def ping(self) -> None:
+        async with self._db.reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        return None

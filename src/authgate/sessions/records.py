@@ -1,0 +1,103 @@
+"""Plain records the session stores hand out (no ORM objects cross the store boundary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+MfaState = Literal["none", "pending", "verified"]
+"""``none``: MFA was not required at login; ``pending``: a second factor is still owed
+(only MFA-step routes are open); ``verified``: the second factor was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    """Every user column the hot path needs (and GET /auth/user returns): no secrets."""
+
+    id: str
+    email: str | None
+    phone: str | None
+    email_verified_at: datetime | None
+    phone_verified_at: datetime | None
+    status: str
+    is_mfa_enabled: bool
+    must_change_password: bool
+    meta: dict[str, Any]
+    tenant_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    generation: int
+    rotated_at: datetime
+    expires_at: datetime
+    last_active: datetime
+    created_at: datetime
+    authenticated_at: datetime
+    mfa_state: MfaState = "none"
+    amr: tuple[str, ...] = ()
+    tenant_id: str | None = None
+    user_agent: str | None = None
+    device_name: str | None = None
+    ip_address: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def with_changes(self, **changes: Any) -> SessionRecord:
+        return replace(self, **changes)
+
+
+_DT_FIELDS = {
+    "email_verified_at",
+    "phone_verified_at",
+    "created_at",
+    "updated_at",
+    "rotated_at",
+    "expires_at",
+    "last_active",
+    "authenticated_at",
+}
+
+
+def to_json_dict(obj: SessionRecord | UserSnapshot) -> dict[str, Any]:
+    out = asdict(obj)
+    for k, v in out.items():
+        if isinstance(v, datetime):
+            out[k] = v.isoformat()
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+    return out
+
+
+def _from(cls: Any, raw: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in raw:
+            continue
+        v = raw[f.name]
+        if f.name in _DT_FIELDS and isinstance(v, str):
+            v = datetime.fromisoformat(v).astimezone(UTC)
+        elif f.name == "amr":
+            v = tuple(v) if isinstance(v, list) else ()  # Lua's cjson writes [] as {}
+        elif f.name in ("data", "meta") and not isinstance(v, dict):
+            v = {}
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def session_from_json(raw: dict[str, Any]) -> SessionRecord:
+    rec: SessionRecord = _from(SessionRecord, raw)
+    return rec
+
+
+def user_from_json(raw: dict[str, Any]) -> UserSnapshot:
+    snap: UserSnapshot = _from(UserSnapshot, raw)
+    return snap

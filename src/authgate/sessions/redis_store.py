@@ -1,0 +1,229 @@
+"""Sessions in Redis: shared by every authgate process, nothing on the SQL hot path.
+
+Layout (prefix ``authgate:``): ``sess:<id>`` JSON with a TTL at the session's expiry;
+``usess:<user>`` set of that user's session ids; ``user:<id>`` JSON user snapshot with a
+short TTL, dropped whenever the user row changes. ``load`` is one MGET.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from authgate.errors import ServiceUnavailable
+from authgate.sessions.records import (
+    SessionRecord,
+    UserSnapshot,
+    session_from_json,
+    to_json_dict,
+    user_from_json,
+)
+from authgate.sessions.store import UserLoader
+
+_ROTATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local s = cjson.decode(raw)
+if tonumber(s['generation']) ~= tonumber(ARGV[1]) then return 0 end
+local patch = cjson.decode(ARGV[2])
+for k, v in pairs(patch) do s[k] = v end
+s['generation'] = tonumber(ARGV[1]) + 1
+local ttl = tonumber(ARGV[3])
+if ttl and ttl > 0 then
+  redis.call('SET', KEYS[1], cjson.encode(s), 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], cjson.encode(s), 'KEEPTTL')
+end
+return 1
+"""
+
+_UPDATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local s = cjson.decode(raw)
+local patch = cjson.decode(ARGV[1])
+for k, v in pairs(patch) do s[k] = v end
+local ttl = tonumber(ARGV[2])
+if ttl and ttl > 0 then
+  redis.call('SET', KEYS[1], cjson.encode(s), 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], cjson.encode(s), 'KEEPTTL')
+end
+return 1
+"""
+
+
+def _patch(changes: dict[str, Any]) -> str:
+    out: dict[str, Any] = {}
+    for k, v in changes.items():
+        if isinstance(v, datetime):
+            out[k] = v.isoformat()
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+        else:
+            out[k] = v
+    return json.dumps(out)
+
+
+def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
+    exp = changes.get("expires_at")
+    if isinstance(exp, datetime) and now is not None:
+        return max(1, int((exp - now).total_seconds() * 1000))
+    return 0
+
+
+class RedisSessionStore:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        user_loader: UserLoader,
+        *,
+        prefix: str = "authgate:",
+        user_ttl_seconds: int = 300,
+    ) -> None:
+        self._r = client
+        self._load_user = user_loader
+        self._p = prefix
+        self._user_ttl = user_ttl_seconds
+        self._rotate = client.register_script(_ROTATE)
+        self._update = client.register_script(_UPDATE)
+
+    def _sk(self, sid: str) -> str:
+        return f"{self._p}sess:{sid}"
+
+    def _uk(self, uid: str) -> str:
+        return f"{self._p}user:{uid}"
+
+    def _usk(self, uid: str) -> str:
+        return f"{self._p}usess:{uid}"
+
+    async def create(self, record: SessionRecord) -> None:
+        ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
+        try:
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.set(self._sk(record.id), orjson.dumps(to_json_dict(record)), px=ttl)
+                pipe.sadd(self._usk(record.user_id), record.id)
+                await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+
+    async def load(
+        self, session_id: str, user_id: str, now: datetime
+    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
+        try:
+            raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        if raw_s is None:
+            return None
+        rec = session_from_json(orjson.loads(raw_s))
+        if rec.user_id != user_id or rec.expires_at <= now:
+            return None
+        if raw_u is not None:
+            return rec, user_from_json(orjson.loads(raw_u))
+        snap = await self._load_user(user_id)
+        if snap is not None:
+            try:
+                await self._r.set(
+                    self._uk(user_id), orjson.dumps(to_json_dict(snap)), ex=self._user_ttl
+                )
+            except RedisError as exc:
+                raise ServiceUnavailable("Session store unavailable") from exc
+        return rec, snap
+
+    async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
+        try:
+            raw = await self._r.get(self._sk(session_id))
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        if raw is None:
+            return None
+        rec = session_from_json(orjson.loads(raw))
+        return rec if rec.expires_at > now else None
+
+    async def rotate(
+        self, session_id: str, expected_generation: int, changes: dict[str, Any]
+    ) -> bool:
+        now = changes.get("rotated_at")
+        try:
+            ok = await self._rotate(
+                keys=[self._sk(session_id)],
+                args=[expected_generation, _patch(changes), _ttl_ms(changes, now)],
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        return bool(ok)
+
+    async def update(self, session_id: str, changes: dict[str, Any]) -> None:
+        now = changes.get("last_active")
+        try:
+            await self._update(
+                keys=[self._sk(session_id)], args=[_patch(changes), _ttl_ms(changes, now)]
+            )
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+
+    async def delete(self, session_id: str) -> bool:
+        try:
+            raw = await self._r.get(self._sk(session_id))
+            if raw is None:
+                return False
+            uid = orjson.loads(raw).get("user_id", "")
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.delete(self._sk(session_id))
+                pipe.srem(self._usk(uid), session_id)
+                deleted, _ = await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        return bool(deleted)
+
+    async def delete_for_user(self, user_id: str, *, keep: str | None = None) -> int:
+        try:
+            ids = [i.decode() if isinstance(i, bytes) else i
+                   for i in await self._r.smembers(self._usk(user_id))]
+            doomed = [i for i in ids if i != keep]
+            if not doomed:
+                return 0
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.delete(*[self._sk(i) for i in doomed])
+                pipe.srem(self._usk(user_id), *doomed)
+                deleted, _ = await pipe.execute()
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        return int(deleted)
+
+    async def list_for_user(self, user_id: str, now: datetime) -> list[SessionRecord]:
+        try:
+            ids = [i.decode() if isinstance(i, bytes) else i
+                   for i in await self._r.smembers(self._usk(user_id))]
+            if not ids:
+                return []
+            raws = await self._r.mget([self._sk(i) for i in ids])
+            gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+            if gone:  # expired by TTL: tidy the index lazily
+                await self._r.srem(self._usk(user_id), *gone)
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        live = [session_from_json(orjson.loads(r)) for r in raws if r is not None]
+        live = [s for s in live if s.expires_at > now]
+        return sorted(live, key=lambda s: s.last_active, reverse=True)
+
+    async def user_changed(self, user_id: str) -> None:
+        try:
+            await self._r.delete(self._uk(user_id))
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+
+    async def ping(self) -> None:
+        try:
+            await self._r.ping()
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+
+    async def close(self) -> None:
+        await self._r.aclose()

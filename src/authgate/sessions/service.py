@@ -1,0 +1,234 @@
+"""Session flows: start a session, authenticate a request (the hot path), rotate refresh
+tokens with reuse detection, upgrade after MFA, and revoke."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from authgate.db import new_id
+from authgate.errors import AuthError, Code
+from authgate.events import REFRESH_REUSE_DETECTED, Event
+from authgate.resources import Resources
+from authgate.sessions.db_store import load_user_snapshot
+from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
+
+log = logging.getLogger("authgate.sessions")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMeta:
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the live session and the user behind it."""
+
+    session: SessionRecord
+    user: UserSnapshot
+    claims: dict[str, Any]
+
+    @property
+    def mfa_pending(self) -> bool:
+        return self.session.mfa_state == "pending"
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def device_name(user_agent: str | None) -> str:
+    ua = (user_agent or "").lower()
+    for needle, name in (("android", "Android"), ("iphone", "iOS"), ("ipad", "iOS"),
+                         ("windows", "Windows"), ("mac os", "Mac"), ("linux", "Linux")):
+        if needle in ua:
+            return name
+    return "Unknown Device"
+
+
+def _whole_seconds(dt: datetime) -> datetime:
+    # JWT iat has whole seconds; rotation times are stored the same way so a successor
+    # token re-minted inside the grace window is byte-identical to the first one.
+    return dt.replace(microsecond=0)
+
+
+class Sessions:
+    def __init__(self, res: Resources) -> None:
+        self.res = res
+        self._refresh_ttl: timedelta = res.settings.jwt.refresh_token_expires_in
+        self._grace: timedelta = res.settings.jwt.refresh_reuse_grace
+
+    # minting ------------------------------------------------------------------------
+    def access_claims(self, rec: SessionRecord, user: UserSnapshot) -> dict[str, Any]:
+        return {
+            "id": user.id,
+            "sub": user.id,
+            "sessionId": rec.id,
+            "email": user.email,
+            "phone": user.phone,
+            "emailVerifiedAt": _iso(user.email_verified_at),
+            "phoneVerifiedAt": _iso(user.phone_verified_at),
+            "roles": rec.data.get("roles", []),
+            "tenantId": rec.tenant_id,
+            "isMfaEnabled": user.is_mfa_enabled or rec.mfa_state != "none",
+            "isMfaVerified": rec.mfa_state == "verified",
+        }
+
+    def mint(self, rec: SessionRecord, user: UserSnapshot, now: datetime) -> TokenPair:
+        access = self.res.tokens.issue_access(self.access_claims(rec, user), now)
+        refresh = self.res.tokens.issue_refresh(
+            user_id=user.id, session_id=rec.id, generation=rec.generation,
+            issued_at=rec.rotated_at,
+        )
+        return TokenPair(access, refresh)
+
+    # start --------------------------------------------------------------------------
+    async def start(
+        self,
+        user: UserSnapshot,
+        *,
+        mfa_state: MfaState,
+        amr: tuple[str, ...],
+        client: ClientMeta,
+        data: dict[str, Any] | None = None,
+    ) -> tuple[SessionRecord, TokenPair]:
+        now = self.res.clock.now()
+        cfg = self.res.settings.session
+        live = await self.res.store.list_for_user(user.id, now)
+        if len(live) >= cfg.max_sessions_per_user:
+            if cfg.on_max_sessions == "reject":
+                raise AuthError(Code.MAX_SESSIONS_REACHED, status=403)
+            for old in sorted(live, key=lambda s: s.last_active)[
+                : len(live) - cfg.max_sessions_per_user + 1
+            ]:
+                await self.res.store.delete(old.id)
+        issued = _whole_seconds(now)
+        rec = SessionRecord(
+            id=new_id(),
+            user_id=user.id,
+            generation=0,
+            rotated_at=issued,
+            expires_at=issued + self._refresh_ttl,
+            last_active=now,
+            created_at=now,
+            authenticated_at=now,
+            mfa_state=mfa_state,
+            amr=amr,
+            tenant_id=user.tenant_id,
+            user_agent=(client.user_agent or None) and client.user_agent[:512],
+            device_name=device_name(client.user_agent),
+            ip_address=client.ip,
+            data=data or {},
+        )
+        await self.res.store.create(rec)
+        return rec, self.mint(rec, user, now)
+
+    # the hot path -------------------------------------------------------------------
+    async def authenticate(self, token: str, *, allow_mfa_pending: bool) -> Principal:
+        """Verify an access token and load its live session and user in one store trip."""
+        now = self.res.clock.now()
+        claims = self.res.tokens.decode_access(token, now)
+        sid, sub = claims["sessionId"], claims["sub"]
+        loaded = await self.res.store.load(sid, sub, now)
+        if loaded is None:
+            if await load_user_snapshot(self.res.db, sub) is None:
+                raise AuthError(Code.USER_NOT_FOUND)
+            raise AuthError(Code.SESSION_NOT_FOUND)
+        rec, user = loaded
+        if user is None:
+            raise AuthError(Code.USER_NOT_FOUND)
+        if not user.is_active:
+            raise AuthError(Code.ACCOUNT_INACTIVE, "User is not active")
+        if rec.mfa_state == "pending" and not allow_mfa_pending:
+            raise AuthError(Code.MFA_REQUIRED)
+        cfg = self.res.settings.session
+        if cfg.sliding_expiration and now - rec.last_active >= cfg.touch_interval:
+            await self.res.store.update(
+                rec.id, {"last_active": now, "expires_at": now + self._refresh_ttl}
+            )
+        return Principal(session=rec, user=user, claims=claims)
+
+    # refresh ------------------------------------------------------------------------
+    async def refresh(self, token: str) -> tuple[SessionRecord, UserSnapshot, TokenPair]:
+        """Rotate: the presented token's generation must be current (or the immediately
+        previous one within the grace window, which returns the same successor). Anything
+        older is reuse: the whole session is revoked."""
+        now = self.res.clock.now()
+        claims = self.res.tokens.decode_refresh(token, now)
+        store = self.res.store
+        rec = await store.get(claims.session_id, now)
+        if rec is None or rec.user_id != claims.user_id:
+            raise AuthError(Code.SESSION_NOT_FOUND)
+        user = await load_user_snapshot(self.res.db, rec.user_id)
+        if user is None or not user.is_active:
+            await store.delete(rec.id)
+            raise AuthError(Code.USER_NOT_FOUND if user is None else Code.ACCOUNT_INACTIVE)
+        if claims.generation == rec.generation:
+            issued = _whole_seconds(now)
+            changes = {"rotated_at": issued, "expires_at": issued + self._refresh_ttl,
+                       "last_active": now}
+            if await store.rotate(rec.id, rec.generation, changes):
+                rec = rec.with_changes(generation=rec.generation + 1, **changes)
+                return rec, user, self.mint(rec, user, now)
+            fresh = await store.get(rec.id, now)  # lost a race: see what the winner wrote
+            if fresh is None:
+                raise AuthError(Code.SESSION_NOT_FOUND)
+            rec = fresh
+        if claims.generation == rec.generation - 1 and now - rec.rotated_at <= self._grace:
+            return rec, user, self.mint(rec, user, now)
+        await store.delete(rec.id)
+        log.warning("refresh token reuse detected; session %s revoked", rec.id)
+        await self.res.events.emit(Event(REFRESH_REUSE_DETECTED, rec.user_id,
+                                         {"sessionId": rec.id}))
+        raise AuthError(
+            Code.REFRESH_TOKEN_INVALID, "Refresh token is no longer valid (rotated or replayed)"
+        )
+
+    # MFA upgrade --------------------------------------------------------------------
+    async def complete_mfa(
+        self, principal: Principal, method: str
+    ) -> tuple[SessionRecord, TokenPair]:
+        """Mark the session verified and rotate its tokens (the pending pair is retired)."""
+        now = self.res.clock.now()
+        rec = principal.session
+        issued = _whole_seconds(now)
+        changes: dict[str, Any] = {
+            "mfa_state": "verified",
+            "amr": tuple(dict.fromkeys((*rec.amr, method))),
+            "authenticated_at": now,
+            "rotated_at": issued,
+            "expires_at": issued + self._refresh_ttl,
+            "last_active": now,
+        }
+        if not await self.res.store.rotate(rec.id, rec.generation, changes):
+            current = await self.res.store.get(rec.id, now)
+            if current is None:
+                raise AuthError(Code.SESSION_NOT_FOUND)
+            if not await self.res.store.rotate(rec.id, current.generation, changes):
+                raise AuthError(Code.SESSION_NOT_FOUND)
+            rec = current
+        rec = rec.with_changes(generation=rec.generation + 1, **changes)
+        return rec, self.mint(rec, principal.user, now)
+
+    async def mark_reauthenticated(self, session_id: str, method: str, amr: tuple[str, ...]) -> None:
+        await self.res.store.update(
+            session_id,
+            {"authenticated_at": self.res.clock.now(), "amr": tuple(dict.fromkeys((*amr, method)))},
+        )
+
+    # revoke -------------------------------------------------------------------------
+    async def revoke(self, session_id: str) -> bool:
+        return await self.res.store.delete(session_id)
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        return await self.res.store.delete_for_user(user_id, keep=keep)

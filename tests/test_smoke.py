@@ -1,0 +1,17 @@
+from tests.conftest import Harness, bearer
+
+
+async def test_signup_login_user_toggle(h: Harness) -> None:
+    r = await h.signup()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["isRequiresMfa"] is False and body["message"] == "Signup successful"
+    r = await h.login()
+    assert r.status_code == 200, r.text
+    tok = r.json()["accessToken"]
+    r = await h.client.get("/auth/user", headers=bearer(tok))
+    assert r.status_code == 200, r.text
+    assert r.json()["email"] == "alice@example.com"
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(tok))
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "MFA_CANNOT_ENABLE_WITHOUT_METHOD"
