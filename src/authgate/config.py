@@ -134,6 +134,20 @@ class PasswordHashSettings(_Section):
     parallelism: int = Field(4, ge=1, le=64)
 
 
+class PasswordPolicySettings(_Section):
+    min_length: int = Field(8, ge=6, le=128)
+    max_length: int = Field(128, ge=8, le=1024)
+    reject_common: bool = True
+    """Refuse passwords found in the common-password list zxcvbn ships."""
+    min_score: int = Field(2, ge=0, le=4)
+    """Minimum zxcvbn strength score (0-4)."""
+    reject_identifier: bool = True
+    """Refuse passwords built around the account's own email or phone."""
+    revoke_sessions_on_change: Literal["others", "all", "none"] = "others"
+    reset_code_expires_in: Duration = timedelta(minutes=15)
+    reset_token_expires_in: Duration = timedelta(minutes=15)
+
+
 class CsrfSettings(_Section):
     enabled: bool = True
     """Applies only to requests authenticated by the access-token cookie."""
@@ -169,6 +183,7 @@ class Settings(BaseSettings):
     mfa: MfaSettings = MfaSettings()
     registration: RegistrationSettings = RegistrationSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
+    password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="after")

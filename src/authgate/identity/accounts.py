@@ -5,33 +5,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
+from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
 from authgate.mfa import policy
 from authgate.resources import Resources
 from authgate.sessions.records import SessionRecord, UserSnapshot
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
-from authgate.tx import Tx, readonly
+from authgate.tx import readonly, transaction
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
 
 
 def valid_email(email: str) -> bool:
     return len(email) <= 320 and bool(_EMAIL.match(email.strip()))
-
-
-def check_password_length(password: str) -> None:
-    if len(password) < PASSWORD_MIN:
-        raise AuthError(Code.PASSWORD_TOO_SHORT,
-                        f"Password must be at least {PASSWORD_MIN} characters")
-    if len(password) > PASSWORD_MAX:
-        raise AuthError(Code.PASSWORD_TOO_LONG,
-                        f"Password must be at most {PASSWORD_MAX} characters")
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,6 @@ class LoginOutcome:
 
 async def signup(
     res: Resources,
-    tx: Tx,
     *,
     email: str | None,
     phone: str | None,
@@ -56,8 +47,10 @@ async def signup(
     """Create an account.
 
     Raises REGISTRATION_DISABLED, TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED,
-    PROVIDER_NOT_FOUND, PASSWORD_TOO_SHORT/LONG, EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS.
-    The unique constraint, not a prior read, decides a race between two signups.
+    PROVIDER_NOT_FOUND, the password-policy codes, EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS.
+    The password is hashed before the (short) write transaction opens, so argon2 never holds
+    a database lock; the unique constraint, not a prior read, decides a race between two
+    signups.
     """
     cfg = res.settings
     if not cfg.registration.enabled:
@@ -70,36 +63,41 @@ async def signup(
         raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled", status=400)
     if phone and not email and not cfg.phone_auth_enabled:
         raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled", status=400)
-    check_password_length(password)
+    password_policy.check(cfg.password, password, identifiers=(email or "", phone or ""))
     email_n = users.normalise_email(email) if email else None
     phone_n = users.normalise_phone(phone) if phone else None
-    s = tx.session
-    if email_n and await users.by_email(s, email_n):
-        raise AuthError(Code.EMAIL_ALREADY_EXISTS)
-    if phone_n and await users.by_phone(s, phone_n):
-        raise AuthError(Code.PHONE_ALREADY_EXISTS)
+    password_hash = await res.hasher.hash(password)
     now = res.clock.now()
-    user = User(
-        email=email_n,
-        phone=phone_n,
-        password_hash=await res.hasher.hash(password),
-        status="active",
-        is_mfa_enabled=False,
-        must_change_password=False,
-        meta={},
-        tenant_scope="",
-        password_changed_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    s.add(user)
-    try:
-        await s.flush()
-    except IntegrityError:
-        await s.rollback()
-        raise AuthError(Code.EMAIL_ALREADY_EXISTS if email_n else Code.PHONE_ALREADY_EXISTS) from None
-    snap = users.snapshot(user)
-    tx.after_commit(lambda: res.events.emit(Event(USER_CREATED, snap.id, {"email": snap.email})))
+    async with transaction(res.sessionmaker) as tx:
+        s = tx.session
+        if email_n and await users.by_email(s, email_n):
+            raise AuthError(Code.EMAIL_ALREADY_EXISTS)
+        if phone_n and await users.by_phone(s, phone_n):
+            raise AuthError(Code.PHONE_ALREADY_EXISTS)
+        user = User(
+            email=email_n,
+            phone=phone_n,
+            password_hash=password_hash,
+            status="active",
+            is_mfa_enabled=False,
+            must_change_password=False,
+            meta={},
+            tenant_scope="",
+            password_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(user)
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise AuthError(
+                Code.EMAIL_ALREADY_EXISTS if email_n else Code.PHONE_ALREADY_EXISTS
+            ) from None
+        snap = users.snapshot(user)
+        tx.after_commit(
+            lambda: res.events.emit(Event(USER_CREATED, snap.id, {"email": snap.email}))
+        )
     return snap
 
 
@@ -135,7 +133,6 @@ async def start_session(
 
 async def login_password(
     res: Resources,
-    tx: Tx,
     *,
     email: str | None = None,
     phone: str | None = None,
@@ -147,26 +144,33 @@ async def login_password(
 
     Raises INVALID_CREDENTIALS for an unknown account, a user without a password and a wrong
     password alike; the unknown path verifies against a dummy hash so timing matches.
-    ACCOUNT_INACTIVE is told only to a caller who proved the password.
+    ACCOUNT_INACTIVE is told only to a caller who proved the password. The hash is upgraded
+    when the configured parameters changed (a conditional UPDATE, after verification, so no
+    lock is held while argon2 runs).
     """
     if tenant_id is not None:
         raise AuthError(Code.TENANT_NOT_ENABLED)
-    s = tx.session
-    user = None
-    if email is not None:
-        user = await users.by_email(s, email)
-    elif phone is not None:
-        user = await users.by_phone(s, phone)
-    ok = await res.hasher.verify(user.password_hash if user else None, password)
+    async with readonly(res.readmaker) as s:
+        user = None
+        if email is not None:
+            user = await users.by_email(s, email)
+        elif phone is not None:
+            user = await users.by_phone(s, phone)
+    stored = user.password_hash if user else None
+    ok = await res.hasher.verify(stored, password)
     if user is None or not ok:
-        identifier = email or phone
         await res.events.emit(Event(LOGIN_FAILED, user.id if user else None,
-                                    {"identifier": identifier, "ip": client.ip}))
+                                    {"identifier": email or phone, "ip": client.ip}))
         raise AuthError(Code.INVALID_CREDENTIALS)
     if not user.is_active:
         raise AuthError(Code.ACCOUNT_INACTIVE)
-    if user.password_hash and res.hasher.needs_rehash(user.password_hash):
-        user.password_hash = await res.hasher.hash(password)
+    if stored and res.hasher.needs_rehash(stored):
+        upgraded = await res.hasher.hash(password)
+        async with transaction(res.sessionmaker) as tx:
+            await tx.session.execute(
+                update(User).where(User.id == user.id, User.password_hash == stored)
+                .values(password_hash=upgraded)
+            )
     snap = users.snapshot(user)
-    tx.after_commit(lambda: res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip})))
+    await res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip}))
     return snap

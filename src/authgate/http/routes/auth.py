@@ -29,7 +29,7 @@ from authgate.http.schemas import (
 from authgate.http.views import user_row
 from authgate.identity import accounts
 from authgate.sessions.service import Principal, Sessions
-from authgate.tx import readonly, transaction
+from authgate.tx import readonly
 
 router = APIRouter(tags=["Authentication"])
 SECURED = {"security": [{"access-token": []}]}
@@ -50,9 +50,8 @@ async def csrf(res: Res) -> Response:
 @router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
              summary="Create an account and sign in")
 async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> Response:
-    async with transaction(res.sessionmaker) as tx:
-        user = await accounts.signup(res, tx, email=body.email, phone=body.phone,
-                                     password=body.password, tenant_id=body.tenantId)
+    user = await accounts.signup(res, email=body.email, phone=body.phone,
+                                 password=body.password, tenant_id=body.tenantId)
     outcome = await accounts.start_session(res, user, client=client, amr=("pwd",),
                                            mfa_satisfied=False)
     if not res.settings.registration.auto_login_after_signup:
@@ -81,12 +80,11 @@ async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Re
     for k in required:
         if not isinstance(creds[k], str) or len(creds[k]) > 4096:
             raise AuthError(Code.INVALID_INPUT, f"credentials.{k} must be a string")
-    async with transaction(res.sessionmaker) as tx:
-        user = await accounts.login_password(
-            res, tx, email=creds["email"] if provider == "email" else None,
-            phone=creds["phone"] if provider == "phone" else None,
-            password=creds["password"], tenant_id=body.tenantId, client=client,
-        )
+    user = await accounts.login_password(
+        res, email=creds["email"] if provider == "email" else None,
+        phone=creds["phone"] if provider == "phone" else None,
+        password=creds["password"], tenant_id=body.tenantId, client=client,
+    )
     outcome = await accounts.start_session(
         res, user, client=client, amr=("pwd",),
         mfa_satisfied=await _trusted_device(res, request, user.id),
