@@ -93,7 +93,9 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
-    return []
+    from authgate.http.routes import password
+
+    return [password.router]
 
 
 def _feature_setups() -> list[Extension]:

@@ -1,0 +1,71 @@
+"""Password change (and the shared 'set a new password' step used by reset)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from authgate.errors import AuthError, Code
+from authgate.events import PASSWORD_CHANGED, Event
+from authgate.identity import password_policy
+from authgate.identity import store as users
+from authgate.identity.models import User
+from authgate.resources import Resources
+from authgate.sessions.service import Principal, Sessions
+from authgate.tx import Tx, readonly, transaction
+
+
+async def revoke_after_password_change(
+    res: Resources, user_id: str, *, keep_session: str | None
+) -> None:
+    """End sessions (per ``password.revoke_sessions_on_change``) and every trusted device."""
+    mode = res.settings.password.revoke_sessions_on_change
+    if mode == "all" or (mode == "others" and keep_session is None):
+        await Sessions(res).revoke_all(user_id)
+    elif mode == "others":
+        await Sessions(res).revoke_all(user_id, keep=keep_session)
+    await res.store.user_changed(user_id)
+
+
+async def set_password(res: Resources, tx: Tx, user_id: str, new_hash: str,
+                       *, expected_hash: str | None) -> bool:
+    """Write the new hash iff the stored one is still ``expected_hash`` (no lost update when
+    two changes race). Clears the must-change flag."""
+    now = res.clock.now()
+    cond = [User.id == user_id]
+    cond.append(User.password_hash == expected_hash if expected_hash is not None
+                else User.password_hash.is_(None))
+    result = await tx.session.execute(
+        update(User).where(*cond).values(password_hash=new_hash, must_change_password=False,
+                                         password_changed_at=now, updated_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def change_password(res: Resources, principal: Principal, current: str, new: str) -> None:
+    """Replace the password of the caller.
+
+    Raises NEW_PASSWORD_SAME_AS_CURRENT, CURRENT_PASSWORD_INCORRECT, the policy codes,
+    USER_NOT_FOUND. Other sessions and all trusted devices are revoked afterwards.
+    """
+    if current == new:
+        raise AuthError(Code.NEW_PASSWORD_SAME_AS_CURRENT,
+                        "New password must be different from the current password")
+    async with readonly(res.readmaker) as s:
+        user = await users.by_id(s, principal.user.id)
+    if user is None:
+        raise AuthError(Code.USER_NOT_FOUND)
+    stored = user.password_hash
+    if not await res.hasher.verify(stored, current):
+        raise AuthError(Code.CURRENT_PASSWORD_INCORRECT, "Current password is incorrect")
+    password_policy.check(res.settings.password, new,
+                          identifiers=(user.email or "", user.phone or ""))
+    new_hash = await res.hasher.hash(new)
+    async with transaction(res.sessionmaker) as tx:
+        if not await set_password(res, tx, user.id, new_hash, expected_hash=stored):
+            # Changed concurrently since we verified: make the caller prove the new one.
+            raise AuthError(Code.CURRENT_PASSWORD_INCORRECT, "Current password is incorrect")
+        _revoke_trust = res.extras.get("revoke_all_trust")
+        if _revoke_trust is not None:
+            await _revoke_trust(res, tx.session, user.id)
+    await revoke_after_password_change(res, user.id, keep_session=principal.session.id)
+    await res.events.emit(Event(PASSWORD_CHANGED, user.id, {"initiatedBy": "user"}))
