@@ -142,7 +142,7 @@ MakeHarness = Callable[..., Awaitable[Harness]]
 async def make_harness(database_url: str) -> AsyncIterator[MakeHarness]:
     """Factory: ``await make_harness(mfa={"required": True})`` → a started app."""
     await _truncate(database_url)
-    stack: list[tuple[Any, httpx.AsyncClient]] = []
+    stack: list[tuple[Any, httpx.AsyncClient, Any]] = []
 
     async def _make(**overrides: Any) -> Harness:
         settings = base_settings(database_url, **overrides)
@@ -153,12 +153,18 @@ async def make_harness(database_url: str) -> AsyncIterator[MakeHarness]:
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://testserver")
-        stack.append((lifespan, client))
+        stack.append((lifespan, client, app))
         return Harness(client=client, res=app.state.authgate, clock=clock, settings=settings)
 
     yield _make
-    for lifespan, client in reversed(stack):
+    for lifespan, client, app in reversed(stack):
         await client.aclose()
+        res: Resources = app.state.authgate
+        if res.redis is not None:  # sessions written to Redis live for days: drop them
+            prefix = res.settings.redis_prefix
+            keys = [k async for k in res.redis.scan_iter(match=f"{prefix}*", count=500)]
+            if keys:
+                await res.redis.delete(*keys)
         await lifespan.__aexit__(None, None, None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate.errors import Code
@@ -10,8 +11,12 @@ from authgate.http.errors import envelope
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the cap. An HTTPException so the
+    framework's body parser re-raises it (it turns any other error into a 400)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "Request body is too large")
 
 
 class BodyGuard:
@@ -49,7 +54,7 @@ class BodyGuard:
         if method in _BODY_METHODS and (length not in (None, b"0")
                                         or b"transfer-encoding" in headers):
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if ctype and ctype != b"application/json" and not ctype.endswith(b"+json"):
+            if ctype != b"application/json" and not ctype.endswith(b"+json"):
                 await envelope(415, "Content-Type must be application/json",
                                Code.UNSUPPORTED_MEDIA_TYPE.value)(scope, receive, send)
                 return
