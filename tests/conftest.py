@@ -139,13 +139,14 @@ MakeHarness = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def make_harness(database_url: str) -> AsyncIterator[MakeHarness]:
+async def make_harness(database_url: str, tmp_path: Path) -> AsyncIterator[MakeHarness]:
     """Factory: ``await make_harness(mfa={"required": True})`` → a started app."""
     await _truncate(database_url)
     stack: list[tuple[Any, httpx.AsyncClient, Any]] = []
 
     async def _make(**overrides: Any) -> Harness:
-        settings = base_settings(database_url, **overrides)
+        # data_dir holds the development mail outbox: keep it out of the working tree.
+        settings = base_settings(database_url, **{"data_dir": tmp_path, **overrides})
         clock = FrozenClock()
         app = create_app(settings, clock=clock)
         lifespan = app.router.lifespan_context(app)

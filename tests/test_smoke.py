@@ -13,5 +13,6 @@ async def test_signup_login_user_toggle(h: Harness) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["email"] == "alice@example.com"
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(tok))
-    assert r.status_code == 403, r.text
-    assert r.json()["code"] == "MFA_CANNOT_ENABLE_WITHOUT_METHOD"
+    # The email channel exists (development outbox), so an email address is a usable method.
+    assert r.status_code == 200, r.text
+    assert r.json() == {"message": "MFA enabled successfully"}

@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from authgate import __version__
+from authgate import delivery
 from authgate.clock import Clock
 from authgate.config import Settings, sqlite_path
 from authgate.http import deps
@@ -100,7 +101,7 @@ def _feature_routers() -> list[APIRouter]:
 
 def _feature_setups() -> list[Extension]:
     """Start-up hooks of the feature packages (they attach collaborators to Resources)."""
-    return []
+    return [delivery.setup]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:

@@ -162,6 +162,66 @@ class SecuritySettings(_Section):
     trusted_proxies: tuple[str, ...] = ()
 
 
+class SmtpSettings(_Section):
+    """Outgoing mail relay. No ``host``: messages go to the development outbox instead."""
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` upgrades a plain connection (refuses a server without STARTTLS),
+    ``tls`` is implicit TLS (usually port 465), ``none`` only for a relay on localhost."""
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    """Extra CA bundle to trust (a private relay's certificate); the system store otherwise."""
+    timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("delivery.smtp.username and password go together")
+        return self
+
+
+class SmsSettings(_Section):
+    """A Twilio-style REST endpoint (form POST of To/From/Body, HTTP basic auth). The SMS
+    channel exists only when ``url`` is set."""
+
+    url: str | None = None
+    """``{account_sid}`` in the URL is replaced by the account sid."""
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SmsSettings:
+        if self.url is None:
+            return self
+        if not self.url.startswith(("https://", "http://")):
+            raise ValueError("delivery.sms.url must be an http(s) URL")
+        if not (self.account_sid and self.auth_token and self.from_number):
+            raise ValueError("delivery.sms needs account_sid, auth_token and from_number")
+        return self
+
+
+class DeliverySettings(_Section):
+    email_from: str = "no-reply@localhost"
+    """Bare address for the From header; the display name is ``app_name``."""
+    templates_dir: Path | None = None
+    """Overrides: ``email/<kind>.txt|.html`` and ``sms/<kind>.txt`` found here replace the
+    packaged templates one file at a time."""
+    smtp: SmtpSettings = SmtpSettings()
+    sms: SmsSettings = SmsSettings()
+
+    @field_validator("email_from")
+    @classmethod
+    def _bare_address(cls, v: str) -> str:
+        if not re.fullmatch(r"[^@\s<>\x00-\x1f]+@[^@\s<>\x00-\x1f]+", v):
+            raise ValueError("must be a bare address like no-reply@example.com")
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTHGATE_", env_nested_delimiter="__", frozen=True, extra="forbid"
@@ -185,6 +245,7 @@ class Settings(BaseSettings):
     password_hash: PasswordHashSettings = PasswordHashSettings()
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

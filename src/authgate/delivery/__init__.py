@@ -1,0 +1,134 @@
+"""Message delivery (email, SMS) behind small interfaces, and its start-up hook.
+
+Flows do not talk to senders directly: they call ``delivery_of(res).send_code(...)``, which
+renders the template for the purpose and hands the message to the channel's sender. The
+one-time-code engine (``authgate.otp.codes.issue_and_send``) wraps that with issuing and
+rollback, which is what most flows want.
+
+``setup(res)`` picks the senders from settings: SMTP when ``delivery.smtp.host`` is set,
+otherwise the development outbox (``<data_dir>/outbox``); SMS only when ``delivery.sms.url``
+is set. It publishes ``res.channels`` so MFA policy counts email/SMS only when they exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Literal
+
+from authgate.delivery.email import (
+    EmailSender,
+    OutboxEmailSender,
+    OutgoingEmail,
+    SmtpEmailSender,
+    check_recipient,
+)
+from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
+from authgate.delivery.templates import Kind, Templates, TemplateError
+from authgate.errors import AuthError, Code
+from authgate.resources import Resources
+
+__all__ = [
+    "Channel", "Delivery", "EmailSender", "HttpSmsSender", "OutboxEmailSender", "OutgoingEmail",
+    "SmsSender", "SmtpEmailSender", "TemplateError", "Templates", "delivery_of", "kind_for",
+    "setup",
+]
+
+log = logging.getLogger("authgate.delivery")
+Channel = Literal["email", "sms"]
+EXTRA_KEY = "delivery"
+
+_PURPOSE_KIND: dict[str, Kind] = {
+    "mfa": "mfa_code",
+    "email_verification": "email_verification",
+    "phone_verification": "phone_verification",
+    "password_reset": "password_reset",
+    "passwordless_login": "passwordless_login",
+}
+
+
+def kind_for(purpose: str) -> Kind:
+    """The template kind of a one-time-code purpose."""
+    try:
+        return _PURPOSE_KIND[purpose]
+    except KeyError:
+        raise ValueError(f"no message kind for purpose {purpose!r}") from None
+
+
+class Delivery:
+    """Renders and sends one-time codes over the configured channels."""
+
+    def __init__(self, *, app_name: str, templates: Templates, email: EmailSender,
+                 sms: SmsSender | None = None) -> None:
+        self.app_name = app_name
+        self.templates = templates
+        self.email = email
+        self.sms = sms
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return frozenset({"email", "sms"} if self.sms is not None else {"email"})
+
+    def check_address(self, channel: Channel, to: str) -> None:
+        """Validate a recipient before anything is issued (400 INVALID_INPUT)."""
+        if channel == "email":
+            check_recipient(to)
+        else:
+            check_phone(to)
+
+    async def send_code(self, *, channel: Channel, to: str, purpose: str, code: str,
+                        expires_in: timedelta) -> None:
+        """Send ``code`` for ``purpose`` to ``to``.
+
+        Raises DELIVERY_FAILED (502) when the relay or provider fails, INVALID_INPUT for a
+        malformed address, and MFA_METHOD_NOT_AVAILABLE for SMS when no SMS provider is
+        configured (callers normally check ``res.channels`` first).
+        """
+        kind = kind_for(purpose)
+        if channel == "email":
+            rendered = self.templates.email(kind, app_name=self.app_name, code=code,
+                                            expires_in=expires_in)
+            await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
+                                                text=rendered.text, html=rendered.html))
+        elif channel == "sms":
+            if self.sms is None:
+                raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
+            body = self.templates.sms(kind, app_name=self.app_name, code=code,
+                                      expires_in=expires_in)
+            await self.sms.send(to, body)
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
+
+
+def delivery_of(res: Resources) -> Delivery:
+    """The app's Delivery (set by ``setup``)."""
+    found = res.extras.get(EXTRA_KEY)
+    if not isinstance(found, Delivery):
+        raise RuntimeError("delivery is not set up (authgate.delivery.setup was not run)")
+    return found
+
+
+def build(res: Resources) -> Delivery:
+    settings = res.settings
+    cfg = settings.delivery
+    templates = Templates(cfg.templates_dir)
+    templates.check(settings.app_name)
+    email: EmailSender
+    if cfg.smtp.host:
+        email = SmtpEmailSender(cfg.smtp, from_address=cfg.email_from,
+                                from_name=settings.app_name)
+    else:
+        outbox = settings.resolved_data_dir() / "outbox"
+        email = OutboxEmailSender(outbox, from_address=cfg.email_from,
+                                  from_name=settings.app_name)
+        log.warning("No SMTP host configured (delivery.smtp.host): emails are written to %s. "
+                    "Development only.", outbox)
+    sms = HttpSmsSender(cfg.sms) if cfg.sms.url else None
+    return Delivery(app_name=settings.app_name, templates=templates, email=email, sms=sms)
+
+
+def setup(res: Resources) -> None:
+    """Start-up hook: attach the Delivery and publish the channels that exist."""
+    delivery = build(res)
+    res.extras[EXTRA_KEY] = delivery
+    res.channels = delivery.channels

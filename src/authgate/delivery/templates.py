@@ -1,0 +1,141 @@
+"""Message templates: one text and one HTML file per email kind, one text file per SMS kind.
+
+Packaged templates live in ``authgate/templates/{email,sms}/``; ``delivery.templates_dir``
+may hold replacements with the same relative names, taken file by file. Templates are
+``string.Template`` text (``${app_name}``, ``${code}``, ``${expires_in}``,
+``${expires_minutes}``): no logic, so an operator's override cannot run code. The text file
+of an email starts with a ``Subject: ...`` line and a blank line.
+
+Everything is loaded and test-rendered once at start-up, so a typo in an override (an
+unknown placeholder, a missing subject line) stops the service instead of failing the first
+user who needs a code.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.resources
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from string import Template
+from typing import Literal
+
+Kind = Literal[
+    "mfa_code", "email_verification", "phone_verification", "password_reset",
+    "passwordless_login",
+]
+EMAIL_KINDS: tuple[Kind, ...] = (
+    "mfa_code", "email_verification", "password_reset", "passwordless_login")
+SMS_KINDS: tuple[Kind, ...] = (
+    "mfa_code", "phone_verification", "password_reset", "passwordless_login")
+PLACEHOLDERS = frozenset({"app_name", "code", "expires_in", "expires_minutes"})
+
+
+class TemplateError(ValueError):
+    """A template file is missing, malformed or uses an unknown placeholder."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def humanize(delta: timedelta) -> str:
+    """``timedelta(minutes=10)`` → ``"10 minutes"``: the largest unit that divides it."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _check_header(value: str, what: str) -> str:
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise TemplateError(f"{what} must be a single line")
+    return value
+
+
+class Templates:
+    """The loaded templates of one app; ``email()``/``sms()`` render a kind."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        self._override = override_dir
+        self._email: dict[Kind, tuple[Template, Template, Template]] = {}
+        self._sms: dict[Kind, Template] = {}
+        for kind in EMAIL_KINDS:
+            subject, body = self._split_subject(kind, self._read(f"email/{kind}.txt"))
+            self._email[kind] = (subject, body, self._load(f"email/{kind}.html"))
+        for kind in SMS_KINDS:
+            self._sms[kind] = self._load(f"sms/{kind}.txt")
+
+    # loading ---------------------------------------------------------------------------
+    def _read(self, name: str) -> str:
+        if self._override is not None:
+            candidate = self._override / name
+            if candidate.is_file():
+                return candidate.read_text(encoding="utf-8")
+        packaged = importlib.resources.files("authgate").joinpath("templates", *name.split("/"))
+        try:
+            return packaged.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TemplateError(f"template {name} not found") from None
+
+    def _load(self, name: str, *, text: str | None = None) -> Template:
+        tpl = Template(self._read(name) if text is None else text)
+        if not tpl.is_valid():
+            raise TemplateError(f"template {name}: malformed placeholder (use ${{name}})")
+        unknown = set(tpl.get_identifiers()) - PLACEHOLDERS
+        if unknown:
+            raise TemplateError(
+                f"template {name}: unknown placeholder(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join(sorted(PLACEHOLDERS))}")
+        return tpl
+
+    def _split_subject(self, kind: Kind, text: str) -> tuple[Template, Template]:
+        first, sep, rest = text.partition("\n")
+        if not sep or not first.startswith("Subject:"):
+            raise TemplateError(f"template email/{kind}.txt must start with 'Subject: ...'")
+        name = f"email/{kind}.txt"
+        subject = self._load(name, text=first.removeprefix("Subject:").strip())
+        return subject, self._load(name, text=rest.lstrip("\r\n"))
+
+    # rendering -------------------------------------------------------------------------
+    @staticmethod
+    def _values(app_name: str, code: str, expires_in: timedelta) -> dict[str, str]:
+        return {
+            "app_name": app_name,
+            "code": code,
+            "expires_in": humanize(expires_in),
+            "expires_minutes": str(max(1, round(expires_in.total_seconds() / 60))),
+        }
+
+    def email(self, kind: Kind, *, app_name: str, code: str,
+              expires_in: timedelta) -> RenderedEmail:
+        """Render an email. HTML gets every value escaped; the subject must stay one line
+        (a value carrying CR/LF would otherwise inject headers)."""
+        if kind not in self._email:
+            raise TemplateError(f"no email template for {kind}")
+        subject, text, page = self._email[kind]
+        values = self._values(app_name, code, expires_in)
+        escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
+        return RenderedEmail(
+            subject=_check_header(subject.substitute(values).strip(), "subject"),
+            text=text.substitute(values),
+            html=page.substitute(escaped),
+        )
+
+    def sms(self, kind: Kind, *, app_name: str, code: str, expires_in: timedelta) -> str:
+        if kind not in self._sms:
+            raise TemplateError(f"no SMS template for {kind}")
+        return self._sms[kind].substitute(self._values(app_name, code, expires_in)).strip()
+
+    def check(self, app_name: str) -> None:
+        """Render every template once with this app's name (start-up validation)."""
+        for kind in EMAIL_KINDS:
+            self.email(kind, app_name=app_name, code="000000", expires_in=timedelta(minutes=1))
+        for kind in SMS_KINDS:
+            self.sms(kind, app_name=app_name, code="000000", expires_in=timedelta(minutes=1))
