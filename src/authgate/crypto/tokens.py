@@ -23,6 +23,19 @@ from authgate.crypto.keys import derive, equal
 from authgate.errors import AuthError, Code
 
 MAX_TOKEN_BYTES = 8192
+SKEW_SECONDS = 60
+# PyJWT checks exp/iat/nbf against the wall clock; every time check here uses the injected
+# Clock instead, so a clock that runs ahead (tests, a skewed host) never makes a token that
+# this service just minted "not yet valid".
+_CLOCK_CHECKS_OURS = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+
+
+def _times_ok(claims: dict[str, Any], ts: float) -> bool:
+    """iat (and nbf, if present) are integers and not beyond the allowed skew."""
+    iat, nbf = claims.get("iat"), claims.get("nbf", 0)
+    if not isinstance(iat, int) or isinstance(iat, bool) or not isinstance(nbf, int):
+        return False
+    return iat <= ts + SKEW_SECONDS and nbf <= ts + SKEW_SECONDS
 
 
 @dataclass(frozen=True)
@@ -80,17 +93,15 @@ class TokenCodec:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=0,
-                options={"require": ["exp", "iat", "sub", "sessionId", "type"], "verify_exp": False},
+                options={"require": ["exp", "iat", "sub", "sessionId", "type"], **_CLOCK_CHECKS_OURS},
             )
         except jwt.PyJWTError:
             raise AuthError(Code.INVALID_TOKEN) from None
         if claims.get("type") != "access" or not isinstance(claims.get("sessionId"), str):
             raise AuthError(Code.INVALID_TOKEN)
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if not isinstance(exp, int) or not isinstance(iat, int):
-            raise AuthError(Code.INVALID_TOKEN)
+        exp = claims.get("exp")
         ts = now.timestamp()
-        if iat > ts + 60:  # issued in the future beyond clock skew
+        if not isinstance(exp, int) or isinstance(exp, bool) or not _times_ok(claims, ts):
             raise AuthError(Code.INVALID_TOKEN)
         if ts >= exp:
             raise AuthError(Code.TOKEN_EXPIRED)
@@ -132,7 +143,7 @@ class TokenCodec:
                 algorithms=["HS256"],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti"], "verify_exp": False},
+                options={"require": ["exp", "iat", "sub", "jti"], **_CLOCK_CHECKS_OURS},
             )
         except jwt.PyJWTError:
             raise AuthError(Code.REFRESH_TOKEN_EXPIRED) from None
@@ -142,7 +153,8 @@ class TokenCodec:
         if not isinstance(sub, str) or not equal(str(claims.get("jti")), self._jti(sid, gen)):
             raise AuthError(Code.REFRESH_TOKEN_INVALID, "Invalid refresh token payload")
         exp = claims.get("exp")
-        if not isinstance(exp, int) or now.timestamp() >= exp:
+        ts = now.timestamp()
+        if not isinstance(exp, int) or not _times_ok(claims, ts) or ts >= exp:
             raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
         return RefreshClaims(user_id=sub, session_id=sid, generation=gen)
 
@@ -161,11 +173,12 @@ class TokenCodec:
             claims: dict[str, Any] = jwt.decode(
                 token, derive(self._refresh_key, purpose), algorithms=["HS256"],
                 audience=f"{self.audience}:{purpose}", issuer=self.issuer,
-                options={"require": ["exp", "iat"], "verify_exp": False},
+                options={"require": ["exp", "iat"], **_CLOCK_CHECKS_OURS},
             )
         except jwt.PyJWTError:
             return None
-        exp = claims.get("exp")
-        if claims.get("type") != purpose or not isinstance(exp, int) or now.timestamp() >= exp:
+        exp, ts = claims.get("exp"), now.timestamp()
+        if (claims.get("type") != purpose or not isinstance(exp, int)
+                or not _times_ok(claims, ts) or ts >= exp):
             return None
         return claims
