@@ -41,9 +41,11 @@ def forge(header: dict[str, Any], payload: dict[str, Any], key: bytes | None) ->
 
 
 def hs_codec(**kw: Any) -> TokenCodec:
-    args: dict[str, Any] = dict(root_secret=ROOT, algorithm="HS256", signing_key=ROOT,
-                                verify_key=ROOT, issuer="authgate", audience="authgate",
-                                access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=7))
+    args: dict[str, Any] = {
+        "root_secret": ROOT, "algorithm": "HS256", "signing_key": ROOT, "verify_key": ROOT,
+        "issuer": "authgate", "audience": "authgate", "access_ttl": timedelta(minutes=15),
+        "refresh_ttl": timedelta(days=7),
+    }
     args.update(kw)
     return TokenCodec(**args)
 
@@ -216,7 +218,7 @@ def test_purpose_tokens_are_bound_to_their_purpose() -> None:
 async def test_guard_maps_every_bad_token_to_a_401_code(h: Harness) -> None:
     r = await h.signup()
     access, refresh = r.json()["accessToken"], r.json()["refreshToken"]
-    head, body, sig = access.split(".")
+    head, _, sig = access.split(".")
     evil = _b64(json.dumps(dict(claims(access), sub="someone")).encode())
     cases = {
         "none": forge({"alg": "none"}, claims(access), None),
