@@ -168,6 +168,9 @@ class Sessions:
         store = self.res.store
         rec = await store.get(claims.session_id, now)
         if rec is None or rec.user_id != claims.user_id:
+            # same answer as the guard: a deleted account is told apart from a lost session
+            if await load_user_snapshot(self.res.db, claims.user_id) is None:
+                raise AuthError(Code.USER_NOT_FOUND)
             raise AuthError(Code.SESSION_NOT_FOUND)
         user = await load_user_snapshot(self.res.db, rec.user_id)
         if user is None or not user.is_active:
