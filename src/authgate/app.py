@@ -94,14 +94,16 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
-    from authgate.http.routes import password
+    from authgate.http.routes import mfa_devices, password
 
-    return [password.router]
+    return [password.router, mfa_devices.router]
 
 
 def _feature_setups() -> list[Extension]:
     """Start-up hooks of the feature packages (they attach collaborators to Resources)."""
-    return [delivery.setup]
+    from authgate.mfa import totp, trust
+
+    return [delivery.setup, totp.setup, trust.setup]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:

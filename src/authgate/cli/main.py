@@ -7,12 +7,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from pydantic import ValidationError
 
 from authgate.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from authgate.crypto.secretbox import SecretBox
+    from authgate.mfa.totp import RotationReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="authgate: authentication and MFA service.")
@@ -90,6 +94,43 @@ def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration and print it (secrets masked)."""
     settings = _settings(config)
     typer.echo(settings.model_dump_json(indent=2))
+
+
+async def _rotate_keys(settings: Settings, box: SecretBox) -> RotationReport:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from authgate.db import Database
+    from authgate.mfa.totp import rotate_encryption
+
+    db = Database(settings.database_url)
+    try:
+        return await rotate_encryption(async_sessionmaker(db.writer, expire_on_commit=False),
+                                       box)
+    finally:
+        await db.dispose()
+
+
+@app.command("rotate-keys")
+def rotate_keys(config: ConfigOpt = None) -> None:
+    """Re-encrypt every stored TOTP secret with the first key of mfa.encryption_keys.
+
+    Run it after putting a new key first (keep the old ones listed until it reports no
+    failures); exits 1 if a secret could not be decrypted with any configured key."""
+    from authgate.crypto.secretbox import SecretBox
+    from authgate.resources import build_keys
+
+    settings = _settings(config)
+    try:
+        box = SecretBox.from_config([k.get_secret_value() for k in settings.mfa.encryption_keys],
+                                    build_keys(settings).root)
+    except ValueError as exc:
+        typer.echo(f"authgate: invalid setting mfa.encryption_keys: {exc}", err=True)
+        raise typer.Exit(2) from None
+    report = asyncio.run(_rotate_keys(settings, box))
+    typer.echo(f"active key {box.active_kid}: {report.rotated} re-encrypted, "
+               f"{report.unchanged} already current, {report.failed} failed")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from authgate.errors import AuthError, Code
 from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
 from authgate.identity import store as users
 from authgate.mfa.models import RecoveryCode, TotpDevice
+from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
 from authgate.sessions.records import UserSnapshot
 from authgate.tx import Tx
@@ -132,6 +133,8 @@ async def toggle(res: Resources, tx: Tx, user: UserSnapshot, enabled: bool) -> N
         if not methods:
             raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
     await users.set_flags(tx.session, user.id, res.clock.now(), is_mfa_enabled=enabled)
+    if not enabled:
+        await revoke_all_trust(res, tx, user.id)  # W7: trust ends with MFA
 
     async def _after() -> None:
         await res.store.user_changed(user.id)

@@ -29,7 +29,8 @@ from authgate.http.schemas import (
 from authgate.http.views import user_row
 from authgate.identity import accounts
 from authgate.sessions.service import Principal, Sessions
-from authgate.tx import readonly
+from authgate.mfa.trust import revoke_all_trust
+from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
 SECURED = {"security": [{"access-token": []}]}
@@ -143,6 +144,8 @@ async def logout_all(res: Res, principal: AuthedME) -> Response:
     response = json_response({"message": "Logged out from all devices successfully"})
     cookies.clear_tokens(res.settings, response)
     return response
+    async with transaction(res.sessionmaker) as tx:  # "everywhere" includes trusted devices
+        await revoke_all_trust(res, tx, principal.user.id)
 
 
 @router.get("/me", response_model=MeOut, responses=errors(401, 403),

@@ -11,6 +11,7 @@ from authgate.http.deps import AuthedMPE, Res, guard
 from authgate.http.schemas import MessageOut, MfaStatusOut, ToggleMfaIn, errors, json_response
 from authgate.http.views import device
 from authgate.mfa import policy
+from authgate.mfa.reauth import require_recent_auth
 from authgate.sessions.service import Principal
 from authgate.tx import readonly, transaction
 
@@ -40,6 +41,8 @@ async def mfa_status(res: Res, principal: AuthedMPE) -> Response:
 @router.post("/toggle", response_model=MessageOut, responses=errors(400, 401, 403),
              summary="Enable or disable MFA for the current user", openapi_extra=SECURED)
 async def toggle(body: ToggleMfaIn, res: Res, principal: AuthedPE) -> Response:
+    if not body.enabled and principal.user.is_mfa_enabled and policy.can_toggle(res):
+        require_recent_auth(res, principal)
     async with transaction(res.sessionmaker) as tx:
         await policy.toggle(res, tx, principal.user, body.enabled)
     word = "enabled" if body.enabled else "disabled"

@@ -1,0 +1,171 @@
+"""Failure counters shared by every process: fixed windows keyed per subject (a user id).
+
+Why count *before* checking the secret: a check-then-increment pair lets N concurrent
+guesses all pass the check before any of them is counted. Here every attempt atomically
+reserves a slot first (``check_and_count``); attempts beyond ``limit`` in the window are
+refused outright, even when they carry the right code, so a guesser gets exactly ``limit``
+tries per window however many requests it sends in parallel. A success then calls
+``clear`` so a user's own typos do not linger.
+
+The window starts at the first counted attempt and lasts ``window``; time comes from
+``res.clock`` (tests move it). Storage: Redis when ``res.redis`` is configured (one Lua
+script, atomic), otherwise the ``authgate_counters`` table via one atomic upsert that
+resets an expired window in the same statement.
+
+Callers must not hold an open writer transaction while calling these on SQLite: the
+counter commits in its own short transaction so a failed attempt stays counted even when
+the caller's transaction rolls back.
+
+Usage (the MFA step shares the scope ``MFA_SCOPE`` across TOTP, recovery and email/SMS
+codes so a guesser cannot get ``limit`` tries per method)::
+
+    await attempts.check_and_count(res, attempts.MFA_SCOPE, user.id)   # may raise 429
+    ok = ...verify the code in its own transaction...
+    if not ok:
+        raise AuthError(Code.MFA_CODE_INVALID)
+    await attempts.clear(res, attempts.MFA_SCOPE, user.id)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from authgate.errors import AuthError, Code
+from authgate.limits.models import Counter
+from authgate.resources import Resources
+from authgate.tx import transaction
+
+MFA_SCOPE = "mfa"
+"""Second-factor attempts of one user (TOTP, recovery codes, email/SMS codes)."""
+
+# KEYS[1] = counter hash {c = count, e = window end (ms)}; ARGV = now_ms, window_ms,
+# now_ms + window_ms (as text, so Lua never formats a large number).
+# Returns {count, window_end_ms}.
+_LUA = """
+local now = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local e = tonumber(redis.call('HGET', KEYS[1], 'e'))
+if (not e) or now >= e or now < e - win then
+  redis.call('HSET', KEYS[1], 'e', ARGV[3], 'c', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, ARGV[3]}
+end
+return {redis.call('HINCRBY', KEYS[1], 'c', 1), e}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The state of a window after counting one attempt."""
+
+    count: int
+    window_ends: datetime
+
+    def retry_after(self, now: datetime) -> int:
+        return max(1, math.ceil((self.window_ends - now).total_seconds()))
+
+
+def _key(scope: str, subject: str) -> str:
+    return f"{scope}:{subject}"[:255]
+
+
+def _limits(res: Resources, limit: int | None, window: timedelta | None) -> tuple[int, timedelta]:
+    cfg = res.settings.mfa
+    return (limit if limit is not None else cfg.max_attempts,
+            window if window is not None else cfg.attempt_window)
+
+
+async def count(res: Resources, scope: str, subject: str, *,
+                window: timedelta | None = None) -> Attempt:
+    """Atomically add one attempt to the subject's current window (opening a new window
+    if the last one has ended) and return the resulting count."""
+    _, win = _limits(res, None, window)
+    now = res.clock.now()
+    key = _key(scope, subject)
+    if res.redis is not None:
+        now_ms = int(now.timestamp() * 1000)
+        win_ms = max(1, int(win.total_seconds() * 1000))
+        raw = await res.redis.eval(
+            _LUA, 1, f"{res.settings.redis_prefix}attempts:{key}", now_ms, win_ms,
+            str(now_ms + win_ms))
+        n, end_ms = int(raw[0]), int(raw[1])
+        return Attempt(n, datetime.fromtimestamp(end_ms / 1000, tz=now.tzinfo))
+    return await _count_sql(res, key, now, win)
+
+
+async def _count_sql(res: Resources, key: str, now: datetime, win: timedelta) -> Attempt:
+    table = Counter.__table__
+    dialect = postgresql if not res.db.is_sqlite else sqlite
+    ins = dialect.insert(table).values(key=key, window_start=now, count=1, expires_at=now + win)
+    expired = table.c.expires_at <= ins.excluded.window_start
+    stmt = ins.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "count": case((expired, 1), else_=table.c.count + 1),
+            "window_start": case((expired, ins.excluded.window_start),
+                                 else_=table.c.window_start),
+            "expires_at": case((expired, ins.excluded.expires_at), else_=table.c.expires_at),
+        },
+    ).returning(table.c.count, table.c.expires_at)
+    async with transaction(res.sessionmaker) as tx:
+        row = (await tx.session.execute(stmt)).one()
+    return Attempt(int(row[0]), row[1])
+
+
+async def check_and_count(
+    res: Resources,
+    scope: str,
+    subject: str,
+    *,
+    limit: int | None = None,
+    window: timedelta | None = None,
+    code: Code = Code.MFA_TOO_MANY_ATTEMPTS,
+) -> Attempt:
+    """Reserve one attempt; raise ``AuthError(code, retry_after=…)`` when it is beyond
+    ``limit`` (default ``mfa.max_attempts``) in the window (default
+    ``mfa.attempt_window``). Call it before looking at the secret, and ``clear`` after a
+    success."""
+    lim, win = _limits(res, limit, window)
+    attempt = await count(res, scope, subject, window=win)
+    if attempt.count > lim:
+        raise AuthError(code, retry_after=attempt.retry_after(res.clock.now()))
+    return attempt
+
+
+async def blocked_for(res: Resources, scope: str, subject: str, *,
+                      limit: int | None = None) -> int | None:
+    """Seconds until the subject may try again, or None when not blocked (read only)."""
+    lim, _ = _limits(res, limit, None)
+    now = res.clock.now()
+    key = _key(scope, subject)
+    if res.redis is not None:
+        raw = await res.redis.hmget(f"{res.settings.redis_prefix}attempts:{key}", ["c", "e"])
+        if raw[0] is None or raw[1] is None:
+            return None
+        n = int(raw[0])
+        end = datetime.fromtimestamp(int(raw[1]) / 1000, tz=now.tzinfo)
+    else:
+        async with res.readmaker() as s:
+            row = (await s.execute(select(Counter.count, Counter.expires_at)
+                                   .where(Counter.key == key))).one_or_none()
+        if row is None:
+            return None
+        n, end = int(row[0]), row[1]
+    if n < lim or end <= now:
+        return None
+    return Attempt(n, end).retry_after(now)
+
+
+async def clear(res: Resources, scope: str, subject: str) -> None:
+    """Forget the subject's failures (after a success)."""
+    key = _key(scope, subject)
+    if res.redis is not None:
+        await res.redis.delete(f"{res.settings.redis_prefix}attempts:{key}")
+        return
+    async with transaction(res.sessionmaker) as tx:
+        await tx.session.execute(delete(Counter).where(Counter.key == key))

@@ -1,0 +1,94 @@
+"""Recovery codes: the user's last-resort second factor (contract §2.5, §3.5).
+
+* Format ``XXXX-XXXX-XXXX-XXXX``: 16 base32 characters = 80 bits each, enough that the
+  keyed hash cannot be brute-forced offline even if the database and the attempt limit
+  were both bypassed. Input is normalised (case, dashes, spaces) before hashing.
+* Stored only as ``keyed_hash(keys.recovery, code)``; generating a new set deletes every
+  previous code of the user, used or not.
+* Single use under concurrency: consumption is one conditional UPDATE
+  (``… WHERE used_at IS NULL``), so of N simultaneous uses exactly one wins (W11).
+* Wrong codes count against the shared MFA attempt limit (``limits.attempts``).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from sqlalchemy import delete, update
+
+from authgate.crypto.keys import keyed_hash
+from authgate.errors import AuthError, Code
+from authgate.events import MFA_RECOVERY_CODE_USED, MFA_RECOVERY_CODES_GENERATED, Event
+from authgate.limits import attempts
+from authgate.mfa.models import RecoveryCode
+from authgate.resources import Resources
+from authgate.tx import Tx, transaction
+
+CODE_CHARS = 16
+"""Base32 characters per code (5 bits each: 80 bits)."""
+GROUP = 4
+
+
+def new_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(CODE_CHARS * 5 // 8)).decode()[:CODE_CHARS]
+    return "-".join(raw[i:i + GROUP] for i in range(0, CODE_CHARS, GROUP))
+
+
+def normalise(code: str) -> str:
+    """What is hashed: upper-case base32 characters only (no dashes or whitespace)."""
+    return "".join(ch for ch in code.upper() if ch not in "- \t\r\n")
+
+
+def code_hash(res: Resources, code: str) -> str:
+    return keyed_hash(res.keys.recovery, normalise(code))
+
+
+async def generate(res: Resources, tx: Tx, user_id: str) -> list[str]:
+    """Replace the user's recovery codes with ``mfa.recovery_code_count`` new ones and
+    return them in clear (the only time they are ever visible)."""
+    n = res.settings.mfa.recovery_code_count
+    now = res.clock.now()
+    codes = [new_code() for _ in range(n)]
+    s = tx.session
+    await s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    s.add_all(RecoveryCode(user_id=user_id, code_hash=code_hash(res, c), created_at=now)
+              for c in codes)
+    await s.flush()
+    tx.after_commit(lambda: res.events.emit(
+        Event(MFA_RECOVERY_CODES_GENERATED, user_id, {"count": n})))
+    return codes
+
+
+async def consume(res: Resources, tx: Tx, user_id: str, code: object) -> bool:
+    """Mark the user's matching unused code as used; False when none matches (or the
+    input is not a plausible code). Atomic: one conditional UPDATE. The
+    ``mfa.recovery_code_used`` event follows the commit."""
+    if not isinstance(code, str):
+        return False
+    norm = normalise(code)
+    if not norm or len(norm) > 64:
+        return False
+    result = await tx.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user_id,
+               RecoveryCode.code_hash == keyed_hash(res.keys.recovery, norm),
+               RecoveryCode.used_at.is_(None))
+        .values(used_at=res.clock.now())
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    tx.after_commit(lambda: res.events.emit(Event(MFA_RECOVERY_CODE_USED, user_id)))
+    return True
+
+
+async def redeem(res: Resources, user_id: str, code: object) -> None:
+    """Count the attempt, consume the code in its own transaction, clear the counter on
+    success. Raises MFA_TOO_MANY_ATTEMPTS (429, even for a right code past the limit) or
+    MFA_RECOVERY_CODE_INVALID (401)."""
+    await attempts.check_and_count(res, attempts.MFA_SCOPE, user_id)
+    async with transaction(res.sessionmaker) as tx:
+        ok = await consume(res, tx, user_id, code)
+    if not ok:
+        raise AuthError(Code.MFA_RECOVERY_CODE_INVALID)
+    await attempts.clear(res, attempts.MFA_SCOPE, user_id)
