@@ -26,6 +26,7 @@ from authgate.db import Database
 from authgate.migrate import upgrade
 from authgate.models import Base
 from authgate.resources import Resources
+from tests.servers import sms_sink, smtp_sink  # noqa: F401 (fixtures for every test)
 
 PG_ADMIN = os.environ.get("AUTHGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
