@@ -54,6 +54,7 @@ async def test_rotation_gives_a_new_pair_on_the_same_session(hs: Harness) -> Non
         assert claims(body["refreshToken"])["sessionId"] == claims(refresh)["sessionId"]
         assert claims(body["refreshToken"])["gen"] == step
         assert claims(body["accessToken"])["sessionId"] == claims(access)["sessionId"]
+        assert claims(body["accessToken"])["roles"] == []  # an array, on every store
         access, refresh = body["accessToken"], body["refreshToken"]
         assert (await hs.client.get("/auth/user", headers=bearer(access))).status_code == 200
 

@@ -121,6 +121,8 @@ class DatabaseSessionStore:
         if row is None:
             return None
         rec = session_from_row(row)
+        if rec.user_id != user_id:  # a token naming another user's session
+            return None
         if rec.expires_at <= now:
             await self.delete(session_id)
             return None

@@ -58,10 +58,28 @@ return 1
 """
 
 
+# The Lua scripts decode and re-encode the whole record with cjson, which turns every empty
+# JSON array into ``{}``. ``data`` (roles, permissions: often empty lists) is therefore kept
+# as an embedded JSON string that the scripts never look inside.
+def _encode(record: SessionRecord) -> bytes:
+    raw = to_json_dict(record)
+    raw["data"] = orjson.dumps(raw["data"]).decode()
+    return orjson.dumps(raw)
+
+
+def _decode(raw: bytes | str) -> SessionRecord:
+    d = orjson.loads(raw)
+    if isinstance(d.get("data"), str):
+        d["data"] = orjson.loads(d["data"])
+    return session_from_json(d)
+
+
 def _patch(changes: dict[str, Any]) -> str:
     out: dict[str, Any] = {}
     for k, v in changes.items():
-        if isinstance(v, datetime):
+        if k == "data":
+            out[k] = orjson.dumps(v).decode()
+        elif isinstance(v, datetime):
             out[k] = v.isoformat()
         elif isinstance(v, tuple):
             out[k] = list(v)
@@ -106,7 +124,7 @@ class RedisSessionStore:
         ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
         try:
             async with self._r.pipeline(transaction=True) as pipe:
-                pipe.set(self._sk(record.id), orjson.dumps(to_json_dict(record)), px=ttl)
+                pipe.set(self._sk(record.id), _encode(record), px=ttl)
                 pipe.sadd(self._usk(record.user_id), record.id)
                 await pipe.execute()
         except RedisError as exc:
@@ -121,7 +139,7 @@ class RedisSessionStore:
             raise ServiceUnavailable("Session store unavailable") from exc
         if raw_s is None:
             return None
-        rec = session_from_json(orjson.loads(raw_s))
+        rec = _decode(raw_s)
         if rec.user_id != user_id or rec.expires_at <= now:
             return None
         if raw_u is not None:
@@ -143,7 +161,7 @@ class RedisSessionStore:
             raise ServiceUnavailable("Session store unavailable") from exc
         if raw is None:
             return None
-        rec = session_from_json(orjson.loads(raw))
+        rec = _decode(raw)
         return rec if rec.expires_at > now else None
 
     async def rotate(
@@ -209,7 +227,7 @@ class RedisSessionStore:
                 await self._r.srem(self._usk(user_id), *gone)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
-        live = [session_from_json(orjson.loads(r)) for r in raws if r is not None]
+        live = [_decode(r) for r in raws if r is not None]
         live = [s for s in live if s.expires_at > now]
         return sorted(live, key=lambda s: s.last_active, reverse=True)
 

@@ -1,0 +1,199 @@
+"""The three session stores behave alike: driven directly through the SessionStore interface,
+against the real database and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from authgate.db import new_id
+from authgate.sessions.records import SessionRecord
+from authgate.sessions.store import SessionStore
+from tests.conftest import Harness, MakeHarness
+from tests.helpers import STORES, set_user, user_id_of
+
+
+@pytest.fixture(params=STORES)
+async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
+    h = await make_harness(session={"storage": request.param})
+    for email in ("alice@example.com", "bob@example.com"):
+        assert (await h.signup(email)).status_code == 200
+        await h.res.store.delete_for_user(await user_id_of(h.res, email))  # signup's session
+    return h
+
+
+def record(h: Harness, user_id: str, *, age: float = 0.0, lifetime: float = 3600.0,
+           data: dict[str, object] | None = None) -> SessionRecord:
+    now = h.clock.now().replace(microsecond=0) - timedelta(seconds=age)
+    return SessionRecord(
+        id=new_id(), user_id=user_id, generation=0, rotated_at=now,
+        expires_at=now + timedelta(seconds=lifetime), last_active=now, created_at=now,
+        authenticated_at=now, mfa_state="pending", amr=("pwd",), tenant_id=None,
+        user_agent="pytest", device_name="Linux", ip_address="127.0.0.1",
+        data={"roles": [], "permissions": [], "nested": {"k": [1, 2]}} if data is None else data,
+    )
+
+
+async def _alice(h: Harness) -> str:
+    return await user_id_of(h.res, "alice@example.com")
+
+
+async def test_create_then_load_round_trips_every_field(sh: Harness) -> None:
+    store: SessionStore = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    loaded = await store.load(rec.id, uid, sh.clock.now())
+    assert loaded is not None
+    got, user = loaded
+    assert got == rec
+    assert isinstance(got.data["roles"], list) and isinstance(got.amr, tuple)
+    assert user is not None and user.id == uid and user.email == "alice@example.com"
+    assert await store.get(rec.id, sh.clock.now()) == rec
+
+
+async def test_load_refuses_another_users_token(sh: Harness) -> None:
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await sh.res.store.create(rec)
+    bob = await user_id_of(sh.res, "bob@example.com")
+    assert await sh.res.store.load(rec.id, bob, sh.clock.now()) is None
+    assert await sh.res.store.load("no-such-session", uid, sh.clock.now()) is None
+
+
+async def test_expired_sessions_are_invisible(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid, lifetime=60)
+    live = record(sh, uid, lifetime=3600)
+    await store.create(rec)
+    await store.create(live)
+    later = sh.clock.now() + timedelta(seconds=61)
+    assert await store.load(rec.id, uid, later) is None
+    assert await store.get(rec.id, later) is None
+    assert [s.id for s in await store.list_for_user(uid, later)] == [live.id]
+
+
+async def test_rotate_is_a_compare_and_swap(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    later = rec.rotated_at + timedelta(minutes=1)
+    changes = {"rotated_at": later, "expires_at": later + timedelta(hours=1),
+               "last_active": later, "mfa_state": "verified", "amr": ("pwd", "totp")}
+    assert await store.rotate(rec.id, 0, changes) is True
+    assert await store.rotate(rec.id, 0, changes) is False  # stale generation
+    got = await store.get(rec.id, later)
+    assert got is not None
+    assert got.generation == 1 and got.mfa_state == "verified" and got.amr == ("pwd", "totp")
+    assert got.rotated_at == later and got.expires_at == later + timedelta(hours=1)
+    assert got.data == rec.data and isinstance(got.data["roles"], list)
+    assert await store.rotate("missing", 0, changes) is False
+
+
+async def test_concurrent_rotations_have_one_winner(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    later = rec.rotated_at + timedelta(seconds=5)
+    results = await asyncio.gather(*[
+        store.rotate(rec.id, 0, {"rotated_at": later, "last_active": later})
+        for _ in range(25)
+    ])
+    assert results.count(True) == 1
+    got = await store.get(rec.id, later)
+    assert got is not None and got.generation == 1
+
+
+async def test_update_patches_without_rotating(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    later = rec.last_active + timedelta(minutes=10)
+    await store.update(rec.id, {"last_active": later, "expires_at": later + timedelta(hours=2)})
+    got = await store.get(rec.id, later)
+    assert got is not None
+    assert got.generation == 0 and got.last_active == later
+    assert got.expires_at == later + timedelta(hours=2)
+    await store.update("missing", {"last_active": later})  # a no-op, not an error
+
+
+async def test_delete_and_delete_for_user(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    bob = await user_id_of(sh.res, "bob@example.com")
+    mine = [record(sh, uid, age=i) for i in range(4)]
+    theirs = record(sh, bob)
+    for r in [*mine, theirs]:
+        await store.create(r)
+    now = sh.clock.now()
+    assert await store.delete(mine[0].id) is True
+    assert await store.delete(mine[0].id) is False
+    assert await store.delete_for_user(uid, keep=mine[1].id) == 2
+    assert [s.id for s in await store.list_for_user(uid, now)] == [mine[1].id]
+    assert await store.delete_for_user(uid) == 1
+    assert await store.list_for_user(uid, now) == []
+    assert [s.id for s in await store.list_for_user(bob, now)] == [theirs.id]
+
+
+async def test_list_is_most_recently_active_first(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    recs = [record(sh, uid, age=age) for age in (30, 10, 20)]
+    for r in recs:
+        await store.create(r)
+    listed = await store.list_for_user(uid, sh.clock.now())
+    assert [s.id for s in listed] == [recs[1].id, recs[2].id, recs[0].id]
+
+
+async def test_user_changed_makes_the_next_load_see_the_change(sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    first = await store.load(rec.id, uid, sh.clock.now())
+    assert first is not None and first[1] is not None and first[1].is_mfa_enabled is False
+    await set_user(sh.res, uid, is_mfa_enabled=True)  # calls store.user_changed
+    again = await store.load(rec.id, uid, sh.clock.now())
+    assert again is not None and again[1] is not None and again[1].is_mfa_enabled is True
+
+
+async def test_database_store_reads_the_user_live(make_harness: MakeHarness) -> None:
+    from sqlalchemy import update
+
+    from authgate.identity.models import User
+
+    h = await make_harness()
+    await h.signup()
+    uid = await _alice(h)
+    rec = record(h, uid)
+    await h.res.store.create(rec)
+    async with h.res.db.writer.begin() as conn:  # no user_changed call at all
+        await conn.execute(update(User).where(User.id == uid).values(status="suspended"))
+    loaded = await h.res.store.load(rec.id, uid, h.clock.now())
+    assert loaded is not None and loaded[1] is not None and loaded[1].status == "suspended"
+
+
+async def test_ping(sh: Harness) -> None:
+    await sh.res.store.ping()
+
+
+async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness) -> None:
+    h = await make_harness(session={"storage": "redis"})
+    await h.signup()
+    uid = await _alice(h)
+    rec = record(h, uid, lifetime=120)
+    await h.res.store.create(rec)
+    assert h.res.redis is not None
+    key = f"{h.settings.redis_prefix}sess:{rec.id}"
+    assert 0 < await h.res.redis.pttl(key) <= 120_000
+    later = rec.rotated_at + timedelta(seconds=30)
+    assert await h.res.store.rotate(rec.id, 0, {"rotated_at": later,
+                                                "expires_at": later + timedelta(hours=1)})
+    assert 120_000 < await h.res.redis.pttl(key) <= 3_600_000
+    assert await h.res.redis.sismember(f"{h.settings.redis_prefix}usess:{uid}", rec.id)
