@@ -31,6 +31,7 @@ from authgate.config import Settings, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
 from authgate.http.limits import BodyGuard
+from authgate.http.openapi import finalize as openapi_finalize
 from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import mfa as mfa_routes
 from authgate.migrate import upgrade
@@ -124,7 +125,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                              description=app.description, routes=app.routes)
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["access-token"] = {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-        app.openapi_schema = schema
+        app.openapi_schema = openapi_finalize(schema, app.routes)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

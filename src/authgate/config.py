@@ -222,6 +222,56 @@ class DeliverySettings(_Section):
         return v
 
 
+class RateRule(_Section):
+    """At most ``limit`` requests per fixed ``window`` (the window opens at the first one)."""
+
+    limit: int = Field(..., ge=1, le=1_000_000)
+    window: Duration
+
+
+def _rule(limit: int, seconds: int) -> RateRule:
+    return RateRule(limit=limit, window=timedelta(seconds=seconds))
+
+
+class RateBucket(_Section):
+    """One row of the rate-limit table: a limit per client IP and one per account (the
+    caller's user id, or the email/phone in the body, or the refresh token's session).
+    ``null`` switches that key off."""
+
+    per_ip: RateRule | None = None
+    per_account: RateRule | None = None
+
+
+class LockoutSettings(_Section):
+    """Account lockout after repeated wrong passwords (any IP counts; the lock expires)."""
+
+    enabled: bool = True
+    max_failures: int = Field(10, ge=1, le=1000)
+    window: Duration = timedelta(minutes=15)
+    lock_duration: Duration = timedelta(minutes=15)
+
+
+class RateLimitSettings(_Section):
+    """The declarative rate-limit table (see ``authgate.limits.rate``). Counters live in
+    Redis when ``redis_url`` is set, else in the database, so every process shares them."""
+
+    enabled: bool = True
+    """Master switch: ``false`` turns off the table *and* the lockout."""
+    login: RateBucket = RateBucket(per_ip=_rule(30, 60), per_account=_rule(10, 60))
+    signup: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 60))
+    refresh: RateBucket = RateBucket(per_ip=_rule(300, 60), per_account=_rule(60, 60))
+    """Generous: refresh tokens are signed (nothing to guess), clients behind one NAT refresh
+    often, and tabs racing one token get the same successor (per account = per session)."""
+    mfa_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300))
+    """TOTP, email/SMS MFA codes and recovery codes (per-code attempt limits come on top)."""
+    otp_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300))
+    """Every other one-time-code check: email/phone verification, password-reset codes."""
+    forgot_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 300))
+    send_code: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(10, 600))
+    """MFA challenges, verification sends and passwordless sends (each costs a message)."""
+    lockout: LockoutSettings = LockoutSettings()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTHGATE_", env_nested_delimiter="__", frozen=True, extra="forbid"
@@ -245,6 +295,7 @@ class Settings(BaseSettings):
     password_hash: PasswordHashSettings = PasswordHashSettings()
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
     delivery: DeliverySettings = DeliverySettings()
 
     @model_validator(mode="after")

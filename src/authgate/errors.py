@@ -107,6 +107,8 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.INVALID_PROVIDER: "Invalid authentication providerName or provider is not enabled",
     Code.USER_NOT_FOUND: "User not found",
     Code.ACCOUNT_INACTIVE: "Your account is suspended, please contact support",
+    Code.ACCOUNT_LOCKED: ("Account temporarily locked after too many failed attempts. "
+                          "Please try again later."),
     Code.RATE_LIMITED: "Too many requests. Please try again later.",
     Code.EMAIL_NOT_VERIFIED: "You must verify your email address before continuing",
     Code.TENANT_NOT_ENABLED: "tenantId provided but multi-tenancy is disabled on this deployment.",

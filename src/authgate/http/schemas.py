@@ -10,6 +10,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
+from authgate.errors import Code
 from authgate.identity.accounts import valid_email
 
 
@@ -71,7 +72,7 @@ class ErrorOut(BaseModel):
     statusCode: int
     error: str
     message: str
-    code: str
+    code: Code
 
 
 class MessageOut(_Out):

@@ -13,6 +13,7 @@ from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
+from authgate.limits import rate
 from authgate.mfa import policy
 from authgate.resources import Resources
 from authgate.sessions.records import SessionRecord, UserSnapshot
@@ -157,11 +158,15 @@ async def login_password(
         elif phone is not None:
             user = await users.by_phone(s, phone)
     stored = user.password_hash if user else None
+    lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=email or phone)
+    attempt = await rate.begin_password_attempt(res, lock_key)  # ACCOUNT_LOCKED (429)
     ok = await res.hasher.verify(stored, password)
     if user is None or not ok:
+        await rate.password_failed(res, lock_key, attempt)
         await res.events.emit(Event(LOGIN_FAILED, user.id if user else None,
                                     {"identifier": email or phone, "ip": client.ip}))
         raise AuthError(Code.INVALID_CREDENTIALS)
+    await rate.password_succeeded(res, lock_key)
     if not user.is_active:
         raise AuthError(Code.ACCOUNT_INACTIVE)
     if stored and res.hasher.needs_rehash(stored):

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from authgate.errors import AuthError, Code
 from authgate.http import cookies
 from authgate.http.deps import AuthedME, AuthedMPE, Client, MaybeAuthed, Res, guard
+from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     AuthOut,
@@ -49,6 +50,7 @@ async def csrf(res: Res) -> Response:
 
 
 @router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
+             dependencies=[rate_limit("signup")],
              summary="Create an account and sign in")
 async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> Response:
     user = await accounts.signup(res, email=body.email, phone=body.phone,
@@ -67,6 +69,7 @@ _REQUIRED = {"email": ("email", "password"), "phone": ("phone", "password")}
 
 
 @router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
+             dependencies=[rate_limit("login")],
              summary="Sign in (email or phone + password)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     provider = body.providerName
@@ -105,6 +108,7 @@ async def _trusted_device(res: Res, request: Request, user_id: str) -> bool:
 
 
 @router.post("/refresh-token", response_model=AuthOut, responses=errors(401),
+             dependencies=[rate_limit("refresh")],
              summary="Rotate the refresh token and get a new access token")
 async def refresh_token(request: Request, res: Res,
                         body: Annotated[RefreshIn | None, Body()] = None) -> Response:
