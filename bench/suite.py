@@ -1,0 +1,897 @@
+"""The benchmark suite (issue #7): real servers, real databases, wrk over loopback.
+
+Run it with ``./bench/run`` (quick, a few minutes) or ``./bench/run --full``. It prints one
+table and writes ``bench/RESULTS.md``. Numbers on a shared 2-core machine are noisy, so every
+figure that matters is a ratio measured in the same run: a route against the same stack's
+ceiling (a bare constant-JSON route), login against the password-hash bound, the p99 during
+a login storm against the idle p99, 1M users against 1k users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+LUA = BENCH / "lua"
+OUT = BENCH / "out"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(BENCH))
+
+import seed as seeding
+
+from authgate.config import load_settings
+from authgate.resources import build_resources
+from authgate.sessions.db_store import _USER_COLS, U, session_from_row, user_from_row
+from authgate.sessions.service import ClientMeta, Sessions, TokenPair
+
+SECRET = "authgate-bench-secret-not-for-production-0123456789"
+PG_ADMIN = os.environ.get("AUTHGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("AUTHGATE_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+USERS = 1000                     # seeded accounts per stack (the 1k case)
+GUARDED = ("GET /auth/user", "GET /auth/verify-session", "GET /auth/mfa/status",
+           "POST /auth/mfa/toggle")
+
+
+# ------------------------------------------------------------------------------------------
+# stacks and servers
+@dataclass
+class Stack:
+    name: str
+    db_url: str
+    redis: bool = False
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "AUTHGATE_DATABASE_URL": self.db_url,
+            "AUTHGATE_JWT__SECRET": SECRET,
+            # long enough for a --full run; token lifetime does not change per-request cost
+            "AUTHGATE_JWT__ACCESS_TOKEN_EXPIRES_IN": "6h",
+            "AUTHGATE_DATA_DIR": str(OUT / self.name),
+            # the login runs add sessions to the seeded accounts: keep the bench's own
+            # sessions from being evicted as the oldest
+            "AUTHGATE_SESSION__MAX_SESSIONS_PER_USER": "100",
+        }
+        # One load generator is one IP: raise (not remove) the rate-limit rows of the
+        # measured routes, so their counters are still kept on every request.
+        for bucket in ("LOGIN", "REFRESH", "MFA_VERIFY"):
+            for key in ("PER_IP", "PER_ACCOUNT"):
+                env[f"AUTHGATE_RATE_LIMIT__{bucket}__{key}__LIMIT"] = "1000000"
+                env[f"AUTHGATE_RATE_LIMIT__{bucket}__{key}__WINDOW"] = "1s"
+        if self.redis:
+            env |= {"AUTHGATE_SESSION__STORAGE": "redis", "AUTHGATE_REDIS_URL": REDIS_URL,
+                    "AUTHGATE_REDIS_PREFIX": "authgate-bench:"}
+        return env
+
+
+def pg_url(dbname: str) -> str:
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{dbname}"
+
+
+def stacks(names: list[str]) -> list[Stack]:
+    known = {
+        "sqlite": Stack("sqlite", f"sqlite+aiosqlite:///{OUT / 'sqlite' / 'authgate.db'}"),
+        "postgres": Stack("postgres", pg_url("authgate_bench")),
+        "redis": Stack("postgres+redis", pg_url("authgate_bench"), redis=True),
+    }
+    return [known[n] for n in names]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    return env | extra
+
+
+class Server:
+    """authgate or the ceiling app under uvicorn or granian, N workers, in its own group."""
+
+    def __init__(self, kind: str, app: str, workers: int, env: dict[str, str]) -> None:
+        self.kind, self.app, self.workers = kind, app, workers
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = clean_env(env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = OUT / f"server-{app}-{kind}-{workers}w.log"
+
+    def command(self) -> list[str]:
+        w, p = str(self.workers), str(self.port)
+        if self.kind == "uvicorn":
+            if self.app == "authgate":  # exactly how operators run it
+                return [str(BIN / "authgate"), "serve", "--workers", w, "--port", p,
+                        "--log-level", "warning"]
+            return [sys.executable, "-m", "uvicorn", "ceiling:factory", "--factory",
+                    "--app-dir", str(BENCH), "--workers", w, "--port", p, "--log-level",
+                    "warning", "--no-access-log", "--no-proxy-headers"]
+        target = "authgate.cli.main:_factory" if self.app == "authgate" else "ceiling:factory"
+        return [str(BIN / "granian"), "--interface", "asgi", "--factory", "--workers", w,
+                "--port", p, "--host", "127.0.0.1", "--loop", "uvloop", "--log-level", "warning",
+                "--no-access-log", "--working-dir", str(BENCH), target]
+
+    def start(self) -> Server:
+        OUT.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen(self.command(), env=self.env, stdout=fh, stderr=fh,
+                                         cwd=str(OUT), start_new_session=True)
+        path = "/auth/client-config" if self.app == "authgate" else "/ceiling"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.app} server exited; see {self.log}")
+            try:
+                if httpx.get(self.base + path, timeout=1).status_code == 200:
+                    time.sleep(0.5 if self.workers == 1 else 2.0)  # let every worker come up
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.app} server did not become ready; see {self.log}")
+
+    def worker_pids(self) -> list[int]:
+        assert self.proc is not None
+        try:
+            root = psutil.Process(self.proc.pid)
+            kids = [c for c in root.children(recursive=True)
+                    if "resource_tracker" not in " ".join(c.cmdline())]
+        except psutil.Error:
+            return []
+        return [c.pid for c in kids] or [root.pid]
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RssSampler:
+    """Peak RSS per worker process, sampled in the background (and a time series)."""
+
+    def __init__(self, server: Server, interval: float = 0.25) -> None:
+        self.server, self.interval = server, interval
+        self.peak: dict[int, int] = {}
+        self.series: list[tuple[float, int]] = []  # (t, max RSS over workers)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.is_set():
+            top = 0
+            for pid in self.server.worker_pids():
+                with contextlib.suppress(psutil.Error):
+                    rss = psutil.Process(pid).memory_info().rss
+                    self.peak[pid] = max(self.peak.get(pid, 0), rss)
+                    top = max(top, rss)
+            if top:
+                self.series.append((time.monotonic() - t0, top))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Self:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.peak.values(), default=0) / 2**20
+
+
+# ------------------------------------------------------------------------------------------
+# wrk
+@dataclass
+class Run:
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    rss_mb: float = 0.0
+    note: str = ""
+
+    @property
+    def tail(self) -> float:
+        return self.p99_ms / self.p50_ms if self.p50_ms else 0.0
+
+
+def lua_table(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"[{lua_table(k)}]={lua_table(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "{" + ",".join(lua_table(v) for v in value) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value is None:
+        return "nil"
+    return json.dumps(str(value))  # a JSON string is a valid Lua string literal here
+
+
+def data_file(name: str, value: dict[str, Any]) -> str:
+    path = OUT / "data" / f"{name}.lua"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("return " + lua_table(value) + "\n")
+    return str(path)
+
+
+def wrk(base: str, script: str, args: list[str], *, duration: float, connections: int,
+        timeout: str = "30s") -> Run:
+    url = base + "/ceiling" if script == "plain.lua" else base
+    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration))}s",
+           "--timeout", timeout, "-s", str(LUA / script), url, "--", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    r = json.loads(line.removeprefix("BENCH_JSON "))
+    secs = r["duration_us"] / 1e6
+    errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+    return Run(rps=(r["requests"] - r["status"]) / secs if secs else 0.0,
+               p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
+               requests=r["requests"], errors=errors)
+
+
+def measured(server: Server, script: str, args: list[str], **kw: Any) -> Run:
+    with RssSampler(server) as rss:
+        run = wrk(server.base, script, args, **kw)
+    run.rss_mb = rss.peak_mb
+    return run
+
+
+# ------------------------------------------------------------------------------------------
+# databases, seeding, tokens
+@contextlib.contextmanager
+def environ(extra: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(clean_env(extra))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def settings_for(stack: Stack) -> Any:
+    with environ(stack.env()):
+        return load_settings()
+
+
+async def reset_database(stack: Stack, dbname: str = "authgate_bench") -> None:
+    if stack.db_url.startswith("sqlite"):
+        d = OUT / stack.name
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    else:
+        import asyncpg
+
+        admin = await asyncpg.connect(PG_ADMIN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{dbname}"')
+        finally:
+            await admin.close()
+        (OUT / stack.name).mkdir(parents=True, exist_ok=True)
+    if stack.redis:
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url(REDIS_URL)
+        try:
+            keys = [k async for k in r.scan_iter(match="authgate-bench:*", count=1000)]
+            for i in range(0, len(keys), 1000):
+                await r.delete(*keys[i:i + 1000])
+        finally:
+            await r.aclose()
+
+
+def migrate(stack: Stack) -> None:
+    """``authgate migrate``, as an operator would run it."""
+    subprocess.run([str(BIN / "authgate"), "migrate"], env=clean_env(stack.env()), check=True,
+                   capture_output=True, cwd=str(OUT))
+
+
+async def open_sessions(stack: Stack, emails: list[str], *, mfa_state: str = "none"
+                        ) -> list[TokenPair]:
+    """Sessions through the real code path (``Sessions.start``), tokens from its codec."""
+    from sqlalchemy import select
+
+    res = build_resources(settings_for(stack))
+    try:
+        async with res.db.reader.connect() as conn:
+            rows = (await conn.execute(select(*_USER_COLS).where(U.c.email.in_(emails))
+                                       )).mappings().all()
+        users = {r["email"]: user_from_row(r) for r in rows}
+        sessions, gate = Sessions(res), asyncio.Semaphore(8)
+        client = ClientMeta(ip="127.0.0.1", user_agent="authgate-bench")
+
+        async def one(email: str) -> TokenPair:
+            async with gate:
+                _, pair = await sessions.start(users[email], mfa_state=mfa_state,  # type: ignore[arg-type]
+                                               amr=("pwd",), client=client,
+                                               data={"roles": [], "permissions": []})
+                return pair
+
+        return list(await asyncio.gather(*(one(e) for e in emails)))
+    finally:
+        await res.close()
+
+
+async def mint_sampled(stack: Stack, count: int) -> list[str]:
+    """Access tokens for seeded session rows sampled across the whole table."""
+    from sqlalchemy import func, select
+
+    from authgate.sessions.models import SessionRow
+
+    S = SessionRow.__table__
+    res = build_resources(settings_for(stack))
+    try:
+        async with res.db.reader.connect() as conn:
+            srows = (await conn.execute(select(S).order_by(func.random()).limit(count))
+                     ).mappings().all()
+            recs = [session_from_row(r) for r in srows]
+            urows = (await conn.execute(select(*_USER_COLS).where(
+                U.c.id.in_([r.user_id for r in recs])))).mappings().all()
+        users = {r["id"]: user_from_row(r) for r in urows}
+        sessions, now = Sessions(res), res.clock.now()
+        return [sessions.mint(r, users[r.user_id], now).access_token for r in recs]
+    finally:
+        await res.close()
+
+
+def emails(prefix: str, n: int, start: int = 0) -> list[str]:
+    return [seeding.EMAIL.format(prefix=prefix, n=i) for i in range(start, start + n)]
+
+
+# ------------------------------------------------------------------------------------------
+# the measurements
+@dataclass
+class Row:
+    stack: str
+    server: str
+    workers: int
+    route: str
+    run: Run | None
+    ceiling: float
+
+    @property
+    def ratio(self) -> float | None:
+        if self.run is None or not self.ceiling:
+            return None
+        return self.run.rps / self.ceiling
+
+
+@dataclass
+class Report:
+    mode: str
+    command: str
+    started: datetime
+    rows: list[Row] = field(default_factory=list)
+    ceilings: dict[tuple[str, int], Run] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    hash_wall_ms: float = 0.0
+    hash_cpu_ms: float = 0.0
+    login_bound: float = 0.0
+    storms: list[tuple[str, str, int, Run, Run]] = field(default_factory=list)
+    revocation: list[str] = field(default_factory=list)
+    soak: list[str] = field(default_factory=list)
+    scale: list[tuple[str, int, Run]] = field(default_factory=list)
+    checks: list[tuple[str, bool | None, str]] = field(default_factory=list)
+
+
+def measure_hash() -> tuple[float, float]:
+    """One argon2id verification at the default cost: wall and CPU seconds (median of 7)."""
+    from argon2 import PasswordHasher, Type
+
+    from authgate.config import PasswordHashSettings
+
+    d = PasswordHashSettings()
+    ph = PasswordHasher(time_cost=d.time_cost, memory_cost=d.memory_cost_kib,
+                        parallelism=d.parallelism, type=Type.ID)
+    h = ph.hash(seeding.PASSWORD)
+    walls, cpus = [], []
+    for _ in range(7):
+        w, c = time.perf_counter(), time.process_time()  # process: argon2 lanes are threads
+        ph.verify(h, seeding.PASSWORD)
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def route_exists(base: str, method: str, path: str) -> bool:
+    try:
+        spec = httpx.get(base + "/openapi.json", timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return method.lower() in spec.get("paths", {}).get(path, {})
+
+
+async def revocation_check(base: str, token: str, probes: int = 20) -> str:
+    """Revoke a live session and check that its token fails on the very next requests, each
+    on a new connection (so they land on every worker)."""
+    h = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base) as c:
+        if (await c.get("/auth/user", headers=h)).status_code != 200:
+            return "could not check (token refused before revocation)"
+        if (await c.post("/auth/logout", headers=h)).status_code != 200:
+            return "could not check (logout failed)"
+    rejected = 0
+    for _ in range(probes):
+        async with httpx.AsyncClient(base_url=base) as c:
+            if (await c.get("/auth/user", headers=h)).status_code == 401:
+                rejected += 1
+    return f"{rejected}/{probes} requests right after logout rejected (new connection each)"
+
+
+async def totp_users(stack: Stack, base: str, k: int, duration: float) -> dict[str, Any]:
+    """Users with a verified authenticator set up over HTTP and a pending session each, and
+    their codes for every time step the run can span."""
+    import pyotp
+
+    first, _ = await seeding.seed(stack.db_url, k, prefix="totp", mfa_rows=False)
+    addrs = emails("totp", k, first)
+    full = await open_sessions(stack, addrs)
+    secrets_: list[str | None] = [None] * k
+    gate = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        async def setup(i: int, pair: TokenPair) -> None:
+            h = {"Authorization": f"Bearer {pair.access_token}"}
+            async with gate:
+                r = await c.post("/auth/mfa/setup-totp", headers=h, json={})
+                if r.status_code != 200:
+                    return
+                secret = r.json()["secret"]
+                r = await c.post("/auth/mfa/verify-totp-setup", headers=h,
+                                 json={"otp": pyotp.TOTP(secret).now(), "secret": secret})
+                if r.status_code != 200:
+                    return
+                await c.post("/auth/mfa/toggle", headers=h, json={"enabled": True})
+                secrets_[i] = secret
+
+        await asyncio.gather(*(setup(i, p) for i, p in enumerate(full)))
+    ok = [(a, s) for a, s in zip(addrs, secrets_, strict=True) if s]
+    if not ok:
+        raise RuntimeError("TOTP set-up over HTTP failed for every user")
+    pending = await open_sessions(stack, [a for a, _ in ok], mfa_state="pending")
+    period = 30
+    now = int(time.time()) // period
+    steps = range(now, now + int(duration // period) + 3)
+    users = []
+    for (_, secret), pair in zip(ok, pending, strict=True):
+        totp = pyotp.TOTP(secret)
+        users.append({"token": pair.access_token,
+                      "codes": {s: totp.at(s * period) for s in steps}})
+    return {"period": period, "users": users}
+
+
+class Suite:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.a = args
+        self.report = Report(mode="full" if args.full else "quick",
+                             command=" ".join(["./bench/run", *sys.argv[1:]]),
+                             started=datetime.now(UTC))
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    # ---------------------------------------------------------------------------------
+    def run(self) -> Report:
+        a, rep = self.a, self.report
+        OUT.mkdir(parents=True, exist_ok=True)
+        wall, cpu = measure_hash()
+        rep.hash_wall_ms, rep.hash_cpu_ms = wall * 1000, cpu * 1000
+        cores = os.cpu_count() or 1
+        rep.login_bound = cores / cpu
+        self.log(f"argon2id default cost: {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU "
+                 f"per hash; login bound = {cores} cores / CPU time = {rep.login_bound:.1f}/s")
+        for server in a.servers:
+            for stack in stacks(a.stacks):
+                self.stack(server, stack)
+        if a.scale_users and "postgres" in a.stacks:
+            self.scale(a.servers[0])
+        return rep
+
+    def ceiling(self, server: str, workers: int) -> Run:
+        key = (server, workers)
+        if key not in self.report.ceilings:
+            with Server(server, "ceiling", workers, {}) as srv:
+                wrk(srv.base, "plain.lua", [], duration=1, connections=self.a.connections)
+                run = measured(srv, "plain.lua", [], duration=self.a.duration,
+                               connections=self.a.connections)
+            self.log(f"ceiling {server} {workers}w: {run.rps:,.0f} req/s")
+            self.report.ceilings[key] = run
+        return self.report.ceilings[key]
+
+    def stack(self, server: str, stack: Stack) -> None:
+        a = self.a
+        self.log(f"== {stack.name} on {server}: seeding {USERS} users")
+        asyncio.run(reset_database(stack))
+        migrate(stack)
+        pw_hash = seeding.password_hash()
+        asyncio.run(seeding.seed(stack.db_url, USERS, pw_hash=pw_hash, start=0))
+        for workers in a.workers:
+            ceiling = self.ceiling(server, workers)
+            with Server(server, "authgate", workers, stack.env()) as srv:
+                self.routes(server, stack, workers, srv, ceiling.rps)
+
+    def routes(self, server: str, stack: Stack, workers: int, srv: Server,
+               ceiling: float) -> None:
+        a, rep = self.a, self.report
+        d, c = a.duration, a.connections
+        pairs = asyncio.run(open_sessions(stack, emails("user", USERS)))
+        access = [p.access_token for p in pairs]
+        get_user = data_file("get-user", {"method": "GET", "path": "/auth/user",
+                                          "tokens": access})
+        wrk(srv.base, "bearer.lua", [get_user], duration=2, connections=c)  # warm-up
+
+        def add(route: str, run: Run | None) -> None:
+            rep.rows.append(Row(stack.name, server, workers, route, run, ceiling))
+            if run is not None:
+                self.log(f"{stack.name} {server} {workers}w {route}: {run.rps:,.0f} req/s "
+                         f"p50 {run.p50_ms:.1f} ms p99 {run.p99_ms:.1f} ms "
+                         f"rss {run.rss_mb:.0f} MB errors {run.errors}")
+
+        for route, method, path, body in (
+            ("GET /auth/user", "GET", "/auth/user", None),
+            ("GET /auth/verify-session", "GET", "/auth/verify-session", None),
+            ("POST /auth/mfa/toggle", "POST", "/auth/mfa/toggle", '{"enabled":false}'),
+            ("GET /auth/mfa/status", "GET", "/auth/mfa/status", None),
+        ):
+            if not route_exists(srv.base, method, path):
+                add(route, None)
+                continue
+            f = data_file(route.replace(" ", "").replace("/", "-"),
+                          {"method": method, "path": path, "body": body, "tokens": access})
+            add(route, measured(srv, "bearer.lua", [f], duration=d, connections=c))
+
+        # refresh: a fresh chain per connection
+        chains = asyncio.run(open_sessions(stack, emails("user", c, USERS - c)))
+        f = data_file("refresh", {"tokens": [p.refresh_token for p in chains]})
+        add("POST /auth/refresh-token", measured(srv, "refresh.lua", [f], duration=d,
+                                                 connections=c))
+
+        # login: bounded by the password hash
+        logins = data_file("login", {"password": seeding.PASSWORD,
+                                     "emails": emails("user", USERS)})
+        lc = 8 * workers
+        login = measured(srv, "login.lua", [logins], duration=max(d, 8), connections=lc)
+        login.note = f"{login.rps / rep.login_bound:.0%} of hash bound"
+        add("POST /auth/login", login)
+
+        # MFA verify with TOTP (needs the TOTP routes)
+        needed = [("POST", "/auth/mfa/verify"), ("POST", "/auth/mfa/setup-totp"),
+                  ("POST", "/auth/mfa/verify-totp-setup")]
+        if all(route_exists(srv.base, m, p) for m, p in needed):
+            try:
+                k = max(500, int(d * 100))
+                data = asyncio.run(totp_users(stack, srv.base, k, d))
+                f = data_file("totp", data)
+                add("POST /auth/mfa/verify (TOTP)", measured(srv, "totp.lua", [f],
+                                                             duration=d, connections=c))
+            except Exception as exc:  # noqa: BLE001 - report, keep the suite going
+                rep.notes.append(f"{stack.name} {workers}w mfa/verify: not measured ({exc})")
+                add("POST /auth/mfa/verify (TOTP)", None)
+        else:
+            add("POST /auth/mfa/verify (TOTP)", None)
+
+        # login storm: GET /auth/user from one connection, idle then beside full-load logins
+        idle = measured(srv, "bearer.lua", [get_user], duration=d, connections=1)
+        storm_box: dict[str, Run] = {}
+        t = threading.Thread(target=lambda: storm_box.setdefault("login", wrk(
+            srv.base, "login.lua", [logins], duration=d + 2, connections=lc)))
+        t.start()
+        time.sleep(1.0)
+        during = measured(srv, "bearer.lua", [get_user], duration=d, connections=1)
+        t.join()
+        rep.storms.append((stack.name, server, workers, idle, during))
+        self.log(f"login storm {stack.name} {workers}w: p99 idle {idle.p99_ms:.2f} ms, "
+                 f"during {during.p99_ms:.2f} ms ({during.p99_ms / idle.p99_ms:.2f}x); "
+                 f"logins {storm_box['login'].rps:.1f}/s")
+
+        # revocation, on every worker
+        victim = asyncio.run(open_sessions(stack, emails("user", 1)))[0]
+        rev = asyncio.run(revocation_check(srv.base, victim.access_token))
+        rep.revocation.append(f"{stack.name}, {server}, {workers} worker(s): {rev}")
+
+        # soak: memory stays flat (once per stack, at the largest worker count)
+        if a.soak and workers == max(a.workers):
+            self.soak(server, stack, workers, srv, get_user)
+
+    def soak(self, server: str, stack: Stack, workers: int, srv: Server, get_user: str) -> None:
+        a = self.a
+        chains = asyncio.run(open_sessions(stack, emails("user", 8, USERS - 8 - a.connections)))
+        f = data_file("soak-refresh", {"tokens": [p.refresh_token for p in chains]})
+        self.log(f"soak {stack.name} {workers}w for {a.soak}s (GET /auth/user + refresh chains)")
+        with RssSampler(srv, interval=1.0) as rss:
+            t = threading.Thread(target=wrk, args=(srv.base, "refresh.lua", [f]),
+                                 kwargs={"duration": a.soak, "connections": 8})
+            t.start()
+            run = wrk(srv.base, "bearer.lua", [get_user], duration=a.soak,
+                      connections=a.connections)
+            t.join()
+        series = rss.series
+        if len(series) < 4:
+            return
+        base_t = series[-1][0] * 0.2
+        base = next(v for ts, v in series if ts >= base_t)
+        end = statistics.median(v for _, v in series[-3:])
+        growth = (end - base) / base
+        self.report.soak.append(
+            f"{stack.name}, {server}, {workers} worker(s), {a.soak}s: RSS {base / 2**20:.1f} MB "
+            f"after warm-up → {end / 2**20:.1f} MB at the end ({growth:+.1%}), peak "
+            f"{rss.peak_mb:.1f} MB; {run.rps:,.0f} req/s, {run.errors} errors")
+        self.report.checks.append((f"soak memory flat within 5% ({stack.name} {workers}w)",
+                                   abs(growth) <= 0.05, f"{growth:+.1%}"))
+
+    def scale(self, server: str) -> None:
+        """GET /auth/user (and mfa/status) at 1k users, then at ``scale_users``."""
+        a, rep = self.a, self.report
+        stack = Stack("postgres-scale", pg_url("authgate_bench_scale"))
+        asyncio.run(reset_database(stack, "authgate_bench_scale"))
+        migrate(stack)
+        pw_hash = seeding.password_hash()
+        done = 0
+        for target in (1000, a.scale_users):
+            first, secs = asyncio.run(seeding.seed(stack.db_url, target - done, pw_hash=pw_hash,
+                                                   start=done))
+            self.log(f"scale: seeded users {first}..{target - 1} in {secs:.1f}s")
+            rep.notes.append(f"scale seeding: {target - done:,} users (+ a session, a TOTP "
+                             f"device and 2 recovery codes each) in {secs:.1f}s")
+            done = target
+            tokens = asyncio.run(mint_sampled(stack, 2000))
+            with Server(server, "authgate", 1, stack.env()) as srv:
+                for route, path in (("GET /auth/user", "/auth/user"),
+                                    ("GET /auth/mfa/status", "/auth/mfa/status")):
+                    f = data_file("scale", {"method": "GET", "path": path, "tokens": tokens})
+                    wrk(srv.base, "bearer.lua", [f], duration=2, connections=a.connections)
+                    run = measured(srv, "bearer.lua", [f], duration=a.duration,
+                                   connections=a.connections)
+                    rep.scale.append((route, target, run))
+                    self.log(f"scale {target:,} users {route}: {run.rps:,.0f} req/s "
+                             f"({1e6 / run.rps:.0f} µs/request)")
+
+
+# ------------------------------------------------------------------------------------------
+# output
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = psutil.virtual_memory().total / 2**30
+    vers = []
+    for pkg in ("uvicorn", "granian", "uvloop", "httptools", "fastapi", "starlette",
+                "sqlalchemy", "asyncpg", "aiosqlite", "redis", "orjson", "argon2-cffi"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            vers.append(f"{pkg} {metadata.version(pkg)}")
+    pg = subprocess.run(["psql", PG_ADMIN, "-tAc", "SHOW server_version"], capture_output=True,
+                        text=True, check=False).stdout.strip()
+    wrkv = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    wrk_line = (wrkv.stdout or wrkv.stderr).splitlines()[0].split(" Copyright")[0]
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM; Linux {platform.release()}; "
+            f"Python {platform.python_version()}; PostgreSQL {pg or '?'}; {wrk_line}; "
+            + ", ".join(vers))
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def table(rep: Report) -> str:
+    lines = [("| stack | server | workers | route | req/s | × ceiling | p50 ms | p99 ms | "
+             "p99/p50 | peak RSS/worker MB | errors |"),
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (server, workers), run in sorted(rep.ceilings.items()):
+        lines.append(f"| — | {server} | {workers} | ceiling: constant JSON | {run.rps:,.0f} | "
+                     f"1.00 | {run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.tail:.1f} | "
+                     f"{run.rss_mb:.0f} | {run.errors} |")
+    for r in rep.rows:
+        if r.run is None:
+            lines.append(f"| {r.stack} | {r.server} | {r.workers} | {r.route} | "
+                         "n/a (route missing) | | | | | | |")
+            continue
+        x = r.run
+        ratio = fmt(r.ratio, ".2f")
+        if r.route == "POST /auth/login":
+            ratio += f" ({x.note})"
+        lines.append(f"| {r.stack} | {r.server} | {r.workers} | {r.route} | {x.rps:,.1f} | "
+                     f"{ratio} | {x.p50_ms:.2f} | {x.p99_ms:.2f} | {x.tail:.1f} | "
+                     f"{x.rss_mb:.0f} | {x.errors} |")
+    return "\n".join(lines)
+
+
+def evaluate(rep: Report) -> None:
+    def find(stack: str, workers: int, route: str) -> Row | None:
+        return next((r for r in rep.rows if r.stack == stack and r.workers == workers
+                     and r.route == route and r.run is not None), None)
+
+    servers = sorted({r.server for r in rep.rows})
+    for server in servers:
+        for route in GUARDED:
+            for stack, want in (("postgres", 0.20), ("postgres+redis", 0.30), ("sqlite", 0.10)):
+                row = find(stack, 1, route)
+                if row and row.server == server and row.ratio is not None:
+                    rep.checks.append((f"{route} on {stack} ≥ {want:.0%} of ceiling (1w, {server})",
+                                       row.ratio >= want, f"{row.ratio:.0%}"))
+            one, two = find("postgres", 1, route), find("postgres", 2, route)
+            if one and two and one.run and two.run:
+                k = two.run.rps / one.run.rps
+                rep.checks.append((f"{route} on postgres: 2 workers ≥ 1.8× 1 worker ({server})",
+                                   k >= 1.8, f"{k:.2f}×"))
+    tails = [r for r in rep.rows if r.run is not None]
+    worst = max(tails, key=lambda r: r.run.tail if r.run else 0, default=None)
+    if worst and worst.run:
+        bad = [r for r in tails if r.run and r.run.tail > 3]
+        rep.checks.append(("p99 ≤ 3× p50 on every measured route", not bad,
+                           (f"worst {worst.run.tail:.1f}× ({worst.stack} {worst.workers}w "
+                           f"{worst.route}); {len(bad)} of {len(tails)} over")))
+    logins = [r for r in rep.rows if r.route == "POST /auth/login" and r.run]
+    if logins:
+        best = max(logins, key=lambda r: r.run.rps if r.run else 0)
+        assert best.run
+        share = best.run.rps / rep.login_bound
+        rep.checks.append(("login ≥ 85% of the hash bound (best stack)", share >= 0.85,
+                           f"{share:.0%} ({best.stack} {best.workers}w, {best.run.rps:.1f}/s)"))
+    for stack, server, workers, idle, during in rep.storms:
+        k = during.p99_ms / idle.p99_ms if idle.p99_ms else 0
+        rep.checks.append((f"login storm p99 ≤ 2× idle ({stack} {workers}w, {server})", k <= 2,
+                           f"{k:.2f}×"))
+    peak = max((r.run.rss_mb for r in tails if r.run), default=0)
+    rep.checks.append(("peak RSS ≤ 120 MB per worker", peak <= 120, f"max {peak:.0f} MB"))
+    rev_ok = all(": 20/20 requests" in s for s in rep.revocation) if rep.revocation else None
+    rep.checks.append(("revocation immediate on every worker", rev_ok,
+                       f"{len(rep.revocation)} stacks checked"))
+    by = {(route, n): run for route, n, run in rep.scale}
+    for route in ("GET /auth/user", "GET /auth/mfa/status"):
+        sizes = sorted(n for r, n in by if r == route)
+        if len(sizes) == 2:
+            lo, hi = by[(route, sizes[0])], by[(route, sizes[1])]
+            k = lo.rps / hi.rps
+            rep.checks.append(((f"{route} per-request cost at {sizes[1]:,} users within 10% of "
+                               f"{sizes[0]:,}"), k <= 1.10, f"{k:.2f}×"))
+
+
+def markdown(rep: Report) -> str:
+    out = ["# Benchmark results\n",
+           (f"Written by `{rep.command}` ({rep.mode} mode) on "
+           f"{rep.started.strftime('%Y-%m-%d %H:%M UTC')}.\n"),
+           f"Machine: {machine()}.\n",
+           ("Each route's req/s is divided by the ceiling of the same server and worker count "
+           "(a bare FastAPI route returning a constant JSON body). wrk runs one thread on the "
+           "same machine, so on 2 cores the load generator, PostgreSQL and the workers share "
+           "the CPUs. Errors are non-2xx responses and socket errors (not counted in req/s). "
+           "The rate-limit rows of login, refresh and MFA verify are raised to 1,000,000/s (one "
+           "load generator is one IP); their counters are still kept on every request.\n"),
+           table(rep), ""]
+    out.append("## Login and the password hash\n")
+    out.append(f"One argon2id verification at the default cost (t=3, 64 MiB, p=4) takes "
+               f"{rep.hash_wall_ms:.0f} ms wall and {rep.hash_cpu_ms:.0f} ms of CPU (its 4 lanes "
+               f"run on threads). Bound = {os.cpu_count()} cores ÷ {rep.hash_cpu_ms:.0f} ms = "
+               f"**{rep.login_bound:.1f} logins/s**.\n")
+    if rep.storms:
+        out.append("## Login storm\n")
+        out.append("p99 of `GET /auth/user` from one connection, idle and while logins run at "
+                   "full load (8 connections per worker):\n")
+        out.append("| stack | server | workers | idle p50 / p99 ms | storm p50 / p99 ms | "
+                   "p99 ratio |\n|---|---|---:|---:|---:|---:|")
+        for stack, server, workers, idle, during in rep.storms:
+            out.append(f"| {stack} | {server} | {workers} | {idle.p50_ms:.2f} / "
+                       f"{idle.p99_ms:.2f} | {during.p50_ms:.2f} / {during.p99_ms:.2f} | "
+                       f"{during.p99_ms / idle.p99_ms:.2f}× |")
+        out.append("")
+    if rep.scale:
+        out.append("## Scale: 1k users against many\n")
+        out.append("PostgreSQL, database session store, 1 worker; tokens for 2,000 sessions "
+                   "sampled across the whole table.\n")
+        out.append("| route | users | req/s | µs/request | p50 ms | p99 ms |\n"
+                   "|---|---:|---:|---:|---:|---:|")
+        for route, n, run in rep.scale:
+            out.append(f"| {route} | {n:,} | {run.rps:,.0f} | {1e6 / run.rps:,.0f} | "
+                       f"{run.p50_ms:.2f} | {run.p99_ms:.2f} |")
+        out.append("")
+    if rep.soak:
+        out.append("## Soak\n")
+        out.extend(f"- {s}" for s in rep.soak)
+        out.append("")
+    if rep.revocation:
+        out.append("## Revocation\n")
+        out.extend(f"- {s}" for s in rep.revocation)
+        out.append("")
+    out.append("## Targets\n")
+    out.append("| target | met | measured |\n|---|:---:|---|")
+    for name, ok, val in rep.checks:
+        mark = "—" if ok is None else ("yes" if ok else "**no**")
+        out.append(f"| {name} | {mark} | {val} |")
+    out.append("")
+    if rep.notes:
+        out.append("## Notes\n")
+        out.extend(f"- {n}" for n in rep.notes)
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="authgate benchmark suite")
+    ap.add_argument("--full", action="store_true",
+                    help="30 s per route, 1M-user scale case, 10-minute soak")
+    ap.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    ap.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian", "both"])
+    ap.add_argument("--stacks", default="sqlite,postgres,redis",
+                    help="comma-separated: sqlite, postgres, redis (PostgreSQL + Redis sessions)")
+    ap.add_argument("--duration", type=float, help="seconds per wrk run (quick 5, full 30)")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--soak", type=float, help="soak seconds (quick 20, full 600; 0 = none)")
+    ap.add_argument("--scale-users", type=int,
+                    help="users in the scale case (quick 100000, full 1000000; 0 = skip)")
+    ap.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
+    a = ap.parse_args()
+    a.workers = [int(w) for w in a.workers.split(",")]
+    a.stacks = a.stacks.split(",")
+    a.servers = ["uvicorn", "granian"] if a.server == "both" else [a.server]
+    if a.duration is None:
+        a.duration = 30.0 if a.full else 5.0
+    if a.soak is None:
+        a.soak = 600.0 if a.full else 20.0
+    if a.scale_users is None:
+        a.scale_users = 1_000_000 if a.full else 100_000
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (./bench/run installs it)")
+    suite = Suite(a)
+    rep = suite.run()
+    evaluate(rep)
+    text = markdown(rep)
+    a.output.write_text(text)
+    print(text)
+    print(f"\nwritten to {a.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    tempfile.tempdir = str(OUT)
+    main()
