@@ -1,0 +1,269 @@
+"""POST /auth/mfa/toggle and GET /auth/mfa/status (contract §2.5, §3.9, §3.10): strict body,
+every guard failure, every policy refusal, idempotency and concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from authgate import events
+from authgate.db import new_id
+from authgate.events import Event
+from authgate.http.schemas import iso
+from authgate.mfa.models import RecoveryCode
+from authgate.sessions.service import Sessions
+from tests.conftest import Harness, MakeHarness, bearer
+from tests.helpers import (
+    add_totp_device,
+    assert_error,
+    claims,
+    delete_user,
+    set_user,
+    stored_user,
+)
+
+TOTP_ONLY = {"methods": ["totp"]}
+
+
+async def _toggle(h: Harness, token: str, enabled: Any) -> Any:
+    return await h.client.post("/auth/mfa/toggle", json={"enabled": enabled},
+                               headers=bearer(token))
+
+
+async def _status(h: Harness, token: str) -> dict[str, Any]:
+    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_enable_and_disable(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa=TOTP_ONLY)
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    await add_totp_device(h.res, uid)
+    seen: list[Event] = []
+    h.res.events.subscribe("*", seen.append)
+    r = await _toggle(h, token, True)
+    assert r.status_code == 200 and r.json() == {"message": "MFA enabled successfully"}
+    assert (await stored_user(h.res, uid)).is_mfa_enabled is True
+    assert (await _status(h, token))["isEnabled"] is True
+    r = await _toggle(h, token, True)  # idempotent
+    assert r.status_code == 200 and r.json() == {"message": "MFA enabled successfully"}
+    r = await _toggle(h, token, False)
+    assert r.status_code == 200 and r.json() == {"message": "MFA disabled successfully"}
+    r = await _toggle(h, token, False)
+    assert r.status_code == 200 and r.json() == {"message": "MFA disabled successfully"}
+    assert (await stored_user(h.res, uid)).is_mfa_enabled is False
+    names = [e.name for e in seen if e.name.startswith("mfa.")]
+    assert names == [events.MFA_ENABLED, events.MFA_DISABLED]  # one per real change
+    assert seen[0].data == {"method": "totp"}
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({"enabled": "yes"}, "enabled must be a boolean value"),
+    ({"enabled": "true"}, "enabled must be a boolean value"),
+    ({"enabled": 1}, "enabled must be a boolean value"),
+    ({"enabled": 0}, "enabled must be a boolean value"),
+    ({"enabled": None}, "enabled must be a boolean value"),
+    ({"enabled": []}, "enabled must be a boolean value"),
+    ({"enabled": {}}, "enabled must be a boolean value"),
+    ({}, "enabled should not be null or undefined"),
+    ({"Enabled": True}, "enabled should not be null or undefined"),
+    (True, "Request body must be a JSON object"),
+    ([True], "Request body must be a JSON object"),
+])
+async def test_body_must_be_a_strict_boolean(h: Harness, payload: Any, message: str) -> None:
+    token = await h.user_token()
+    r = await h.client.post("/auth/mfa/toggle", json=payload, headers=bearer(token))
+    assert_error(r, 400, "INVALID_INPUT", message)
+    assert (await stored_user(h.res, claims(token)["sub"])).is_mfa_enabled is False
+
+
+async def test_missing_body_is_invalid_input(h: Harness) -> None:
+    token = await h.user_token()
+    r = await h.client.post("/auth/mfa/toggle", headers={**bearer(token),
+                                                         "Content-Type": "application/json"})
+    assert_error(r, 400, "INVALID_INPUT")
+
+
+async def test_guard_failures(h: Harness) -> None:
+    token = await h.user_token()
+    url = "/auth/mfa/toggle"
+    body = {"enabled": False}
+    assert_error(await h.client.post(url, json=body), 401, "NO_AUTH_PROVIDED",
+                 "No authentication provided")
+    for header in ("Bearer", "Bearer   ", f"Bearer {token} extra", "bearer a b"):
+        r = await h.client.post(url, json=body, headers={"Authorization": header})
+        assert_error(r, 401, "INVALID_AUTH_FORMAT")
+    for other_scheme in ("Basic dXNlcjpwYXNz", "Token abc"):  # not ours: as if absent
+        r = await h.client.post(url, json=body, headers={"Authorization": other_scheme})
+        assert_error(r, 401, "NO_AUTH_PROVIDED")
+    r = await h.client.post(url, json=body, headers=bearer("not.a.jwt"))
+    assert_error(r, 401, "INVALID_TOKEN", "Invalid or expired token")
+    r = await h.client.post(url, json=body, headers={"Authorization": f"bEaReR {token}"})
+    assert r.status_code == 200, r.text  # the scheme is case-insensitive
+
+
+async def test_expired_token(h: Harness) -> None:
+    token = await h.user_token()
+    h.clock.advance(timedelta(minutes=15))
+    assert_error(await _toggle(h, token, False), 401, "TOKEN_EXPIRED", "Token has expired")
+
+
+async def test_revoked_session(h: Harness) -> None:
+    token = await h.user_token()
+    assert (await h.client.post("/auth/logout", headers=bearer(token))).status_code == 200
+    assert_error(await _toggle(h, token, False), 401, "SESSION_NOT_FOUND")
+
+
+async def test_deleted_user(h: Harness) -> None:
+    token = await h.user_token()
+    await delete_user(h.res, claims(token)["sub"])
+    assert_error(await _toggle(h, token, False), 401, "USER_NOT_FOUND")
+
+
+async def test_suspended_user(h: Harness) -> None:
+    token = await h.user_token()
+    await set_user(h.res, claims(token)["sub"], status="suspended")
+    assert_error(await _toggle(h, token, False), 401, "ACCOUNT_INACTIVE")
+
+
+async def test_app_mfa_disabled(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"enabled": False})
+    token = await h.user_token()
+    for value in (True, False):
+        assert_error(await _toggle(h, token, value), 403, "MFA_NOT_ENABLED",
+                     "MFA is not enabled for the application")
+
+
+async def test_toggle_not_allowed(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"allow_user_toggle": False})
+    token = await h.user_token()
+    for value in (True, False):
+        assert_error(await _toggle(h, token, value), 403, "MFA_TOGGLING_NOT_ALLOWED",
+                     "MFA toggle is not allowed")
+    assert (await _status(h, token))["canToggle"] is False
+
+
+async def test_toggle_not_allowed_when_mfa_is_required(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"required": True})
+    pending = await h.user_token()
+    # W1 fixed: the signup session of a required-MFA app is pending, not a full session
+    assert_error(await _toggle(h, pending, False), 401, "MFA_REQUIRED")
+    principal = await Sessions(h.res).authenticate(pending, allow_mfa_pending=True)
+    _, tokens = await Sessions(h.res).complete_mfa(principal, "email")
+    assert_error(await _toggle(h, tokens.access_token, False), 403,
+                 "MFA_TOGGLING_NOT_ALLOWED")
+    status = await _status(h, tokens.access_token)
+    assert status["required"] is True and status["isEnabled"] is True
+    assert status["canToggle"] is False
+
+
+async def test_cannot_enable_without_a_verified_method(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa=TOTP_ONLY)
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    assert_error(await _toggle(h, token, True), 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD",
+                 "Cannot enable MFA without at least one verified method")
+    await add_totp_device(h.res, uid, verified=False)  # a set-up never confirmed
+    assert_error(await _toggle(h, token, True), 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD")
+    assert (await _toggle(h, token, False)).status_code == 200  # disabling needs nothing
+    await add_totp_device(h.res, uid, verified=True)
+    assert (await _toggle(h, token, True)).status_code == 200
+
+
+async def test_email_counts_as_a_method_when_an_email_channel_exists(h: Harness) -> None:
+    assert "email" in h.res.channels
+    token = await h.user_token()
+    assert (await _status(h, token))["verifiedMethods"] == ["email"]
+    assert (await _toggle(h, token, True)).status_code == 200
+
+
+async def test_mfa_pending_token_is_refused(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa=TOTP_ONLY)
+    token = await h.user_token()
+    await add_totp_device(h.res, claims(token)["sub"])
+    assert (await _toggle(h, token, True)).status_code == 200
+    login = await h.login()
+    assert login.json()["isRequiresMfa"] is True and login.json()["mfaMethods"] == ["totp"]
+    pending = login.json()["accessToken"]
+    assert_error(await _toggle(h, pending, False), 401, "MFA_REQUIRED",
+                 "Multi-factor authentication is required")
+    assert (await _status(h, pending))["isEnabled"] is True  # status is an M route
+
+
+async def test_concurrent_toggles_end_consistent(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa=TOTP_ONLY)
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    await add_totp_device(h.res, uid)
+    results = await asyncio.gather(*[_toggle(h, token, i % 2 == 0) for i in range(16)])
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    flag = (await stored_user(h.res, uid)).is_mfa_enabled
+    assert (await _status(h, token))["isEnabled"] is flag
+    user = await h.client.get("/auth/user", headers=bearer(token))
+    assert user.json()["isMfaEnabled"] is flag
+    results = await asyncio.gather(*[_toggle(h, token, True) for _ in range(8)])
+    assert all(r.status_code == 200 for r in results)
+    assert (await stored_user(h.res, uid)).is_mfa_enabled is True
+
+
+# status ----------------------------------------------------------------------------
+STATUS_KEYS = ["isEnabled", "verifiedMethods", "configuredMethods", "allowUserToggle",
+               "allowMethodSelection", "totpDevices", "hasRecoveryCode", "required",
+               "canToggle"]
+
+
+async def test_status_defaults(h: Harness) -> None:
+    token = await h.user_token()
+    st = await _status(h, token)
+    assert list(st) == STATUS_KEYS
+    assert st == {
+        "isEnabled": False, "verifiedMethods": ["email"], "configuredMethods": ["totp", "email"],
+        "allowUserToggle": True, "allowMethodSelection": True, "totpDevices": [],
+        "hasRecoveryCode": False, "required": False, "canToggle": True,
+    }
+
+
+async def test_status_with_devices_and_recovery_codes(h: Harness) -> None:
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    created = h.clock.now()
+    verified = await add_totp_device(h.res, uid, name="Pixel")
+    h.clock.advance(5)
+    pending = await add_totp_device(h.res, uid, verified=False, name="New phone",
+                                    expires_at=h.clock.now() + timedelta(minutes=15))
+    await add_totp_device(h.res, uid, verified=False, name="Abandoned",
+                          expires_at=h.clock.now() - timedelta(seconds=1))
+    async with h.res.sessionmaker() as s:
+        s.add(RecoveryCode(id=new_id(), user_id=uid, code_hash="h" * 64, created_at=created))
+        await s.commit()
+    st = await _status(h, token)
+    assert st["verifiedMethods"] == ["totp", "email"]
+    assert st["hasRecoveryCode"] is True
+    assert st["totpDevices"] == [
+        {"id": pending, "deviceName": "New phone", "method": "totp", "lastUsedAt": None,
+         "createdAt": iso(created + timedelta(seconds=5)), "verified": False},
+        {"id": verified, "deviceName": "Pixel", "method": "totp", "lastUsedAt": None,
+         "createdAt": iso(created), "verified": True},
+    ]
+
+
+async def test_status_when_app_mfa_is_off(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"enabled": False, "allow_method_selection": False})
+    token = await h.user_token()
+    await add_totp_device(h.res, claims(token)["sub"])
+    await set_user(h.res, claims(token)["sub"], is_mfa_enabled=True)
+    assert await _status(h, token) == {
+        "isEnabled": False, "verifiedMethods": [], "configuredMethods": [],
+        "allowUserToggle": False, "allowMethodSelection": False, "totpDevices": [],
+        "hasRecoveryCode": False, "required": False, "canToggle": False,
+    }
+
+
+async def test_status_needs_authentication(h: Harness) -> None:
+    assert_error(await h.client.get("/auth/mfa/status"), 401, "NO_AUTH_PROVIDED")
