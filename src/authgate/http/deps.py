@@ -176,8 +176,9 @@ def require(
 
 
 # Ready-made guards -------------------------------------------------------------------
-current_principal = guard(must_change=True, unverified_email=True)
-"""A fully authenticated caller (MFA done); the dependency host apps use."""
+current_principal = guard()
+"""A fully authenticated caller: MFA done, no forced password change pending, email verified
+when the app requires it (host routes are never exempt from those gates, contract §1.9)."""
 
 Authed = Annotated[Principal, Depends(current_principal)]
 AuthedMPE = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,

@@ -1,0 +1,128 @@
+"""The guarded read routes (contract §2.1: me, user, verify-session, client-config) and the
+guard's skip flags (M pending MFA, P forced password change, E unverified email)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from authgate.http.schemas import iso
+from tests.conftest import Harness, MakeHarness, bearer
+from tests.helpers import assert_error, claims, grant_permissions, set_user, stored_user
+
+
+async def test_me(h: Harness) -> None:
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    r = await h.client.get("/auth/me", headers=bearer(token))
+    assert r.status_code == 200
+    assert r.json() == {
+        "id": uid, "email": "alice@example.com", "phone": None, "emailVerifiedAt": None,
+        "phoneVerifiedAt": None, "isMfaEnabled": False, "metadata": {},
+        "mustChangePassword": False, "roles": [], "permissions": [],
+    }
+    await grant_permissions(h.res, uid, "editor", "posts.write", "posts.read")
+    token = (await h.login()).json()["accessToken"]
+    body = (await h.client.get("/auth/me", headers=bearer(token))).json()
+    assert [(r["name"], r["guard"]) for r in body["roles"]] == [("editor", "web")]
+    assert list(body["roles"][0]) == ["id", "name", "guard"]
+    assert body["permissions"] == ["posts.read", "posts.write"]
+    assert [r["name"] for r in claims(token)["roles"]] == ["editor"]
+    assert "permissions" not in claims(token)  # contract §5.1: not in the token
+
+
+async def test_user_row_has_no_secrets(h: Harness) -> None:
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    verified = h.clock.now()
+    await set_user(h.res, uid, email_verified_at=verified, meta={"plan": "pro"})
+    r = await h.client.get("/auth/user", headers=bearer(token))
+    assert r.status_code == 200
+    body = r.json()
+    stored = await stored_user(h.res, uid)
+    assert body == {
+        "id": uid, "email": "alice@example.com", "emailVerifiedAt": iso(verified),
+        "phone": None, "phoneVerifiedAt": None, "isActive": True, "mustChangePassword": False,
+        "metadata": {"plan": "pro"}, "isMfaEnabled": False, "mfaRecoveryCode": None,
+        "createdAt": iso(stored.created_at), "updatedAt": iso(stored.updated_at),
+    }
+    assert stored.password_hash and stored.password_hash not in r.text
+    assert "argon2" not in r.text and "hash" not in r.text.lower()
+
+
+async def test_verify_session(h: Harness) -> None:
+    token = await h.user_token()
+    r = await h.client.get("/auth/verify-session", headers=bearer(token))
+    assert r.status_code == 200
+    issued = h.clock.now().replace(microsecond=0)
+    assert r.json() == {"valid": True, "userId": claims(token)["sub"],
+                        "expiresAt": iso(issued + timedelta(days=7))}
+    assert_error(await h.client.get("/auth/verify-session"), 401, "NO_AUTH_PROVIDED")
+    await h.client.post("/auth/logout", headers=bearer(token))
+    assert_error(await h.client.get("/auth/verify-session", headers=bearer(token)),
+                 401, "SESSION_NOT_FOUND")
+
+
+async def test_client_config_defaults(h: Harness) -> None:
+    r = await h.client.get("/auth/client-config")
+    assert r.status_code == 200
+    assert r.json() == {
+        "tenants": {"enabled": False, "mode": "isolated"},
+        "multipleAccounts": {"enabled": False},
+        "roleGuards": ["web"],
+        "emailAuth": {"enabled": True},
+        "phoneAuth": {"enabled": False},
+        "passwordless": {"enabled": False, "allowSignUp": False},
+        "google": {"enabled": False}, "facebook": {"enabled": False},
+        "apple": {"enabled": False}, "github": {"enabled": False},
+        "customProviders": [],
+        "registration": {"enabled": True, "requireInvitation": False},
+        "mfa": {"enabled": True, "methods": ["totp", "email"], "allowUserToggle": True,
+                "allowMethodSelection": True},
+        "platformAccess": {"enabled": False},
+        "accessTokenType": "header",
+    }
+
+
+async def test_client_config_follows_settings(make_harness: MakeHarness) -> None:
+    h = await make_harness(
+        phone_auth_enabled=True, registration={"enabled": False},
+        mfa={"enabled": False, "methods": ["email", "sms"], "allow_user_toggle": False},
+        session={"access_token_type": "cookie"})
+    body = (await h.client.get("/auth/client-config")).json()
+    assert body["phoneAuth"] == {"enabled": True}
+    assert body["registration"] == {"enabled": False, "requireInvitation": False}
+    assert body["mfa"] == {"enabled": False, "methods": ["email", "sms"],
+                           "allowUserToggle": False, "allowMethodSelection": True}
+    assert body["accessTokenType"] == "cookie"
+
+
+async def test_forced_password_change_gate(make_harness: MakeHarness) -> None:
+    h = await make_harness(enforce_must_change_password=True)
+    token = await h.user_token()
+    await set_user(h.res, claims(token)["sub"], must_change_password=True)
+    auth = bearer(token)
+    for method, path in (("GET", "/auth/me"), ("POST", "/auth/logout-all")):  # not P
+        r = await h.client.request(method, path, headers=auth)
+        assert_error(r, 403, "MUST_CHANGE_PASSWORD",
+                     "You must change your password before continuing")
+    for path in ("/auth/user", "/auth/verify-session", "/auth/mfa/status"):  # P routes
+        assert (await h.client.get(path, headers=auth)).status_code == 200, path
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": False}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert (await h.client.post("/auth/logout", headers=auth)).status_code == 200
+
+
+async def test_flag_without_enforcement_blocks_nothing(h: Harness) -> None:
+    token = await h.user_token()
+    await set_user(h.res, claims(token)["sub"], must_change_password=True)
+    r = await h.client.get("/auth/me", headers=bearer(token))
+    assert r.status_code == 200 and r.json()["mustChangePassword"] is True
+
+
+async def test_unverified_email_gate_spares_library_routes(make_harness: MakeHarness) -> None:
+    h = await make_harness(registration={"require_verified_email": True})
+    token = await h.user_token()
+    auth = bearer(token)
+    for path in ("/auth/me", "/auth/user", "/auth/verify-session", "/auth/mfa/status"):
+        assert (await h.client.get(path, headers=auth)).status_code == 200, path
+    assert (await h.client.post("/auth/logout-all", headers=auth)).status_code == 200
