@@ -65,8 +65,7 @@ class VerifyTotpSetupIn(_In):
 class VerifyRecoveryIn(_In):
     code: StrictStr = Field(..., min_length=1, examples=["ABCD-EFGH-IJKL-MNOP"])
     trustDevice: StrictBool | None = None
-    rememberDevice: StrictBool | None = Field(None, deprecated=True,
-                                              description="1.x name of trustDevice")
+    rememberDevice: StrictBool | None = Field(None, description="1.x name of trustDevice")
 
 
 class ResetTotpIn(_In):

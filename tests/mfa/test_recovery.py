@@ -1,0 +1,183 @@
+"""Recovery codes: generation, single use, regeneration, verify-recovery-code and
+reset-totp, over HTTP on both databases."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from authgate.crypto.keys import keyed_hash
+from authgate.events import Event
+from authgate.mfa import recovery
+from authgate.mfa.models import RecoveryCode
+from tests.conftest import Harness, MakeHarness, bearer
+from tests.mfa.helpers import enable_mfa, enroll, pending_login, signup_token
+
+CODE = re.compile(r"^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$")
+
+
+async def _codes(h: Harness, token: str) -> list[str]:
+    r = await h.client.post("/auth/mfa/generate-recovery-code", headers={
+        **bearer(token), "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["code"] == body["codes"][0]
+    codes: list[str] = body["codes"]
+    return codes
+
+
+async def _mfa_user(h: Harness) -> tuple[str, list[str]]:
+    token = await signup_token(h)
+    await enroll(h, token)
+    await enable_mfa(h, token)
+    return token, await _codes(h, token)
+
+
+async def test_generated_codes_format_entropy_and_storage(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"recovery_code_count": 12})
+    token = await signup_token(h)
+    codes = await _codes(h, token)
+    assert len(codes) == 12 and len(set(codes)) == 12
+    assert all(CODE.match(c) for c in codes)  # 16 base32 chars: 80 bits each
+    async with h.res.readmaker() as s:
+        rows = (await s.execute(select(RecoveryCode))).scalars().all()
+    stored = {r.code_hash for r in rows}
+    assert stored == {keyed_hash(h.res.keys.recovery, c.replace("-", "")) for c in codes}
+    assert not any(c in stored or c.replace("-", "") in stored for c in codes)
+    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
+    assert r.json()["hasRecoveryCode"] is True
+
+
+async def test_recovery_code_finishes_pending_login_once(h: Harness) -> None:
+    _, codes = await _mfa_user(h)
+    body = await pending_login(h)
+    pending = body["accessToken"]
+    # Typed loosely: lower case, no dashes, surrounding spaces.
+    r = await h.client.post("/auth/mfa/verify-recovery-code",
+                            json={"code": f"  {codes[3].lower().replace('-', '')} "},
+                            headers=bearer(pending))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert list(out) == ["accessToken", "refreshToken", "isRequiresMfa", "message"]
+    assert out["isRequiresMfa"] is False
+    assert out["message"] == "Recovery code verification successful"
+    r = await h.client.get("/auth/user", headers=bearer(out["accessToken"]))
+    assert r.status_code == 200
+    # The pending refresh token was retired with the upgrade.
+    second = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": codes[3]},
+                            headers=bearer(second))
+    assert r.status_code == 401
+    assert r.json() == {"statusCode": 401, "error": "Unauthorized",
+                        "message": "Invalid recovery code", "code": "MFA_RECOVERY_CODE_INVALID"}
+    # MFA stays on and the other codes still work.
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": codes[4]},
+                            headers=bearer(second))
+    assert r.status_code == 200, r.text
+
+
+async def test_regenerating_invalidates_the_old_codes(h: Harness) -> None:
+    token, old = await _mfa_user(h)
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": old[0]},
+                            headers=bearer((await pending_login(h))["accessToken"]))
+    assert r.status_code == 200
+    new = await _codes(h, token)
+    assert not set(old) & set(new)
+    pending = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": old[1]},
+                            headers=bearer(pending))
+    assert r.status_code == 401 and r.json()["code"] == "MFA_RECOVERY_CODE_INVALID"
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": new[1]},
+                            headers=bearer(pending))
+    assert r.status_code == 200
+    async with h.res.readmaker() as s:
+        assert len((await s.execute(select(RecoveryCode))).scalars().all()) == len(new)
+
+
+async def test_codes_are_bound_to_their_user(h: Harness) -> None:
+    _, alice_codes = await _mfa_user(h)
+    bob = await signup_token(h, "bob@example.com")
+    await enroll(h, bob)
+    await enable_mfa(h, bob)
+    pending = (await pending_login(h, "bob@example.com"))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": alice_codes[0]},
+                            headers=bearer(pending))
+    assert r.status_code == 401 and r.json()["code"] == "MFA_RECOVERY_CODE_INVALID"
+
+
+async def test_verify_recovery_code_needs_mfa_and_valid_input(h: Harness) -> None:
+    token = await signup_token(h)
+    codes = await _codes(h, token)  # generation does not need MFA on
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": codes[0]},
+                            headers=bearer(token))
+    assert r.status_code == 401
+    assert r.json()["code"] == "MFA_NOT_ENABLED" and r.json()["message"] == "MFA is not enabled"
+    for bad in ({}, {"code": ""}, {"code": 123}, {"code": codes[0], "trustDevice": "yes"}):
+        r = await h.client.post("/auth/mfa/verify-recovery-code", json=bad,
+                                headers=bearer(token))
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_INPUT", (bad, r.text)
+
+
+async def test_reset_totp_consumes_code_and_removes_devices(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"methods": ["totp"]})
+    events: list[Event] = []
+    h.res.events.subscribe("*", events.append)
+    token, codes = await _mfa_user(h)
+    await enroll(h, token, deviceName="second")
+    pending = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/reset-totp", json={"code": "AAAA-BBBB-CCCC-DDDD"},
+                            headers=bearer(pending))
+    assert r.status_code == 401 and r.json()["code"] == "MFA_RECOVERY_CODE_INVALID"
+    r = await h.client.get("/auth/mfa/devices", headers=bearer(pending))
+    assert len(r.json()) == 2
+    r = await h.client.post("/auth/mfa/reset-totp", json={"code": codes[0]},
+                            headers=bearer(pending))  # open to pending sessions (M)
+    assert r.status_code == 200 and r.json() == {"message": "MFA reset successfully"}
+    r = await h.client.get("/auth/mfa/devices", headers=bearer(pending))
+    assert r.json() == []
+    # It does not verify the session; with no method left, MFA is off for the next login.
+    r = await h.client.get("/auth/user", headers=bearer(pending))
+    assert r.status_code == 401 and r.json()["code"] == "MFA_REQUIRED"
+    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
+    assert r.json()["isEnabled"] is False and r.json()["hasRecoveryCode"] is True
+    assert (await pending_login(h))["isRequiresMfa"] is False
+    r = await h.client.post("/auth/mfa/reset-totp", json={"code": codes[0]},
+                            headers=bearer(token))
+    assert r.status_code == 401  # single use
+    names = [e.name for e in events]
+    for expected in ("mfa.device_added", "mfa.enabled", "mfa.recovery_codes_generated",
+                     "mfa.recovery_code_used", "mfa.device_removed", "mfa.disabled"):
+        assert expected in names, names
+    assert names.count("mfa.device_removed") == 2
+
+
+async def test_reset_totp_keeps_mfa_on_while_another_method_remains(h: Harness) -> None:
+    # Default methods include email, and the development outbox provides the channel.
+    token, codes = await _mfa_user(h)
+    r = await h.client.post("/auth/mfa/reset-totp", json={"code": codes[0]},
+                            headers=bearer(token))
+    assert r.status_code == 200
+    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
+    assert r.json()["isEnabled"] is True and r.json()["verifiedMethods"] == ["email"]
+    body = await pending_login(h)
+    assert body["isRequiresMfa"] is True and body["mfaMethods"] == ["email"]
+
+
+async def test_reset_totp_odd_bodies_are_invalid_codes(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"max_attempts": 10})
+    token, _ = await _mfa_user(h)
+    bodies: list[Any] = [{}, {"code": None}, {"code": 5}, {"code": ["x"]}, {"code": "x" * 70}]
+    for body in bodies:
+        r = await h.client.post("/auth/mfa/reset-totp", json=body, headers=bearer(token))
+        assert r.status_code == 401 and r.json()["code"] == "MFA_RECOVERY_CODE_INVALID", body
+    r = await h.client.post("/auth/mfa/reset-totp", headers={
+        **bearer(token), "Content-Type": "application/json"})
+    assert r.status_code == 401
+
+
+def test_code_generator() -> None:
+    codes = {recovery.new_code() for _ in range(500)}
+    assert len(codes) == 500 and all(CODE.match(c) for c in codes)
+    assert recovery.normalise(" abcd-efgh ijkl\tmnop ") == "ABCDEFGHIJKLMNOP"
