@@ -71,17 +71,41 @@ class Resources:
         self.hasher.close()
 
 
+def _create_dev_secret(path: Path) -> str:
+    """Write a new secret atomically and return the one that ended up in ``path``.
+
+    Several worker processes can start at the same moment: each writes a private temporary
+    file and hard-links it into place, so exactly one secret wins and nobody ever reads a
+    half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
+
+
 def dev_secret(settings: Settings) -> bytes:
     """A generated secret persisted beside the database, for development only."""
     path: Path = settings.resolved_data_dir() / DEV_SECRET_FILE
-    if path.exists():
+    try:
         value = path.read_text().strip()
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+    except FileNotFoundError:
+        value = _create_dev_secret(path)
+    if len(value) < 32:
+        raise RuntimeError(f"{path} holds no usable secret: delete it, or set "
+                           "AUTHGATE_JWT__SECRET")
     log.warning(
         "No JWT secret configured: using a development secret stored in %s. "
         "Production MUST set AUTHGATE_JWT__SECRET (or jwt.private_key_file).",

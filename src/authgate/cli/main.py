@@ -65,6 +65,10 @@ def serve(
     if sqlite_path(settings.database_url) is not None:
         # Migrate once here so worker processes never race each other at start-up.
         asyncio.run(_migrate(settings))
+    if settings.jwt.secret is None and settings.jwt.private_key_file is None:
+        from authgate.resources import dev_secret
+
+        dev_secret(settings)  # create it once, before the workers read it
     uvicorn.run("authgate.cli.main:_factory", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, proxy_headers=False, access_log=False)
 

@@ -1,0 +1,185 @@
+"""The ``authgate`` command, run as a real subprocess: check-config, migrate, and serve (one
+and two workers) answering real HTTP with a generated development secret."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).with_name("authgate")
+CHEAP_ENV = {
+    "AUTHGATE_PASSWORD_HASH__TIME_COST": "1",
+    "AUTHGATE_PASSWORD_HASH__MEMORY_COST_KIB": "8",
+    "AUTHGATE_PASSWORD_HASH__PARALLELISM": "1",
+}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The parent's environment without any AUTHGATE_* setting (no JWT secret)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], cwd=cwd, env=_env(**env), capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_check_config_valid(tmp_path: Path) -> None:
+    cfg = tmp_path / "authgate.toml"
+    cfg.write_text('[jwt]\nsecret = "a-perfectly-fine-secret-of-forty-characters"\n'
+                   'accessTokenExpiresIn = "30m"\n')
+    r = _run(["check-config", "--config", str(cfg)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert shown["jwt"]["access_token_expires_in"] == 1800
+    assert "a-perfectly-fine" not in r.stdout  # the secret is masked
+
+
+def test_check_config_names_the_bad_setting(tmp_path: Path) -> None:
+    cfg = tmp_path / "authgate.yaml"
+    cfg.write_text("jwt:\n  secret: changeme\n")
+    r = _run(["check-config", "-c", str(cfg)], tmp_path)
+    assert r.returncode == 2
+    assert "invalid setting jwt.secret" in r.stderr
+    r = _run(["check-config"], tmp_path, AUTHGATE_SESSION__MAX_SESSIONS_PER_USER="0")
+    assert r.returncode == 2 and "session.max_sessions_per_user" in r.stderr
+    r = _run(["check-config", "-c", str(tmp_path / "missing.toml")], tmp_path)
+    assert r.returncode == 2 and "cannot load configuration" in r.stderr
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    r = _run(["migrate"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    rev = r.stdout.strip().removeprefix("database at revision ")
+    assert rev and rev != "None", r.stdout
+    db = tmp_path / "authgate.db"
+    with sqlite3.connect(db) as conn:
+        tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"authgate_users", "authgate_sessions", "authgate_totp_devices"} <= tables
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (rev,)
+        conn.execute("INSERT INTO authgate_counters (key, window_start, count, expires_at) "
+                      "VALUES ('k', '2030-01-01', 1, '2030-01-02')")
+    again = _run(["migrate"], tmp_path)  # idempotent and keeps data
+    assert again.returncode == 0 and again.stdout == r.stdout
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM authgate_counters").fetchone() == (1,)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """Start ``authgate serve`` and yield (base URL, stderr log) once it answers."""
+    port = _free_port()
+    log = cwd / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args], cwd=cwd,
+                                env=_env(**CHEAP_ENV), stdout=err, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/auth/client-config", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield base, log
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("authgate serve did not stop on SIGINT")
+
+
+def test_serve_with_a_development_secret(tmp_path: Path) -> None:
+    with serving(tmp_path) as (base, log):
+        with httpx.Client(base_url=base, timeout=10) as c:
+            r = c.post("/auth/signup", json={"email": "cli@example.com",
+                                             "password": "correct horse battery"})
+            assert r.status_code == 200, r.text
+            r = c.post("/auth/login", json={"providerName": "email", "credentials": {
+                "email": "cli@example.com", "password": "correct horse battery"}})
+            assert r.status_code == 200, r.text
+            token = r.json()["accessToken"]
+            r = c.get("/auth/user", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.json()["email"] == "cli@example.com"
+            r = c.get("/auth/nope")
+            assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+        secret = tmp_path / ".authgate-secret"
+        assert (tmp_path / "authgate.db").exists() and secret.exists()
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert len(secret.read_text().strip()) >= 32
+        assert "No JWT secret configured" in log.read_text()
+    # a restart reuses the same secret: the old token still verifies
+    first = secret.read_text()
+    with serving(tmp_path) as (base, _):
+        r = httpx.get(f"{base}/auth/user", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    assert secret.read_text() == first
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2") as (base, log):
+        with httpx.Client(base_url=base, timeout=10) as c:
+            r = c.post("/auth/signup", json={"email": "w@example.com",
+                                             "password": "correct horse battery"})
+            assert r.status_code == 200, r.text
+            auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+            # fresh connections land on either worker: both must share the one secret
+            for _ in range(12):
+                with httpx.Client(base_url=base, timeout=10) as fresh:
+                    assert fresh.get("/auth/user", headers=auth).status_code == 200
+        text = log.read_text()
+        assert text.count("Started server process") >= 2 or "Started parent process" in text
+    assert (tmp_path / ".authgate-secret").exists()
+
+
+def test_dev_secret_survives_simultaneous_starts(tmp_path: Path) -> None:
+    """Worker processes start together: one secret wins and every one of them reads it."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from authgate.config import load_settings
+    from authgate.resources import DEV_SECRET_FILE, dev_secret
+
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/authgate.db")
+    barrier = Barrier(8)
+
+    def start() -> bytes:
+        barrier.wait()
+        return dev_secret(settings)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: start(), range(8)))
+    assert len(set(got)) == 1 and len(got[0]) >= 32
+    assert (tmp_path / DEV_SECRET_FILE).read_text().strip().encode() == got[0]
+    assert [p.name for p in tmp_path.iterdir()] == [DEV_SECRET_FILE]  # no temporary left over
+    (tmp_path / DEV_SECRET_FILE).write_text("\n")
+    with pytest.raises(RuntimeError, match="no usable secret"):
+        dev_secret(settings)
