@@ -101,85 +101,88 @@ async function storedCredentials(ctx, page, mode) {
   return page.evaluate(() => Object.keys(localStorage).filter((k) => /access_token|refresh_token/.test(k)));
 }
 
-for (const mode of MODES) {
-  describe(`browser, ${mode} mode`, () => {
-    it('password sign-in → protected view → reload → sign out', async (t) => {
-      const email = uniqueEmail(`web-${mode}`);
-      await (await makeClient(srv.url, 'header')).client.signup({ email, password: PASSWORD });
-      const { ctx, page, shot, problems, api } = await openPage(t, `${mode}-password`);
+// Four independent browsers (fresh profiles, distinct users): run them side by side.
+describe('browser', { concurrency: 4 }, () => {
+  for (const mode of MODES) {
+    describe(`${mode} mode`, { concurrency: true }, () => {
+      it('password sign-in → protected view → reload → sign out', async (t) => {
+        const email = uniqueEmail(`web-${mode}`);
+        await (await makeClient(srv.url, 'header')).client.signup({ email, password: PASSWORD });
+        const { ctx, page, shot, problems, api } = await openPage(t, `${mode}-password`);
 
-      await page.goto(`${web.url}/?mode=${mode}`);
-      await signIn(page, email);
-      await shot('login-form');
-      await page.click('button[type=submit]');
-      await expectProtected(page, email);
-      await shot('protected');
-      assert.equal((await storedCredentials(ctx, page, mode)).length, 2);
+        await page.goto(`${web.url}/?mode=${mode}`);
+        await signIn(page, email);
+        await shot('login-form');
+        await page.click('button[type=submit]');
+        await expectProtected(page, email);
+        await shot('protected');
+        assert.equal((await storedCredentials(ctx, page, mode)).length, 2);
 
-      await page.reload();
-      await expectProtected(page, email);
-      await shot('after-reload');
+        await page.reload();
+        await expectProtected(page, email);
+        await shot('after-reload');
 
-      await page.getByTestId('logout').click();
-      await expectSignedOut(page);
-      await shot('signed-out');
-      assert.ok(api.includes('POST /auth/logout 200'), api.join('\n'));
-      assert.deepEqual(await storedCredentials(ctx, page, mode), []);
+        await page.getByTestId('logout').click();
+        await expectSignedOut(page);
+        await shot('signed-out');
+        assert.ok(api.includes('POST /auth/logout 200'), api.join('\n'));
+        assert.deepEqual(await storedCredentials(ctx, page, mode), []);
 
-      await page.reload();
-      await expectSignedOut(page);
-      assert.deepEqual(problems, []);
+        await page.reload();
+        await expectSignedOut(page);
+        assert.deepEqual(problems, []);
+      });
+
+      it('sign-in through the MFA step → protected view → reload → sign out', plan, async (t) => {
+        const email = uniqueEmail(`web-mfa-${mode}`);
+        const setup = await makeClient(srv.url, 'header');
+        await setup.client.signup({ email, password: PASSWORD });
+        let authenticator;
+        if (plan.method === 'totp') {
+          const s = await setup.client.setupTotp({ deviceName: 'browser test' });
+          authenticator = Authenticator.fromSetup(s);
+          await setup.client.verifyTotpSetup({ secret: s.secret, otp: await authenticator.code() });
+        }
+        await setup.client.toggleMfa({ enabled: true });
+
+        const { ctx, page, shot, problems, api } = await openPage(t, `${mode}-mfa-${plan.method}`);
+        await page.goto(`${web.url}/?mode=${mode}`);
+        await signIn(page, email);
+        await shot('login-form');
+        await page.click('button[type=submit]');
+        await page.getByTestId('mfa-step').waitFor();
+        assert.equal(await page.getByTestId('status').textContent(), 'unauthenticated');
+        await page.check(`input[name=method][value=${plan.method}]`);
+        await shot('mfa-step');
+
+        let code;
+        if (plan.method === 'email') {
+          const seen = outboxMark(srv.dataDir);
+          await page.getByTestId('send-code').click();
+          await page.getByTestId('code-sent').waitFor();
+          ({ code } = await waitForMessage(srv.dataDir, email, seen));
+        } else {
+          code = await authenticator.code();
+        }
+        await page.fill('input[name=code]', code);
+        await shot('mfa-code-entered');
+        await page.click('button[type=submit]');
+        await expectProtected(page, email);
+        assert.equal(await page.getByTestId('user-mfa').textContent(), 'true');
+        await shot('protected');
+
+        await page.reload();
+        await expectProtected(page, email);
+        await shot('after-reload');
+        assert.equal((await storedCredentials(ctx, page, mode)).length, 2);
+
+        await page.getByTestId('logout').click();
+        await expectSignedOut(page);
+        await shot('signed-out');
+        assert.deepEqual(await storedCredentials(ctx, page, mode), []);
+        assert.ok(api.includes('POST /auth/mfa/verify 200'), api.join('\n'));
+        assert.deepEqual(problems, []);
+      });
     });
-
-    it('sign-in through the MFA step → protected view → reload → sign out', plan, async (t) => {
-      const email = uniqueEmail(`web-mfa-${mode}`);
-      const setup = await makeClient(srv.url, 'header');
-      await setup.client.signup({ email, password: PASSWORD });
-      let authenticator;
-      if (plan.method === 'totp') {
-        const s = await setup.client.setupTotp({ deviceName: 'browser test' });
-        authenticator = Authenticator.fromSetup(s);
-        await setup.client.verifyTotpSetup({ secret: s.secret, otp: await authenticator.code() });
-      }
-      await setup.client.toggleMfa({ enabled: true });
-
-      const { ctx, page, shot, problems, api } = await openPage(t, `${mode}-mfa-${plan.method}`);
-      await page.goto(`${web.url}/?mode=${mode}`);
-      await signIn(page, email);
-      await shot('login-form');
-      await page.click('button[type=submit]');
-      await page.getByTestId('mfa-step').waitFor();
-      assert.equal(await page.getByTestId('status').textContent(), 'unauthenticated');
-      await page.check(`input[name=method][value=${plan.method}]`);
-      await shot('mfa-step');
-
-      let code;
-      if (plan.method === 'email') {
-        const seen = outboxMark(srv.dataDir);
-        await page.getByTestId('send-code').click();
-        await page.getByTestId('code-sent').waitFor();
-        ({ code } = await waitForMessage(srv.dataDir, email, seen));
-      } else {
-        code = await authenticator.code();
-      }
-      await page.fill('input[name=code]', code);
-      await shot('mfa-code-entered');
-      await page.click('button[type=submit]');
-      await expectProtected(page, email);
-      assert.equal(await page.getByTestId('user-mfa').textContent(), 'true');
-      await shot('protected');
-
-      await page.reload();
-      await expectProtected(page, email);
-      await shot('after-reload');
-      assert.equal((await storedCredentials(ctx, page, mode)).length, 2);
-
-      await page.getByTestId('logout').click();
-      await expectSignedOut(page);
-      await shot('signed-out');
-      assert.deepEqual(await storedCredentials(ctx, page, mode), []);
-      assert.ok(api.includes('POST /auth/mfa/verify 200'), api.join('\n'));
-      assert.deepEqual(problems, []);
-    });
-  });
-}
+  }
+});

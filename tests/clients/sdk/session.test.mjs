@@ -8,7 +8,13 @@ import {
 } from '../lib/sdk.mjs';
 
 const srv = await sharedServer();
-after(() => srv.stop());
+// Private servers for two tests, started now so their start-up overlaps the other tests.
+const shortServer = startAuthgate({ name: 'authgate-short', env: { AUTHGATE_JWT__ACCESS_TOKEN_EXPIRES_IN: '3s' } });
+const limitedServer = startAuthgate({ name: 'authgate-limits', env: { AUTHGATE_RATE_LIMIT__ENABLED: 'true' } });
+after(async () => {
+  await srv.stop();
+  await Promise.allSettled([shortServer.then((s) => s.stop()), limitedServer.then((s) => s.stop())]);
+});
 
 /** A fetch for app calls in Node: the SDK's attachToFetch over a jar-aware fetch. */
 function appFetch(c) {
@@ -192,25 +198,26 @@ for (const mode of MODES) {
   });
 }
 
-// Access tokens live 2 s there (JWT times are whole seconds: a token minted at x.999 s still
-// lives > 1 s, enough for the SDK's immediate retry).
+// Access tokens live 3 s there. JWT times are whole seconds, so a token minted at x.999 s
+// still lives > 2 s: room for the SDK's immediate retry even on a loaded machine.
 describe('the SDK refreshes on its own (short-lived access tokens)', { concurrency: true }, () => {
-  let short;
-  const sleep = () => new Promise((r) => setTimeout(r, 2200));
-  const shortServer = () => {
-    short ??= startAuthgate({ name: 'authgate-short', env: { AUTHGATE_JWT__ACCESS_TOKEN_EXPIRES_IN: '2s' } });
-    return short;
+  /** Wait until the client's current access token has expired (bearer exp / cookie Max-Age). */
+  const expiry = async (c) => {
+    const until = c.mode === 'header'
+      ? claims(await c.storage.get('access_token')).exp * 1000
+      : c.jar.get('accessToken')?.expires ?? Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 150));
   };
 
   for (const mode of MODES) {
     it(`${mode} mode: a 401 triggers one refresh and the call is retried`, async (t) => {
-      const { url } = await shortServer();
+      const { url } = await shortServer;
       const c = await signedUp(mode, url);
       const refreshed = [];
       c.client.onTokenRefreshed((tk) => refreshed.push(tk));
-      await sleep();
 
       // 1. A normal SDK call: GET /auth/me → 401 → POST /auth/refresh-token → GET /auth/me.
+      await expiry(c);
       c.log.length = 0;
       const me = await c.client.getSessionUserData();
       assert.equal(me.email, c.email);
@@ -218,35 +225,29 @@ describe('the SDK refreshes on its own (short-lived access tokens)', { concurren
       assert.equal(refreshed.length, 1);
 
       // 2. verifySession has its own refresh-and-retry path.
-      await sleep();
+      await expiry(c);
       c.log.length = 0;
       assert.equal((await c.client.verifySession()).valid, true);
       assert.deepEqual(paths(c.log), [
         'GET /auth/verify-session 401', 'POST /auth/refresh-token 200', 'GET /auth/verify-session 200',
       ]);
 
-      // 3. App calls through attachToFetch refresh the same way.
-      await sleep();
-      const r = await appFetch(c)(`${url}/auth/user`);
-      assert.equal(r.status, 200);
-      assert.equal((await r.json()).email, c.email);
-      assert.equal(refreshed.length, 3);
-
-      // 4. Concurrent calls after expiry share the refresh queue and all succeed.
-      await sleep();
+      // 3. Concurrent calls after expiry — SDK calls and an app call through attachToFetch —
+      //    share the refresh queue and all succeed.
+      await expiry(c);
       c.log.length = 0;
-      const results = await Promise.all([
-        c.client.getSessionUserData(), c.client.getMfaStatus(), c.client.getSessionUserData(),
+      const [meAgain, status, userRes] = await Promise.all([
+        c.client.getSessionUserData(), c.client.getMfaStatus(), appFetch(c)(`${url}/auth/user`),
       ]);
-      assert.equal(results[0].email, c.email);
-      assert.equal(typeof results[1].isEnabled, 'boolean');
+      assert.equal(meAgain.email, c.email);
+      assert.equal(typeof status.isEnabled, 'boolean');
+      assert.equal(userRes.status, 200);
+      assert.equal((await userRes.json()).email, c.email);
       const refreshes = c.log.filter((e) => e.url.endsWith('/auth/refresh-token'));
       assert.ok(refreshes.length >= 1 && refreshes.every((e) => e.status === 200), paths(c.log).join('\n'));
       t.diagnostic(`concurrent calls used ${refreshes.length} refresh(es)`);
     });
   }
-
-  after(async () => (await short)?.stop());
 });
 
 describe('cookie mode and CSRF (the SDK never sends the CSRF header: contract §1.6, W15)', () => {
@@ -282,5 +283,25 @@ describe('cookie mode and CSRF (the SDK never sends the CSRF header: contract §
     });
     assert.equal(r.status, 403);
     assert.equal(r.data.code, 'CSRF_TOKEN_INVALID');
+  });
+});
+
+describe('rate limits as the SDK sees them (server with authgate\'s default limits)', () => {
+  it('a 429 is an "indeterminate" AuthError with code RATE_LIMITED (not a sign-out)', async () => {
+    const { url } = await limitedServer;
+    const a = await makeClient(url, 'header');
+    const email = uniqueEmail('limited');
+    await a.client.signup({ email, password: PASSWORD });
+    let err;
+    for (let i = 0; i < 20 && !err; i++) {
+      const c = await makeClient(url, 'header');
+      err = await c.client.signup({ email, password: PASSWORD }).then(() => null, (e) => (e.statusCode === 429 ? e : null));
+    }
+    assert.ok(err, 'signing up the same address again and again is rate limited');
+    assert.equal(err.code, 'RATE_LIMITED');
+    assert.equal(err.kind, 'indeterminate');
+    assert.equal(err.details.statusCode, 429);
+    // The signed-in client is unaffected: 429 never clears SDK state.
+    assert.equal((await a.client.verifySession()).valid, true);
   });
 });
