@@ -1,4 +1,5 @@
-"""Concurrent use of one secret: exactly one request wins (W11, W2), on both databases."""
+"""Concurrent use of one secret: exactly one request wins (W11, W2), on both databases.
+Request rate limits are off here: these tests are about the database race alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.mfa.helpers import (
 
 
 async def test_one_recovery_code_used_ten_times_in_parallel(make_harness: MakeHarness) -> None:
-    h = await make_harness(mfa={"max_attempts": 50})
+    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False})
     token = await signup_token(h)
     await enroll(h, token)
     await enable_mfa(h, token)
@@ -35,7 +36,7 @@ async def test_one_recovery_code_used_ten_times_in_parallel(make_harness: MakeHa
 
 async def test_one_recovery_code_raced_on_one_session(make_harness: MakeHarness) -> None:
     # Default limit (5): surplus requests are refused by the counter; still one winner.
-    h = await make_harness()
+    h = await make_harness(rate_limit={"enabled": False})
     token = await signup_token(h)
     await enroll(h, token)
     await enable_mfa(h, token)
@@ -50,7 +51,7 @@ async def test_one_recovery_code_raced_on_one_session(make_harness: MakeHarness)
 
 
 async def test_one_totp_code_used_in_parallel(make_harness: MakeHarness) -> None:
-    h = await make_harness(mfa={"max_attempts": 50})
+    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False})
     token = await signup_token(h)
     secret = await enroll(h, token)
     await enable_mfa(h, token)

@@ -181,3 +181,17 @@ def test_code_generator() -> None:
     codes = {recovery.new_code() for _ in range(500)}
     assert len(codes) == 500 and all(CODE.match(c) for c in codes)
     assert recovery.normalise(" abcd-efgh ijkl\tmnop ") == "ABCDEFGHIJKLMNOP"
+
+
+async def test_verify_recovery_code_is_rate_limited(make_harness: MakeHarness) -> None:
+    h = await make_harness(rate_limit={"mfa_verify": {
+        "per_ip": None, "per_account": {"limit": 2, "window": 60}}})
+    _, codes = await _mfa_user(h)
+    pending = (await pending_login(h))["accessToken"]
+    for _ in range(2):
+        r = await h.client.post("/auth/mfa/verify-recovery-code",
+                                json={"code": "AAAA-AAAA-AAAA-AAAA"}, headers=bearer(pending))
+        assert r.status_code == 401
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": codes[0]},
+                            headers=bearer(pending))
+    assert r.status_code == 429 and r.json()["code"] == "RATE_LIMITED"

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from authgate.errors import AuthError, Code
 from authgate.http.deps import AuthedMPE, Client, Res, guard
+from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     AuthOut,
@@ -140,7 +141,8 @@ async def generate_recovery_code(res: Res, principal: AuthedPE) -> Response:
     return json_response({"codes": codes, "code": codes[0]})
 
 
-@router.post("/verify-recovery-code", response_model=AuthOut, responses=errors(400, 401),
+@router.post("/verify-recovery-code", response_model=AuthOut,
+             responses=errors(400, 401, 429), dependencies=[rate_limit("mfa_verify")],
              tags=["Authentication"], summary="Finish an MFA sign-in with a recovery code",
              openapi_extra=SECURED)
 async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Res,
