@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import update
 
 from authgate.errors import AuthError, Code
@@ -9,16 +11,20 @@ from authgate.events import PASSWORD_CHANGED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
+from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
 from authgate.sessions.service import Principal, Sessions
 from authgate.tx import Tx, readonly, transaction
 
 
 async def revoke_after_password_change(
-    res: Resources, user_id: str, *, keep_session: str | None
+    res: Resources, user_id: str, *, keep_session: str | None,
+    mode: Literal["others", "all", "none"] | None = None,
 ) -> None:
-    """End sessions (per ``password.revoke_sessions_on_change``) and every trusted device."""
-    mode = res.settings.password.revoke_sessions_on_change
+    """End sessions per ``mode`` (default: ``password.revoke_sessions_on_change``; a reset
+    passes ``"all"``) and drop cached user snapshots. Trusted devices are revoked by the
+    caller inside its unit of work (``mfa.trust.revoke_all_trust``)."""
+    mode = mode or res.settings.password.revoke_sessions_on_change
     if mode == "all" or (mode == "others" and keep_session is None):
         await Sessions(res).revoke_all(user_id)
     elif mode == "others":
@@ -64,8 +70,6 @@ async def change_password(res: Resources, principal: Principal, current: str, ne
         if not await set_password(res, tx, user.id, new_hash, expected_hash=stored):
             # Changed concurrently since we verified: make the caller prove the new one.
             raise AuthError(Code.CURRENT_PASSWORD_INCORRECT, "Current password is incorrect")
-        _revoke_trust = res.extras.get("revoke_all_trust")
-        if _revoke_trust is not None:
-            await _revoke_trust(res, tx.session, user.id)
+        await revoke_all_trust(res, tx, user.id)
     await revoke_after_password_change(res, user.id, keep_session=principal.session.id)
     await res.events.emit(Event(PASSWORD_CHANGED, user.id, {"initiatedBy": "user"}))
