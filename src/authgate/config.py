@@ -126,6 +126,17 @@ class RegistrationSettings(_Section):
     require_verified_email: bool = False
 
 
+class PasswordlessSettings(_Section):
+    """Sign-in with a code sent by email or SMS (``/auth/passwordless/send`` + login with
+    ``providerName: "passwordless"``)."""
+
+    enabled: bool = False
+    allow_sign_up: bool = False
+    """Create a password-less account for an unknown identifier (only while
+    ``registration.enabled``)."""
+    code_expires_in: Duration = timedelta(minutes=10)
+
+
 class PasswordHashSettings(_Section):
     """argon2id cost; defaults above OWASP's minimum (19 MiB, t=2, p=1)."""
 
@@ -292,6 +303,7 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     mfa: MfaSettings = MfaSettings()
     registration: RegistrationSettings = RegistrationSettings()
+    passwordless: PasswordlessSettings = PasswordlessSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()

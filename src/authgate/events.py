@@ -31,6 +31,10 @@ MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
 MFA_RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated"
 PASSWORD_CHANGED = "password.changed"
 PASSWORD_RESET = "password.reset"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"
+EMAIL_VERIFIED = "email.verified"
+PHONE_VERIFIED = "phone.verified"
+PASSWORDLESS_CODE_SENT = "passwordless.code_sent"
 
 
 @dataclass(frozen=True)
