@@ -4,6 +4,9 @@ guard's skip flags (M pending MFA, P forced password change, E unverified email)
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+
+import httpx
 
 from authgate.http.schemas import iso
 from tests.conftest import Harness, MakeHarness, bearer
@@ -126,3 +129,53 @@ async def test_unverified_email_gate_spares_library_routes(make_harness: MakeHar
     for path in ("/auth/me", "/auth/user", "/auth/verify-session", "/auth/mfa/status"):
         assert (await h.client.get(path, headers=auth)).status_code == 200, path
     assert (await h.client.post("/auth/logout-all", headers=auth)).status_code == 200
+
+
+async def test_require_roles_and_permissions(database_url: str, make_harness: MakeHarness,
+                                             tmp_path: Path) -> None:
+    """``gate.require`` on host routes: role checks, any-of and all-of permissions."""
+    from fastapi import Depends, FastAPI
+
+    from authgate.app import AuthGate
+    from authgate.clock import FrozenClock
+    from authgate.sessions.service import Principal
+    from tests.conftest import base_settings
+
+    gate = AuthGate(base_settings(database_url, data_dir=tmp_path), clock=FrozenClock())
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)
+
+    need_admin = Depends(gate.require(roles=("admin",)))
+    need_both = Depends(gate.require(permissions=("a.read", "a.write"), any_of=False))
+
+    @app.get("/admin")
+    async def admin(p: Principal = need_admin) -> str:
+        return p.user.id
+
+    @app.get("/both")
+    async def both(p: Principal = need_both) -> str:
+        return p.user.id
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.post("/auth/signup", json={"email": "r@example.com",
+                                                   "password": "correct horse battery"})
+            token = r.json()["accessToken"]
+            uid = claims(token)["sub"]
+            assert_error(await c.get("/admin", headers=bearer(token)), 403,
+                         "NO_ROLES_ASSIGNED", "No roles assigned")
+            res = app.state.authgate
+            await grant_permissions(res, uid, "viewer", "a.read")
+            login = {"providerName": "email", "credentials": {
+                "email": "r@example.com", "password": "correct horse battery"}}
+            token = (await c.post("/auth/login", json=login)).json()["accessToken"]
+            assert_error(await c.get("/admin", headers=bearer(token)), 403,
+                         "MISSING_REQUIRED_ROLES", "Access denied: Missing required roles: admin")
+            assert_error(await c.get("/both", headers=bearer(token)), 403,
+                         "MISSING_REQUIRED_PERMISSIONS",
+                         "Access denied: Missing required permissions: a.read, a.write")
+            await grant_permissions(res, uid, "admin", "a.write")
+            token = (await c.post("/auth/login", json=login)).json()["accessToken"]
+            assert (await c.get("/admin", headers=bearer(token))).status_code == 200
+            assert (await c.get("/both", headers=bearer(token))).status_code == 200

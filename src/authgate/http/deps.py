@@ -153,7 +153,10 @@ def require(
     """Host-app dependency: a verified user holding the roles / permissions asked for."""
     base = guard()
 
-    async def _check(principal: Annotated[Principal, Depends(base)]) -> Principal:
+    # The dependency is given as a default, not inside Annotated: this module's annotations
+    # are strings, and FastAPI could not resolve the local ``base`` from one (it would take
+    # ``principal`` for a request-body field).
+    async def _check(principal: Principal = Depends(base)) -> Principal:  # noqa: B008
         have_roles = {str(r.get("name")) for r in principal.session.data.get("roles", [])}
         have_perms = set(principal.session.data.get("permissions", []))
         if roles:
