@@ -286,6 +286,26 @@ describe('cookie mode and CSRF (the SDK never sends the CSRF header: contract §
   });
 });
 
+describe('cookie mode "remember me" (contract §1.4)', () => {
+  it('login({ rememberMe: false }) gives session cookies, kept across refreshes', async () => {
+    const a = await signedUp('header');
+    const c = await makeClient(srv.url, 'cookie');
+    await c.client.login({ providerName: 'email', credentials: { email: a.email, password: PASSWORD }, rememberMe: false });
+    for (const name of ['accessToken', 'refreshToken']) {
+      assert.equal(c.jar.get(name).maxAge, undefined, `${name} is a session cookie`);
+      assert.equal(c.jar.get(name).expires, null);
+    }
+    assert.equal(c.jar.value('nest_auth_remember'), '0');
+    await c.client.refresh();
+    assert.equal(c.jar.get('refreshToken').maxAge, undefined, 'still a session cookie after refresh');
+
+    const d = await makeClient(srv.url, 'cookie');
+    await d.client.login({ providerName: 'email', credentials: { email: a.email, password: PASSWORD }, rememberMe: true });
+    assert.ok(d.jar.get('refreshToken').maxAge > 0, 'persistent cookie');
+    assert.equal(d.jar.get('nest_auth_remember'), null);
+  });
+});
+
 describe('rate limits as the SDK sees them (server with authgate\'s default limits)', () => {
   it('a 429 is an "indeterminate" AuthError with code RATE_LIMITED (not a sign-out)', async () => {
     const { url } = await limitedServer;
