@@ -95,9 +95,9 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
-    from authgate.http.routes import mfa_devices, password
+    from authgate.http.routes import mfa_challenge, mfa_devices, password
 
-    return [password.router, mfa_devices.router]
+    return [password.router, mfa_challenge.router, mfa_devices.router]
 
 
 def _feature_setups() -> list[Extension]:

@@ -1,0 +1,59 @@
+"""/auth/mfa/challenge and /auth/mfa/verify: the second step of a sign-in (flows in
+``authgate.mfa.challenge``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from pydantic import Field, StrictBool, StrictStr, field_validator
+from starlette.responses import Response
+
+from authgate.http.deps import AuthedMPE, Client, Res
+from authgate.http.responses import auth_response
+from authgate.http.schemas import AuthOut, MessageOut, _In, errors, json_response
+from authgate.mfa import challenge as flow
+
+router = APIRouter(prefix="/mfa")
+SECURED = {"security": [{"access-token": []}]}
+_METHODS_MESSAGE = "must be one of the following values: email, sms, totp"
+
+
+class MfaChallengeIn(_In):
+    method: Any = Field(None, examples=["email"], description=(
+        "email | sms | totp (phone means sms). Not validated, as upstream: other values "
+        "answer 200 without sending anything."))
+
+
+class MfaVerifyIn(_In):
+    method: Any = Field(None, validate_default=True, examples=["email"],
+                        description="email | sms | totp")
+    otp: StrictStr = Field(..., min_length=1, examples=["123456"])
+    trustDevice: StrictBool | None = None
+
+    @field_validator("method", mode="after")
+    @classmethod
+    def _method(cls, v: Any) -> Any:
+        if v not in flow.METHODS:
+            raise ValueError(_METHODS_MESSAGE)
+        return v
+
+
+@router.post("/challenge", tags=["MFA"], response_model=MessageOut,
+             responses=errors(400, 401, 403, 429, 502),
+             summary="Send an MFA code by email or SMS", openapi_extra=SECURED)
+async def mfa_challenge(res: Res, principal: AuthedMPE,
+                        body: Annotated[MfaChallengeIn | None, Body()] = None) -> Response:
+    await flow.send_challenge(res, principal, body.method if body else None)
+    return json_response({"message": "MFA code sent successfully"})
+
+
+@router.post("/verify", tags=["Authentication"], response_model=AuthOut,
+             responses=errors(400, 401, 403, 429),
+             summary="Verify a second factor and upgrade the session", openapi_extra=SECURED)
+async def mfa_verify(body: MfaVerifyIn, request: Request, res: Res, principal: AuthedMPE,
+                     client: Client) -> Response:
+    done = await flow.verify_step(res, principal, body.method, body.otp,
+                                  trust_device=body.trustDevice, client=client)
+    return auth_response(res, request, tokens=done.tokens, user=done.user,
+                         message="2FA verification successful", trust_token=done.trust_token)

@@ -1,0 +1,153 @@
+"""The MFA step: send an email/SMS code (``mfa/challenge``) and check a second factor
+(``mfa/verify``) to upgrade the session (contract §2.5, §3.3).
+
+What differs from upstream, on purpose (contract §8):
+
+* W5 — a code is sent only over a method that is configured, has a delivery channel and an
+  address on the account (else 400 MFA_METHOD_NOT_AVAILABLE), and it is bound to that
+  channel: an emailed code is refused with ``method: "sms"``, and only the channel the code
+  went to is marked verified.
+* W3 — every verification attempt (email, SMS or TOTP) is counted against the user's shared
+  MFA limit (``limits.attempts``, ``mfa.max_attempts`` per ``mfa.attempt_window``) before
+  the code is looked at; beyond it the answer is 429 MFA_TOO_MANY_ATTEMPTS even for the
+  right code, until the window ends. Email/SMS codes also die after ``mfa.max_attempts``
+  misses of their own.
+* W11 — a code is consumed atomically; two concurrent verifications cannot both win.
+* The step is open only to users who owe a second factor (a pending session, or MFA on for
+  the account or the app); otherwise 403 MFA_NOT_ENABLED, instead of minting codes that can
+  never matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from sqlalchemy import update
+
+from authgate.errors import AuthError, Code
+from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
+from authgate.identity.models import User
+from authgate.limits import attempts
+from authgate.mfa import policy
+from authgate.mfa.totp import verify_totp_for_user
+from authgate.mfa.trust import maybe_issue_trust
+from authgate.otp import codes
+from authgate.resources import Resources
+from authgate.sessions.records import UserSnapshot
+from authgate.sessions.service import ClientMeta, Principal, Sessions, TokenPair
+from authgate.tx import transaction
+
+Method = Literal["email", "sms", "totp"]
+METHODS: tuple[Method, ...] = ("email", "sms", "totp")
+ALIASES = {"phone": "sms"}
+"""The official SDK's ``send2fa("phone")`` means SMS."""
+
+
+@dataclass(frozen=True, slots=True)
+class MfaVerified:
+    user: UserSnapshot
+    tokens: TokenPair
+    trust_token: str | None
+
+
+def normalise_method(raw: object) -> str | None:
+    """The challenge's ``method`` as sent (not validated upstream): lower-cased, aliases
+    resolved; None for anything that is not a string."""
+    if not isinstance(raw, str):
+        return None
+    method = raw.strip().lower()
+    return ALIASES.get(method, method)
+
+
+def _require_step(res: Resources, principal: Principal) -> None:
+    if not res.settings.mfa.enabled:
+        raise AuthError(Code.MFA_NOT_ENABLED)
+    if not principal.mfa_pending and not policy.mfa_required_for(res, principal.user):
+        raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled for this account")
+
+
+def address_for(res: Resources, user: UserSnapshot, method: str) -> str | None:
+    """Where a code for ``method`` would go, or None when the method is not usable by this
+    user here (not configured, no channel, or no address on the account)."""
+    if method not in ("email", "sms") or method not in res.settings.mfa.methods:
+        return None
+    if method not in res.channels:
+        return None
+    return user.email if method == "email" else user.phone
+
+
+async def send_challenge(res: Resources, principal: Principal, raw_method: object) -> bool:
+    """Send an MFA code for ``email``/``sms``; True when a message went out.
+
+    ``totp`` and unknown values answer success without sending (the SDK may send other
+    strings; upstream accepts anything). Raises MFA_NOT_ENABLED (403),
+    MFA_METHOD_NOT_AVAILABLE (400), RESEND_TOO_SOON (429), DELIVERY_FAILED (502).
+    """
+    _require_step(res, principal)
+    method = normalise_method(raw_method)
+    if method not in ("email", "sms"):
+        return False
+    user = principal.user
+    to = address_for(res, user, method)
+    if to is None:
+        raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
+    await codes.issue_and_send(res, user_id=user.id, purpose="mfa", channel=method, to=to)
+    await res.events.emit(Event(MFA_CODE_SENT, user.id, {"method": method}))
+    return True
+
+
+async def _check_code(res: Resources, user: UserSnapshot, method: Method,
+                      otp: str) -> UserSnapshot:
+    """Verify the second factor; returns the user as it is after the step (the channel a
+    code went to is now verified)."""
+    if method == "totp":
+        async with transaction(res.sessionmaker) as tx:
+            device = await verify_totp_for_user(res, tx, user.id, otp)
+        if device is None:
+            raise AuthError(Code.MFA_CODE_INVALID)
+        return user
+    now = res.clock.now()
+    column = User.email_verified_at if method == "email" else User.phone_verified_at
+    async with codes.consume(res, user_id=user.id, purpose="mfa", channel=method,
+                             code=otp) as tx:
+        # Only the channel the code travelled over is proven, and only if still unproven.
+        result = await tx.session.execute(
+            update(User).where(User.id == user.id, column.is_(None))
+            .values({column: now, User.updated_at: now}))
+        stamped = bool(result.rowcount)  # type: ignore[attr-defined]
+    if not stamped:
+        return user
+    await res.store.user_changed(user.id)
+    field = "email_verified_at" if method == "email" else "phone_verified_at"
+    return replace(user, **{field: now})
+
+
+async def verify_step(res: Resources, principal: Principal, method: Method, otp: str, *,
+                      trust_device: bool | None, client: ClientMeta) -> MfaVerified:
+    """Check a second factor and upgrade the session (new token pair, pending pair retired).
+
+    Raises MFA_NOT_ENABLED (403), MFA_METHOD_NOT_AVAILABLE (400), MFA_TOO_MANY_ATTEMPTS
+    (429), MFA_CODE_INVALID (401, TOTP), VERIFICATION_CODE_INVALID/EXPIRED and
+    MISSING_REQUIRED_FIELD (400, email/SMS).
+    """
+    _require_step(res, principal)
+    user = principal.user
+    cfg = res.settings.mfa
+    if method not in cfg.methods or (method != "totp" and method not in res.channels):
+        raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
+    try:
+        await attempts.check_and_count(res, attempts.MFA_SCOPE, user.id)
+        user = await _check_code(res, user, method, otp)
+    except AuthError as err:
+        await res.events.emit(Event(MFA_FAILED, user.id, {"method": method,
+                                                          "reason": err.code.value}))
+        raise
+    await attempts.clear(res, attempts.MFA_SCOPE, user.id)
+    _, tokens = await Sessions(res).complete_mfa(replace(principal, user=user), method)
+    trust_token = await maybe_issue_trust(res, user.id, client, trust_device)
+    await res.events.emit(Event(MFA_VERIFIED, user.id, {
+        "method": method, "sessionId": principal.session.id,
+        "trustedDevice": trust_token is not None}))
+    return MfaVerified(user=user, tokens=tokens, trust_token=trust_token)
+
