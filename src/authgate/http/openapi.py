@@ -21,6 +21,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds until the limit resets",
                                 "schema": {"type": "integer", "minimum": 1}}}
 _DESCRIPTIONS = {
     400: "Invalid input (validation, malformed JSON)",
+    403: "Refused (CSRF check of a cookie-authenticated request, or not permitted)",
     413: "Request body is too large",
     415: "Content-Type must be application/json",
     429: "Too many requests (rate limit, lockout or attempt limit)",
@@ -58,6 +59,8 @@ def finalize(schema: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:
             if "requestBody" in op:
                 _add(responses, 413)
                 _add(responses, 415)
+            if op.get("security") and method in ("post", "put", "patch", "delete"):
+                _add(responses, 403)  # a cookie-authenticated write can always fail CSRF
             if (method, path) in limited or "429" in responses:
                 _add(responses, 429, retry_after=True)
             _add(responses, 503, retry_after=True)

@@ -35,6 +35,7 @@ from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
 SECURED = {"security": [{"access-token": []}]}
+OPTIONAL_AUTH = {"security": [{"access-token": []}, {}]}
 
 
 @router.get("/csrf", response_model=CsrfOut, summary="Get a CSRF token (cookie mode)")
@@ -132,7 +133,8 @@ async def refresh_token(request: Request, res: Res,
                          default_method=default)
 
 
-@router.post("/logout", response_model=MessageOut, summary="Sign out of this session")
+@router.post("/logout", response_model=MessageOut, summary="Sign out of this session",
+             openapi_extra=OPTIONAL_AUTH)
 async def logout(res: Res, principal: MaybeAuthed) -> Response:
     if principal is not None:
         await Sessions(res).revoke(principal.session.id)
