@@ -18,6 +18,10 @@ export AUTHGATE_BIN="${AUTHGATE_BIN:-$ROOT/.venv/bin/authgate}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 cd "$HERE"
 started=$(date +%s)
+if [ ! -x "$AUTHGATE_BIN" ]; then
+  echo "clients: $AUTHGATE_BIN not found (scripts/test creates the virtualenv; or set AUTHGATE_BIN)" >&2
+  exit 1
+fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "clients: npm ci" >&2
@@ -49,12 +53,13 @@ export AUTHGATE_DATA_DIR="$work"
   exec "$AUTHGATE_BIN" serve --host 127.0.0.1 --port "$port" --log-level warning >"$work/server.log" 2>&1
 ) &
 server_pid=$!
+up() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$AUTHGATE_URL/auth/client-config"; }
 for _ in $(seq 1 300); do
-  if curl -fsS -o /dev/null "$AUTHGATE_URL/auth/client-config" 2>/dev/null; then break; fi
+  if up; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then cat "$work/server.log" >&2; echo "clients: authgate did not start" >&2; exit 1; fi
   sleep 0.1
 done
-curl -fsS -o /dev/null "$AUTHGATE_URL/auth/client-config" || { cat "$work/server.log" >&2; exit 1; }
+up || { cat "$work/server.log" >&2; echo "clients: authgate did not answer" >&2; exit 1; }
 echo "clients: authgate at $AUTHGATE_URL (data in $work)" >&2
 
 node_test=(node --import ./lib/register.mjs --test --test-force-exit --test-reporter=spec)
