@@ -21,7 +21,7 @@ FROM = "no-reply@example.com"
 
 
 def _delivery(sink: SmtpSink, app_name: str = "Acme", **smtp: object) -> Delivery:
-    sender = SmtpEmailSender(SmtpSettings(**{**sink.settings(), **smtp}),  # type: ignore[arg-type]
+    sender = SmtpEmailSender(SmtpSettings(**{**sink.settings(), **smtp}),
                              from_address=FROM, from_name=app_name)
     return Delivery(app_name=app_name, templates=Templates(), email=sender)
 
@@ -178,7 +178,7 @@ async def test_outbox_writes_eml_and_logs_where_without_the_code(
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert msg["To"] == "alice@example.com" and msg["Subject"] == "Your Acme sign-in code"
     body = msg.get_body(preferencelist=("plain",))
-    assert body is not None and "908172" in body.get_content()  # type: ignore[attr-defined]
+    assert body is not None and "908172" in body.get_content()
     lines = [r.getMessage() for r in caplog.records if r.name == "authgate.delivery"]
     assert any(str(path) in line for line in lines), lines
     assert not any("908172" in line for line in lines)

@@ -16,7 +16,7 @@ from tests.servers import SMS_FROM, SMS_SID, SmsSink
 
 def _delivery(sink: SmsSink, **sms: object) -> Delivery:
     """SMS through the sink; email goes nowhere (these tests never send any)."""
-    settings = SmsSettings(**{**sink.settings(), **sms})  # type: ignore[arg-type]
+    settings = SmsSettings(**{**sink.settings(), **sms})
     return Delivery(app_name="Acme", templates=Templates(), sms=HttpSmsSender(settings),
                     email=OutboxEmailSender(Path("/nonexistent"), from_address="a@b.c",
                                             from_name="Acme"))

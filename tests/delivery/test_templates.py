@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from authgate.delivery import Templates, TemplateError, kind_for
+from authgate.delivery import TemplateError, Templates, kind_for
 from authgate.delivery.templates import EMAIL_KINDS, SMS_KINDS, humanize
 
 

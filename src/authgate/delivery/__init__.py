@@ -24,7 +24,7 @@ from authgate.delivery.email import (
     check_recipient,
 )
 from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
-from authgate.delivery.templates import Kind, Templates, TemplateError
+from authgate.delivery.templates import Kind, TemplateError, Templates
 from authgate.errors import AuthError, Code
 from authgate.resources import Resources
 
@@ -103,8 +103,10 @@ class Delivery:
 def delivery_of(res: Resources) -> Delivery:
     """The app's Delivery (set by ``setup``)."""
     found = res.extras.get(EXTRA_KEY)
-    if not isinstance(found, Delivery):
+    if found is None:
         raise RuntimeError("delivery is not set up (authgate.delivery.setup was not run)")
+    if not isinstance(found, Delivery):
+        raise TypeError(f"res.extras[{EXTRA_KEY!r}] is not a Delivery")
     return found
 
 

@@ -92,7 +92,7 @@ class SmtpEmailSender:
                 username=s.username,
                 password=s.password.get_secret_value() if s.password is not None else None,
                 use_tls=s.security == "tls",
-                start_tls=True if s.security == "starttls" else False,
+                start_tls=s.security == "starttls",
                 cert_bundle=str(s.ca_file) if s.ca_file is not None else None,
                 timeout=s.timeout.total_seconds(),
             )

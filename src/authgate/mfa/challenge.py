@@ -88,12 +88,13 @@ async def send_challenge(res: Resources, principal: Principal, raw_method: objec
     method = normalise_method(raw_method)
     if method not in ("email", "sms"):
         return False
+    channel: codes.Channel = "email" if method == "email" else "sms"
     user = principal.user
-    to = address_for(res, user, method)
+    to = address_for(res, user, channel)
     if to is None:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
-    await codes.issue_and_send(res, user_id=user.id, purpose="mfa", channel=method, to=to)
-    await res.events.emit(Event(MFA_CODE_SENT, user.id, {"method": method}))
+    await codes.issue_and_send(res, user_id=user.id, purpose="mfa", channel=channel, to=to)
+    await res.events.emit(Event(MFA_CODE_SENT, user.id, {"method": channel}))
     return True
 
 
@@ -119,8 +120,9 @@ async def _check_code(res: Resources, user: UserSnapshot, method: Method,
     if not stamped:
         return user
     await res.store.user_changed(user.id)
-    field = "email_verified_at" if method == "email" else "phone_verified_at"
-    return replace(user, **{field: now})
+    if method == "email":
+        return replace(user, email_verified_at=now)
+    return replace(user, phone_verified_at=now)
 
 
 async def verify_step(res: Resources, principal: Principal, method: Method, otp: str, *,

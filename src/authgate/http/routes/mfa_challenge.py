@@ -15,7 +15,7 @@ from authgate.http.schemas import AuthOut, MessageOut, _In, errors, json_respons
 from authgate.mfa import challenge as flow
 
 router = APIRouter(prefix="/mfa")
-SECURED = {"security": [{"access-token": []}]}
+SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
 _METHODS_MESSAGE = "must be one of the following values: email, sms, totp"
 
 
