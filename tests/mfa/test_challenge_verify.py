@@ -455,3 +455,20 @@ async def test_trust_device_after_email_code(make_harness: MakeHarness,
     assert trusted["isRequiresMfa"] is False
     # Without the token the next login still owes the second factor.
     assert (await _pending(h))["isRequiresMfa"] is True
+
+
+async def test_routes_carry_their_rate_limits(make_harness: MakeHarness,
+                                              smtp_sink: SmtpSink) -> None:
+    h = await _app(make_harness, smtp_sink, rate_limit={
+        "send_code": {"per_ip": None, "per_account": {"limit": 2, "window": 60}},
+        "mfa_verify": {"per_ip": None, "per_account": {"limit": 3, "window": 60}}})
+    await _mfa_user(h)
+    pending = (await _pending(h))["accessToken"]
+    for _ in range(2):
+        assert (await _challenge(h, pending, "totp")).status_code == 200
+    assert_error(await _challenge(h, pending, "totp"), 429, "RATE_LIMITED")
+    for _ in range(3):
+        assert (await _verify(h, pending, "000000", "totp")).status_code != 429
+    r = await _verify(h, pending, "000000", "totp")
+    assert_error(r, 429, "RATE_LIMITED")
+    assert "retry-after" in r.headers

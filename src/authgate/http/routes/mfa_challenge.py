@@ -10,6 +10,7 @@ from pydantic import Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.http.deps import AuthedMPE, Client, Res
+from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import AuthOut, MessageOut, _In, errors, json_response
 from authgate.mfa import challenge as flow
@@ -41,6 +42,7 @@ class MfaVerifyIn(_In):
 
 @router.post("/challenge", tags=["MFA"], response_model=MessageOut,
              responses=errors(400, 401, 403, 429, 502),
+             dependencies=[rate_limit("send_code", by="token")],
              summary="Send an MFA code by email or SMS", openapi_extra=SECURED)
 async def mfa_challenge(res: Res, principal: AuthedMPE,
                         body: Annotated[MfaChallengeIn | None, Body()] = None) -> Response:
@@ -49,7 +51,7 @@ async def mfa_challenge(res: Res, principal: AuthedMPE,
 
 
 @router.post("/verify", tags=["Authentication"], response_model=AuthOut,
-             responses=errors(400, 401, 403, 429),
+             responses=errors(400, 401, 403, 429), dependencies=[rate_limit("mfa_verify")],
              summary="Verify a second factor and upgrade the session", openapi_extra=SECURED)
 async def mfa_verify(body: MfaVerifyIn, request: Request, res: Res, principal: AuthedMPE,
                      client: Client) -> Response:
