@@ -253,6 +253,15 @@ async def test_invalid_address_issues_nothing(make_harness: MakeHarness,
     assert await _rows(h, uid) == []
 
 
+async def test_purpose_without_a_message_on_that_channel_issues_nothing(
+        make_harness: MakeHarness, smtp_sink: SmtpSink) -> None:
+    h, uid = await _setup(make_harness, smtp_sink)
+    with pytest.raises(ValueError, match="no email message"):
+        await codes.issue_and_send(h.res, user_id=uid, purpose="phone_verification",
+                                   channel="email", to=EMAIL)
+    assert await _rows(h, uid) == []
+
+
 def test_generate_is_uniform_digits() -> None:
     seen = {codes.generate(6) for _ in range(2000)}
     assert all(len(c) == 6 and c.isdigit() for c in seen)

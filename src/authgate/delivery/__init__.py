@@ -24,7 +24,7 @@ from authgate.delivery.email import (
     check_recipient,
 )
 from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
-from authgate.delivery.templates import Kind, TemplateError, Templates
+from authgate.delivery.templates import EMAIL_KINDS, SMS_KINDS, Kind, TemplateError, Templates
 from authgate.errors import AuthError, Code
 from authgate.resources import Resources
 
@@ -68,6 +68,14 @@ class Delivery:
     @property
     def channels(self) -> frozenset[str]:
         return frozenset({"email", "sms"} if self.sms is not None else {"email"})
+
+    def check_kind(self, channel: Channel, purpose: str) -> None:
+        """ValueError when no template exists for this purpose on this channel (e.g. an
+        email verification code by SMS): a programming error, caught before issuing."""
+        kind = kind_for(purpose)
+        kinds = EMAIL_KINDS if channel == "email" else SMS_KINDS
+        if kind not in kinds:
+            raise ValueError(f"no {channel} message for purpose {purpose!r}")
 
     def check_address(self, channel: Channel, to: str) -> None:
         """Validate a recipient before anything is issued (400 INVALID_INPUT)."""

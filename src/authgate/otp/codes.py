@@ -163,6 +163,7 @@ async def issue_and_send(res: Resources, *, user_id: str, purpose: Purpose, chan
     delivery = delivery_of(res)
     if channel not in delivery.channels:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
+    delivery.check_kind(channel, purpose)
     delivery.check_address(channel, to)
     async with transaction(res.sessionmaker) as tx:
         issued = await issue(res, tx, user_id=user_id, purpose=purpose, channel=channel,
