@@ -47,6 +47,26 @@ def _add(responses: dict[str, Any], status: int, *, retry_after: bool = False) -
         entry.setdefault("headers", {}).update(_RETRY_AFTER)
 
 
+# OpenAPI links (clients and stateful fuzzing follow them): every response that hands out a
+# token pair can feed the refresh operation.
+_TOKEN_ISSUERS = (("post", "/auth/signup"), ("post", "/auth/login"),
+                  ("post", "/auth/refresh-token"), ("post", "/auth/mfa/verify"),
+                  ("post", "/auth/mfa/verify-recovery-code"))
+_REFRESH_LINK = {"operationId": "", "description": "Rotate the pair just issued",
+                 "requestBody": {"refreshToken": "$response.body#/refreshToken"}}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    refresh = paths.get("/auth/refresh-token", {}).get("post")
+    if refresh is None or "operationId" not in refresh:
+        return
+    for method, path in _TOKEN_ISSUERS:
+        ok = paths.get(path, {}).get(method, {}).get("responses", {}).get("200")
+        if ok is not None:
+            ok.setdefault("links", {})["RefreshToken"] = {
+                **_REFRESH_LINK, "operationId": refresh["operationId"]}
+
+
 def finalize(schema: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:
     limited = {(m.lower(), r.path_format) for r in _routes(routes)
                if _rate_limited(r) for m in (r.methods or ())}
@@ -64,6 +84,7 @@ def finalize(schema: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:
             if (method, path) in limited or "429" in responses:
                 _add(responses, 429, retry_after=True)
             _add(responses, 503, retry_after=True)
+    _add_links(schema.get("paths", {}))
     comps = schema.get("components", {}).get("schemas", {})
     text = repr(schema.get("paths", {}))
     for unused in ("HTTPValidationError", "ValidationError"):

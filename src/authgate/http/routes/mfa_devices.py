@@ -159,7 +159,8 @@ async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Re
                          trust_token=trust)
 
 
-@router.post("/reset-totp", response_model=MessageOut, responses=errors(401, 403),
+@router.post("/reset-totp", response_model=MessageOut, responses=errors(401, 403, 429),
+             dependencies=[rate_limit("mfa_verify")],
              summary="Remove all authenticators with a recovery code", openapi_extra=SECURED)
 async def reset_totp(res: Res, principal: AuthedMPE,
                      body: Annotated[ResetTotpIn | None, Body()] = None) -> Response:
