@@ -16,6 +16,7 @@ from tests.helpers import (
     assert_error,
     claims,
     delete_user,
+    grant_permissions,
     set_user,
     user_id_of,
 )
@@ -203,3 +204,21 @@ async def test_pending_session_stays_pending_across_refresh(hs: Harness) -> None
                           "defaultMfaMethod", "message"]
     assert_error(await hs.client.get("/auth/user", headers=bearer(body["accessToken"])),
                  401, "MFA_REQUIRED")
+
+
+async def test_refresh_picks_up_role_changes(hs: Harness) -> None:
+    """Contract §2.1: the session's roles and permissions are rebuilt at each refresh."""
+    access, refresh = await _pair(hs)
+    await grant_permissions(hs.res, claims(access)["sub"], "editor", "posts.write")
+    me = await hs.client.get("/auth/me", headers=bearer(access))
+    assert me.json()["roles"] == [] and me.json()["permissions"] == []  # a snapshot until...
+    hs.clock.advance(1)
+    status, body = await _refresh(hs, refresh)
+    assert status == 200
+    assert [r["name"] for r in claims(str(body["accessToken"]))["roles"]] == ["editor"]
+    me = await hs.client.get("/auth/me", headers=bearer(str(body["accessToken"])))
+    assert [r["name"] for r in me.json()["roles"]] == ["editor"]
+    assert me.json()["permissions"] == ["posts.write"]
+    status, again = await _refresh(hs, refresh)  # the grace retry carries the same data
+    assert status == 200 and again["refreshToken"] == body["refreshToken"]
+    assert [r["name"] for r in claims(str(again["accessToken"]))["roles"]] == ["editor"]

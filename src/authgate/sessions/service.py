@@ -11,9 +11,11 @@ from typing import Any
 from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
+from authgate.identity import store as users
 from authgate.resources import Resources
 from authgate.sessions.db_store import load_user_snapshot
 from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
+from authgate.tx import readonly
 
 log = logging.getLogger("authgate.sessions")
 
@@ -178,8 +180,12 @@ class Sessions:
             raise AuthError(Code.USER_NOT_FOUND if user is None else Code.ACCOUNT_INACTIVE)
         if claims.generation == rec.generation:
             issued = _whole_seconds(now)
+            # contract §2.1: role and permission changes reach a session at its next refresh
+            async with readonly(self.res.readmaker) as s:
+                roles, perms = await users.roles_and_permissions(s, rec.user_id)
             changes = {"rotated_at": issued, "expires_at": issued + self._refresh_ttl,
-                       "last_active": now}
+                       "last_active": now,
+                       "data": {**rec.data, "roles": roles, "permissions": perms}}
             if await store.rotate(rec.id, rec.generation, changes):
                 rec = rec.with_changes(generation=rec.generation + 1, **changes)
                 return rec, user, self.mint(rec, user, now)
