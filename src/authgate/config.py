@@ -365,7 +365,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     elif suffix == ".json":
         data = json.loads(text)
     elif suffix in (".yaml", ".yml"):
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:  # not a ValueError: keep the CLI's one-line message
+            raise ValueError(f"config file {path}: {exc}") from None
     else:
         raise ValueError(f"config file {path}: use .toml, .json, .yaml or .yml")
     if not isinstance(data, dict):

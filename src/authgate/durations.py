@@ -24,6 +24,8 @@ def parse_duration(value: Any) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("duration must be seconds or a string like '15m'")
     elif isinstance(value, (int, float)):
+        if isinstance(value, int) and abs(value) > 10**12:  # float() would overflow past 1e308
+            raise ValueError(f"duration {value!r} must be positive and under 100 years")
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().lower()
@@ -35,9 +37,12 @@ def parse_duration(value: Any) -> timedelta:
             raise ValueError(f"invalid duration {value!r}; use seconds or e.g. '30s', '15m', '7d'")
     else:
         raise ValueError("duration must be seconds or a string like '15m'")
-    if seconds <= 0 or seconds != seconds or seconds > 100 * 365 * 86400:
+    if not 0 < seconds <= 100 * 365 * 86400:  # also refuses NaN
         raise ValueError(f"duration {value!r} must be positive and under 100 years")
-    return timedelta(seconds=seconds)
+    duration = timedelta(seconds=seconds)
+    if not duration:
+        raise ValueError(f"duration {value!r} is shorter than a microsecond")
+    return duration
 
 
 Duration = Annotated[

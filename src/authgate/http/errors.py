@@ -145,14 +145,15 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
         return "Request body is required"
     if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
         return "Request body must be a JSON object"
+    ctx = err.get("ctx") or {}
     if kind in ("string_too_short",):
-        n = err.get("ctx", {}).get("min_length", 1)
+        n = ctx.get("min_length", 1)
         return (f"{field} should not be empty" if n == 1
                 else f"{field} must be longer than or equal to {n} characters")
     if kind in ("string_too_long",):
-        return f"{field} must be shorter than or equal to {err['ctx']['max_length']} characters"
+        return f"{field} must be shorter than or equal to {ctx.get('max_length')} characters"
     if kind in ("enum", "literal_error"):
-        expected = err.get("ctx", {}).get("expected", "")
+        expected = str(ctx.get("expected", ""))
         return f"{field} must be one of the following values: {expected.replace(chr(39), '')}"
     if kind == "value_error":
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
