@@ -4,6 +4,7 @@ W9 fixed), on every session store and both databases."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -222,3 +223,20 @@ async def test_refresh_picks_up_role_changes(hs: Harness) -> None:
     status, again = await _refresh(hs, refresh)  # the grace retry carries the same data
     assert status == 200 and again["refreshToken"] == body["refreshToken"]
     assert [r["name"] for r in claims(str(again["accessToken"]))["roles"]] == ["editor"]
+
+
+async def test_grace_window_is_measured_from_the_real_rotation_time(hs: Harness) -> None:
+    """Rotation times are stored in whole seconds (so the successor can be re-minted
+    byte-identical); a retry 9.5 s after a rotation at x.9 s is still inside 10 s."""
+    _, r0 = await _pair(hs)
+    now = hs.clock.now()
+    hs.clock.set(now.replace(microsecond=900_000) + timedelta(seconds=1))
+    status, first = await _refresh(hs, r0)
+    assert status == 200
+    hs.clock.advance(9.5)
+    status, again = await _refresh(hs, r0)
+    assert status == 200, again
+    assert again["refreshToken"] == first["refreshToken"]
+    hs.clock.advance(1)  # 10.5 s after the rotation
+    r = await hs.client.post("/auth/refresh-token", json={"refreshToken": r0})
+    assert_error(r, 401, "REFRESH_TOKEN_INVALID")

@@ -59,8 +59,9 @@ def device_name(user_agent: str | None) -> str:
 
 
 def _whole_seconds(dt: datetime) -> datetime:
-    # JWT iat has whole seconds; rotation times are stored the same way so a successor
-    # token re-minted inside the grace window is byte-identical to the first one.
+    # A token's exp has whole seconds: session expiry is aligned with it. ``rotated_at`` keeps
+    # full precision: the grace window is measured from the real rotation time, and a
+    # successor re-minted from it is still byte-identical (iat = int(rotated_at)).
     return dt.replace(microsecond=0)
 
 
@@ -119,7 +120,7 @@ class Sessions:
             id=new_id(),
             user_id=user.id,
             generation=0,
-            rotated_at=issued,
+            rotated_at=now,
             expires_at=issued + self._refresh_ttl,
             last_active=now,
             created_at=now,
@@ -183,7 +184,7 @@ class Sessions:
             # contract §2.1: role and permission changes reach a session at its next refresh
             async with readonly(self.res.readmaker) as s:
                 roles, perms = await users.roles_and_permissions(s, rec.user_id)
-            changes = {"rotated_at": issued, "expires_at": issued + self._refresh_ttl,
+            changes = {"rotated_at": now, "expires_at": issued + self._refresh_ttl,
                        "last_active": now,
                        "data": {**rec.data, "roles": roles, "permissions": perms}}
             if await store.rotate(rec.id, rec.generation, changes):
@@ -215,7 +216,7 @@ class Sessions:
             "mfa_state": "verified",
             "amr": tuple(dict.fromkeys((*rec.amr, method))),
             "authenticated_at": now,
-            "rotated_at": issued,
+            "rotated_at": now,
             "expires_at": issued + self._refresh_ttl,
             "last_active": now,
         }
