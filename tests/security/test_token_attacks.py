@@ -1,0 +1,211 @@
+"""Token attacks over HTTP, against every authenticated route and the refresh route: each one
+is a 401 with a stable code, never a 5xx, never access.
+
+tests/crypto/test_tokens.py already covers the codec (alg none, wrong key, tampered,
+truncated, oversized, HS/RS confusion with real key pairs, refresh-vs-access) and
+tests/http/test_sessions.py suspension/deletion; here: the variants they do not (alg spelling,
+algorithm downgrade/upgrade with the real secret, key-URL headers, claims that are validly
+signed but wrong, clock attacks, another deployment's tokens, hostile header bytes), swept
+across all secured operations of the OpenAPI file, plus password change.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from authgate.crypto.keys import derive
+from tests.conftest import TEST_SECRET, Harness, MakeHarness, bearer
+from tests.helpers import STORES, assert_error, claims
+
+KEY = TEST_SECRET.encode()
+TOKEN_CODES = {"INVALID_TOKEN", "TOKEN_EXPIRED", "INVALID_AUTH_FORMAT", "NO_AUTH_PROVIDED",
+               "SESSION_NOT_FOUND", "USER_NOT_FOUND"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], payload: dict[str, Any], key: bytes | None,
+          digest: Any = hashlib.sha256) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    if key is None:
+        return signing_input + "."
+    return f"{signing_input}.{_b64(hmac.new(key, signing_input.encode(), digest).digest())}"
+
+
+async def secured_operations(h: Harness) -> list[tuple[str, str]]:
+    spec = (await h.client.get("/openapi.json")).json()
+    return [(m.upper(), p.replace("{deviceId}", "00000000-0000-4000-8000-000000000000"))
+            for p, ops in spec["paths"].items() for m, op in ops.items()
+            if op.get("security") and {} not in op["security"]]  # not optional-auth logout
+
+
+async def call(h: Harness, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    body = {} if method in ("POST", "PUT", "PATCH", "DELETE") else None
+    return await h.client.request(method, path, headers=headers, json=body)
+
+
+def attacks(access: str, refresh: str) -> dict[str, str]:
+    c = claims(access)
+    sig = access.rsplit(".", 1)[1]
+    out = {f"alg {alg}": forge({"alg": alg, "typ": "JWT"}, c, None)
+           for alg in ("none", "None", "NONE", "nOnE")}
+    out["alg none keeping the signature"] = forge({"alg": "none"}, c, None) + sig
+    out["HS512 with the real secret"] = forge({"alg": "HS512"}, c, KEY, hashlib.sha512)
+    out["HS384 with the real secret"] = forge({"alg": "HS384"}, c, KEY, hashlib.sha384)
+    out["RS256 header, HMAC signature"] = forge({"alg": "RS256", "typ": "JWT"}, c, KEY)
+    out["attacker key announced by jku/kid"] = jwt.encode(
+        c, "attacker-key-" * 4, algorithm="HS256",
+        headers={"jku": "http://127.0.0.1:9/jwks.json", "kid": "../../../../dev/null"})
+    out["signature stripped"] = access.rsplit(".", 1)[0] + "."
+    out["refresh key used for access"] = jwt.encode(c, derive(KEY, "refresh-jwt"),
+                                                    algorithm="HS256")
+    out["wrong audience"] = jwt.encode({**c, "aud": "another-service"}, KEY, algorithm="HS256")
+    out["no audience"] = jwt.encode({k: v for k, v in c.items() if k != "aud"}, KEY,
+                                    algorithm="HS256")
+    out["wrong issuer"] = jwt.encode({**c, "iss": "https://evil.example"}, KEY,
+                                     algorithm="HS256")
+    out["type refresh"] = jwt.encode({**c, "type": "refresh"}, KEY, algorithm="HS256")
+    out["no type"] = jwt.encode({k: v for k, v in c.items() if k != "type"}, KEY,
+                                algorithm="HS256")
+    out["no exp"] = jwt.encode({k: v for k, v in c.items() if k != "exp"}, KEY,
+                               algorithm="HS256")
+    out["exp as a string"] = jwt.encode({**c, "exp": str(c["exp"])}, KEY, algorithm="HS256")
+    out["unknown session"] = jwt.encode({**c, "sessionId": "0" * 36}, KEY, algorithm="HS256")
+    out["sessionId as an object"] = jwt.encode({**c, "sessionId": {"$ne": ""}}, KEY,
+                                               algorithm="HS256")
+    out["SQL in the session id"] = jwt.encode({**c, "sessionId": "' OR '1'='1"}, KEY,
+                                              algorithm="HS256")
+    out["another user's id on this session"] = jwt.encode(
+        {**c, "sub": "11111111-1111-4111-8111-111111111111",
+         "id": "11111111-1111-4111-8111-111111111111"}, KEY, algorithm="HS256")
+    out["huge but validly signed"] = jwt.encode({**c, "pad": "x" * 9000}, KEY, algorithm="HS256")
+    out["100 KB of token"] = "e" * 100_000
+    out["the refresh token"] = refresh
+    out["two tokens"] = f"{access} {access}"
+    return out
+
+
+async def test_every_secured_route_refuses_every_attack(make_harness: MakeHarness) -> None:
+    h = await make_harness(rate_limit={"enabled": False})
+    r = (await h.signup()).json()
+    access, refresh = r["accessToken"], r["refreshToken"]
+    ops = await secured_operations(h)
+    assert len(ops) >= 10
+    tried = 0
+    for name, token in attacks(access, refresh).items():
+        for method, path in ops:
+            got = await call(h, method, path, bearer(token))
+            assert got.status_code == 401, (name, method, path, got.status_code, got.text)
+            assert got.json()["code"] in TOKEN_CODES, (name, method, path, got.text)
+            tried += 1
+    assert tried >= 250
+    # nothing above disturbed the real session
+    assert (await h.client.get("/auth/user", headers=bearer(access))).status_code == 200
+
+
+@pytest.mark.parametrize("raw", [
+    b"Bearer", b"Bearer ", b"Bearer  x.y.z", b"Bearer x.y.z extra", b"Bearer \x00\x01",
+    b"Bearer \xff\xfe\xfd", "Bearer ключ".encode(), b"Bearer\tx.y.z",
+])
+async def test_hostile_authorization_header_bytes(h: Harness, raw: bytes) -> None:
+    got = await h.client.get("/auth/user", headers=[(b"authorization", raw)])
+    assert got.status_code == 401, got.text
+    assert got.json()["code"] in TOKEN_CODES
+
+
+async def test_other_schemes_and_repeated_headers(h: Harness) -> None:
+    access = await h.user_token()
+    for value in (f"Basic {access}", f"Token {access}", f"ApiKey {access}"):
+        assert_error(await h.client.get("/auth/user", headers={"Authorization": value}),
+                     401, "NO_AUTH_PROVIDED")
+    # two Authorization headers: never authenticates as "whichever parses"
+    got = await h.client.get("/auth/user", headers=[(b"authorization", b"Bearer garbage"),
+                                                    (b"authorization", f"Bearer {access}".encode())])
+    assert got.status_code in (200, 401), got.text
+    if got.status_code == 401:
+        assert got.json()["code"] in TOKEN_CODES
+
+
+async def test_expired_and_not_yet_valid(h: Harness) -> None:
+    access = await h.user_token()
+    h.clock.advance(timedelta(minutes=15) - timedelta(seconds=1))
+    assert (await h.client.get("/auth/user", headers=bearer(access))).status_code == 200
+    h.clock.advance(1)
+    assert_error(await h.client.get("/auth/user", headers=bearer(access)), 401, "TOKEN_EXPIRED")
+    # a token minted "in the future" (a server with a fast clock, or a forger) is refused
+    r = await h.login()
+    future = r.json()["accessToken"]
+    h.clock.advance(-120)
+    assert_error(await h.client.get("/auth/user", headers=bearer(future)), 401, "INVALID_TOKEN")
+    h.clock.advance(120)
+    assert (await h.client.get("/auth/user", headers=bearer(future))).status_code == 200
+
+
+async def test_another_deployments_tokens(make_harness: MakeHarness) -> None:
+    ours = await make_harness()
+    theirs = await make_harness(jwt={"secret": "another-deployment-secret-0123456789-xyz"})
+    r = (await theirs.signup("mallory@example.com")).json()
+    assert_error(await ours.client.get("/auth/user", headers=bearer(r["accessToken"])),
+                 401, "INVALID_TOKEN")
+    got = await ours.client.post("/auth/refresh-token", json={"refreshToken": r["refreshToken"]})
+    assert_error(got, 401, "REFRESH_TOKEN_EXPIRED")
+
+
+async def test_refresh_route_attacks(h: Harness) -> None:
+    r = (await h.signup()).json()
+    access, refresh = r["accessToken"], r["refreshToken"]
+    rc = claims(refresh)
+    bad = {
+        "alg none": forge({"alg": "none"}, rc, None),
+        "signed with the access key": jwt.encode(rc, KEY, algorithm="HS256"),
+        "HS512 with the refresh key": forge({"alg": "HS512"}, rc, derive(KEY, "refresh-jwt"),
+                                            hashlib.sha512),
+        "generation bumped": jwt.encode({**rc, "gen": rc["gen"] + 1}, "x" * 32,
+                                        algorithm="HS256"),
+        "purpose token": jwt.encode({"userId": rc["sub"], "type": "password-reset"},
+                                    derive(derive(KEY, "refresh-jwt"), "password-reset"),
+                                    algorithm="HS256"),
+        "the access token": access,
+        "huge": "r" * 4000,
+    }
+    for name, token in bad.items():
+        got = await h.client.post("/auth/refresh-token", json={"refreshToken": token})
+        assert got.status_code == 401, (name, got.text)
+        assert got.json()["code"] in ("REFRESH_TOKEN_EXPIRED", "REFRESH_TOKEN_INVALID"), name
+    # the genuine token still rotates: none of the attempts revoked the session
+    got = await h.client.post("/auth/refresh-token", json={"refreshToken": refresh})
+    assert got.status_code == 200, got.text
+
+
+@pytest.fixture(params=STORES)
+def storage(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_password_change_ends_the_other_sessions(make_harness: MakeHarness,
+                                                       storage: str) -> None:
+    h = await make_harness(session={"storage": storage})
+    stolen = (await h.signup()).json()  # the attacker's copy of an old session
+    mine = (await h.login()).json()
+    r = await h.client.post("/auth/change-password", headers=bearer(mine["accessToken"]), json={
+        "currentPassword": "correct horse battery", "newPassword": "a brand new passphrase 9"})
+    assert r.status_code == 200, r.text
+    assert_error(await h.client.get("/auth/user", headers=bearer(stolen["accessToken"])),
+                 401, "SESSION_NOT_FOUND")
+    got = await h.client.post("/auth/refresh-token",
+                              json={"refreshToken": stolen["refreshToken"]})
+    assert_error(got, 401, "SESSION_NOT_FOUND")
+    assert (await h.client.get("/auth/user", headers=bearer(mine["accessToken"]))).status_code \
+        == 200
+    assert_error(await h.login(), 401, "INVALID_CREDENTIALS")
