@@ -321,3 +321,34 @@ async def test_enrolment_stays_closed_when_user_flag_alone_makes_it_pending(
     pending = (await pending_login(h))["accessToken"]
     r = await h.client.post("/auth/mfa/setup-totp", json={}, headers=bearer(pending))
     assert r.status_code == 401 and r.json()["code"] == "MFA_REQUIRED"
+
+
+async def test_totp_login_over_http_with_trusted_device(h: Harness) -> None:
+    """The whole journey through POST /auth/mfa/verify (method totp, trustDevice)."""
+    token = await signup_token(h)
+    secret = await enroll(h, token)
+    await enable_mfa(h, token)
+    body = await pending_login(h)
+    assert body["isRequiresMfa"] is True and "totp" in body["mfaMethods"]
+    pending = body["accessToken"]
+    r = await h.client.post("/auth/mfa/verify", headers=bearer(pending),
+                            json={"method": "totp", "otp": code(h, secret), "trustDevice": True})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["isRequiresMfa"] is False and out["message"] == "2FA verification successful"
+    assert (await h.client.get("/auth/user", headers=bearer(out["accessToken"]))).status_code == 200
+    # Replaying the accepted code on another pending session fails.
+    other = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify", headers=bearer(other),
+                            json={"method": "totp", "otp": code(h, secret)})
+    assert r.status_code == 401 and r.json()["code"] == "MFA_CODE_INVALID"
+    # The TOTP-earned trust token skips the step at the next login.
+    trusted = await pending_login(h, headers={"nest_auth_device_trust": out["trustToken"]})
+    assert trusted["isRequiresMfa"] is False
+
+
+async def test_setup_needs_totp_configured(make_harness: MakeHarness) -> None:
+    h = await make_harness(mfa={"methods": ["email"]})
+    token = await signup_token(h)
+    r = await h.client.post("/auth/mfa/setup-totp", json={}, headers=bearer(token))
+    assert r.status_code == 400 and r.json()["code"] == "MFA_METHOD_NOT_AVAILABLE"
