@@ -41,7 +41,8 @@ async def _run(work: Coroutine[Any, Any, None], name: str) -> None:
         raise
     except AuthError as err:
         log.warning("%s failed: %s", name, err.code.value)
-    except Exception as exc:  # never the message: it might quote what was being sent
+    except Exception as exc:  # noqa: BLE001 (a background task has no caller to raise to)
+        # Never the message: it might quote what was being sent.
         log.warning("%s failed: %s", name, type(exc).__name__)
 
 

@@ -1,20 +1,25 @@
-"""/auth password routes: change (forgot/reset live beside it)."""
+"""/auth password routes: change, and forgot → verify the code → reset (flows in
+``authgate.identity.passwords`` and ``authgate.identity.recovery``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field, StrictStr
+from pydantic import Field, StrictStr, field_validator
 from starlette.responses import Response
 
+from authgate.delivery.sms import check_phone
+from authgate.errors import AuthError
 from authgate.http.deps import Res, guard
-from authgate.http.schemas import MessageOut, _In, errors, json_response
-from authgate.identity import passwords
+from authgate.http.ratelimit import rate_limit
+from authgate.http.schemas import MessageOut, _In, _Out, errors, json_response
+from authgate.identity import passwords, recovery
+from authgate.identity.accounts import valid_email
 from authgate.sessions.service import Principal
 
 router = APIRouter(tags=["Authentication"])
-SECURED = {"security": [{"access-token": []}]}
+SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
 # Not skip-MFA (contract W8): an MFA-pending session must not change the password.
 AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
@@ -30,3 +35,74 @@ class ChangePasswordIn(_In):
 async def change_password(body: ChangePasswordIn, res: Res, principal: AuthedPE) -> Response:
     await passwords.change_password(res, principal, body.currentPassword, body.newPassword)
     return json_response({"message": "Password changed successfully"})
+
+
+# forgot → verify code → reset --------------------------------------------------------------
+class _ByAddressIn(_In):
+    email: StrictStr | None = Field(None, examples=["user@example.com"],
+                                    description="Required when phone is absent")
+    phone: StrictStr | None = Field(None, max_length=32, examples=["+1234567890"],
+                                    description="Required when email is absent; wins if both")
+    tenantId: StrictStr | None = Field(None, description="Refused: tenancy is off")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v and not valid_email(v):
+            raise ValueError("must be an email")
+        return v
+
+
+class ForgotPasswordIn(_ByAddressIn):
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        if v:
+            try:
+                check_phone("".join(v.split()))
+            except AuthError:
+                raise ValueError("must be a valid phone number") from None
+        return v
+
+
+class VerifyForgotPasswordOtpIn(_ByAddressIn):
+    code: StrictStr | None = Field(None, examples=["123456"])
+    otp: StrictStr | None = Field(None, description="Older clients' name for code "
+                                  "(used when code is absent)")
+
+
+class ResetPasswordIn(_In):
+    token: StrictStr = Field(..., min_length=1, description="resetToken from "
+                             "/auth/verify-forgot-password-otp")
+    newPassword: StrictStr = Field(..., min_length=1, examples=["NewSecurePass123!"])
+
+
+class ResetTokenOut(_Out):
+    message: str
+    resetToken: str
+
+
+@router.post("/forgot-password", response_model=MessageOut, responses=errors(400),
+             dependencies=[rate_limit("forgot_password")],
+             summary="Send a password reset code (same answer whether or not the account exists)")
+async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
+    await recovery.request_reset(res, email=body.email, phone=body.phone,
+                                 tenant_id=body.tenantId)
+    return json_response({"message": recovery.REQUESTED})
+
+
+@router.post("/verify-forgot-password-otp", response_model=ResetTokenOut, responses=errors(400),
+             dependencies=[rate_limit("otp_verify")],
+             summary="Exchange the reset code for a single-use reset token")
+async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) -> Response:
+    token = await recovery.verify_code(
+        res, email=body.email, phone=body.phone, tenant_id=body.tenantId,
+        code=body.code if body.code is not None else body.otp)
+    return json_response({"message": "OTP verified successfully", "resetToken": token})
+
+
+@router.post("/reset-password", response_model=MessageOut, responses=errors(400),
+             summary="Set a new password with a reset token (ends every session)")
+async def reset_password(body: ResetPasswordIn, res: Res) -> Response:
+    await recovery.reset_password(res, token=body.token, new_password=body.newPassword)
+    return json_response({"message": "Password has been reset successfully"})

@@ -1,0 +1,37 @@
+"""Finding an account by the address a code goes to, for the public code flows (forgot
+password, passwordless) that must not tell whether the account exists (contract W10)."""
+
+from __future__ import annotations
+
+from typing import Literal, NoReturn
+
+from authgate.db import new_id
+from authgate.identity import store as users
+from authgate.identity.models import User
+from authgate.otp import codes
+from authgate.resources import Resources
+from authgate.tx import readonly
+
+Channel = Literal["email", "sms"]
+
+
+async def find_user(res: Resources, channel: Channel, identifier: str) -> User | None:
+    """The account whose email (``channel="email"``) or phone (``"sms"``) is
+    ``identifier`` (normalised as at signup), or None."""
+    async with readonly(res.readmaker) as s:
+        if channel == "email":
+            return await users.by_email(s, identifier)
+        return await users.by_phone(s, identifier)
+
+
+def address_of(user: User, channel: Channel) -> str | None:
+    return user.email if channel == "email" else user.phone
+
+
+async def miss_without_account(res: Resources, *, purpose: codes.Purpose, channel: Channel,
+                               code: str) -> NoReturn:
+    """Answer a code check for an identifier without an (eligible) account exactly as a
+    real account without a live code is answered: the engine runs the same query for an id
+    no account has, then raises its VERIFICATION_CODE_INVALID."""
+    await codes.verify(res, user_id=new_id(), purpose=purpose, channel=channel, code=code)
+    raise AssertionError("a code matched for an account that does not exist")  # unreachable
