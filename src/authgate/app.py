@@ -24,8 +24,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from authgate import __version__
-from authgate import delivery
+from authgate import __version__, background, delivery
 from authgate.clock import Clock
 from authgate.config import Settings, sqlite_path
 from authgate.http import deps
@@ -83,6 +82,7 @@ class AuthGate:
         try:
             yield
         finally:
+            await background.drain(res, timeout=15)  # codes being sent (forgot-password)
             await res.close()
             self.resources = None
 
@@ -95,9 +95,9 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
-    from authgate.http.routes import mfa_challenge, mfa_devices, password
+    from authgate.http.routes import mfa_challenge, mfa_devices, password, verification
 
-    return [password.router, mfa_challenge.router, mfa_devices.router]
+    return [password.router, verification.router, mfa_challenge.router, mfa_devices.router]
 
 
 def _feature_setups() -> list[Extension]:

@@ -1,0 +1,77 @@
+"""/auth email and phone verification for the signed-in user (flows in
+``authgate.identity.verification``).
+
+Guard: authenticated with MFA completed (an MFA-pending session is refused, contract W8),
+allowed while a password change is forced and while the email is unverified (P E).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import Field, StrictStr
+from starlette.responses import Response
+
+from authgate.http.deps import Res, guard
+from authgate.http.ratelimit import rate_limit
+from authgate.http.schemas import MessageOut, _In, errors, json_response
+from authgate.identity import verification
+from authgate.sessions.service import Principal
+
+router = APIRouter(tags=["Authentication"])
+SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
+AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+
+
+class SendVerificationIn(_In):
+    tenantId: StrictStr | None = Field(None, description="Accepted and ignored")
+
+
+class VerifyCodeIn(_In):
+    code: StrictStr | None = Field(None, examples=["123456"])
+    otp: StrictStr | None = Field(None, description="Older clients' name for code "
+                                  "(used when code is absent)")
+    tenantId: StrictStr | None = Field(None, description="Accepted and ignored")
+
+    def value(self) -> str | None:
+        return self.code if self.code is not None else self.otp
+
+
+SendBody = Annotated[SendVerificationIn | None, Body()]
+
+
+@router.post("/send-email-verification", response_model=MessageOut,
+             responses=errors(400, 401, 403, 429, 502),
+             dependencies=[rate_limit("send_code", by="token")],
+             summary="Email a verification code to the signed-in user", openapi_extra=SECURED)
+async def send_email_verification(res: Res, principal: AuthedPE,
+                                  body: SendBody = None) -> Response:
+    await verification.send(res, principal.user.id, "email")
+    return json_response({"message": "Verification email sent"})
+
+
+@router.post("/verify-email", response_model=MessageOut, responses=errors(400, 401, 403),
+             dependencies=[rate_limit("otp_verify", by="token")],
+             summary="Verify the email address with the emailed code", openapi_extra=SECURED)
+async def verify_email(body: VerifyCodeIn, res: Res, principal: AuthedPE) -> Response:
+    await verification.verify(res, principal.user.id, "email", body.value())
+    return json_response({"message": "Email verified successfully"})
+
+
+@router.post("/send-phone-verification", response_model=MessageOut,
+             responses=errors(400, 401, 403, 429, 502),
+             dependencies=[rate_limit("send_code", by="token")],
+             summary="Text a verification code to the signed-in user", openapi_extra=SECURED)
+async def send_phone_verification(res: Res, principal: AuthedPE,
+                                  body: SendBody = None) -> Response:
+    await verification.send(res, principal.user.id, "phone")
+    return json_response({"message": "Verification SMS sent"})
+
+
+@router.post("/verify-phone", response_model=MessageOut, responses=errors(400, 401, 403),
+             dependencies=[rate_limit("otp_verify", by="token")],
+             summary="Verify the phone number with the texted code", openapi_extra=SECURED)
+async def verify_phone(body: VerifyCodeIn, res: Res, principal: AuthedPE) -> Response:
+    await verification.verify(res, principal.user.id, "phone", body.value())
+    return json_response({"message": "Phone verified successfully"})
