@@ -95,9 +95,16 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
-    from authgate.http.routes import mfa_challenge, mfa_devices, password, verification
+    from authgate.http.routes import (
+        mfa_challenge,
+        mfa_devices,
+        password,
+        passwordless,
+        verification,
+    )
 
-    return [password.router, verification.router, mfa_challenge.router, mfa_devices.router]
+    return [password.router, verification.router, passwordless.router, mfa_challenge.router,
+            mfa_devices.router]
 
 
 def _feature_setups() -> list[Extension]:

@@ -28,8 +28,8 @@ from authgate.http.schemas import (
     json_response,
 )
 from authgate.http.views import user_row
-from authgate.identity import accounts
-from authgate.sessions.service import Principal, Sessions
+from authgate.identity import accounts, passwordless
+from authgate.sessions.service import ClientMeta, Principal, Sessions
 from authgate.mfa.trust import revoke_all_trust
 from authgate.tx import readonly, transaction
 
@@ -74,9 +74,12 @@ _REQUIRED = {"email": ("email", "password"), "phone": ("phone", "password")}
              summary="Sign in (email or phone + password)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     provider = body.providerName
-    enabled = {"email": res.settings.email_auth_enabled, "phone": res.settings.phone_auth_enabled}
+    enabled = {"email": res.settings.email_auth_enabled, "phone": res.settings.phone_auth_enabled,
+               "passwordless": res.settings.passwordless.enabled}
     if provider is None or not enabled.get(provider, False):
         raise AuthError(Code.INVALID_PROVIDER)
+    if provider == "passwordless":
+        return await _login_passwordless(body, request, res, client)
     required = _REQUIRED[provider]
     creds = body.credentials
     if not all(creds.get(k) for k in required):
@@ -92,6 +95,37 @@ async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Re
     )
     outcome = await accounts.start_session(
         res, user, client=client, amr=("pwd",),
+        mfa_satisfied=await _trusted_device(res, request, user.id),
+    )
+    return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
+                         requires_mfa=outcome.requires_mfa, user=user,
+                         mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
+                         remember_me=body.rememberMe)
+
+
+async def _login_passwordless(body: LoginIn, request: Request, res: Res,
+                              client: ClientMeta) -> Response:
+    """credentials {identifier, code, channels?}: the code from /auth/passwordless/send.
+    The MFA decision is made as for a password login (contract W4)."""
+    creds = body.credentials
+    if not all(creds.get(k) for k in ("identifier", "code")):
+        raise AuthError(Code.MISSING_REQUIRED_FIELDS, "Missing identifier, code required fields")
+    identifier, code = creds["identifier"], creds["code"]
+    if not isinstance(identifier, str) or not isinstance(code, str) or max(
+            len(identifier), len(code)) > 4096:
+        raise AuthError(Code.INVALID_INPUT,
+                        "identifier and code are required for passwordless OTP login")
+    channels = creds.get("channels")
+    if channels is None:
+        channels = list(passwordless.CHANNELS)
+    if (not isinstance(channels, list) or not channels
+            or not all(c in passwordless.CHANNELS for c in channels)):
+        raise AuthError(Code.INVALID_INPUT,
+                        "credentials.channels must be an array of: email, sms")
+    user = await passwordless.login(res, identifier=identifier, code=code, channels=channels,
+                                    client=client)
+    outcome = await accounts.start_session(
+        res, user, client=client, amr=("otp",),
         mfa_satisfied=await _trusted_device(res, request, user.id),
     )
     return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
@@ -196,7 +230,8 @@ async def client_config(res: Res) -> Response:
         "roleGuards": ["web"],
         "emailAuth": {"enabled": s.email_auth_enabled},
         "phoneAuth": {"enabled": s.phone_auth_enabled},
-        "passwordless": {"enabled": False, "allowSignUp": False},
+        "passwordless": {"enabled": s.passwordless.enabled,
+                         "allowSignUp": s.passwordless.allow_sign_up},
         "google": off, "facebook": off, "apple": off, "github": off,
         "customProviders": [],
         "registration": {"enabled": s.registration.enabled, "requireInvitation": False},
