@@ -6,10 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, event
+from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.util import await_only
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -58,10 +60,20 @@ class Base(AsyncAttrs, DeclarativeBase):
 class Database:
     """The engines for one database URL.
 
-    ``writer`` runs units of work. ``reader`` serves single-statement reads on the hot path.
-    On PostgreSQL they are the same pooled engine. On SQLite they differ: write transactions
-    start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of
-    failing a read-to-write lock upgrade, while reads stay lock-free under WAL.
+    ``writer`` runs units of work. ``reader`` serves read-only flows and ``hot`` the
+    single-statement read of the request hot path (``SessionStore.load``).
+
+    On PostgreSQL ``reader`` shares the writer's pool in autocommit mode: under READ
+    COMMITTED every statement has its own snapshot anyway, so a read-only transaction only
+    added a BEGIN and a ROLLBACK round trip. ``hot`` is a small pool of its own, also in
+    autocommit, checked out without a ping: its one caller retries once on a connection found
+    dead (``hot_fetch_one``). The other pool pings each connection it hands out, as
+    ``pool_pre_ping`` did, but with one round trip where SQLAlchemy's asyncpg ping spends
+    three (BEGIN, ``;``, ROLLBACK).
+
+    On SQLite they differ: write transactions start with ``BEGIN IMMEDIATE`` so two writers
+    queue on the busy timeout instead of failing a read-to-write lock upgrade, while reads
+    stay lock-free under WAL; ``hot`` is the reader.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -70,21 +82,54 @@ class Database:
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
+            self.hot = self.reader
+            self._engines = [self.writer, self.reader]
         else:
+            connect_args = {"timeout": 5, "command_timeout": 10}
             self.writer = create_async_engine(
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_timeout=10,
-                connect_args={"timeout": 5, "command_timeout": 10},
+                connect_args=connect_args,
             )
-            self.reader = self.writer
+            _ping_on_checkout(self.writer)
+            self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
+            self.hot = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_timeout=10,
+                isolation_level="AUTOCOMMIT",
+                connect_args=connect_args,
+            )
+            self._engines = [self.writer, self.hot]
+
+    async def hot_fetch_one(self, stmt: Executable, params: dict[str, Any]) -> Any:
+        """The first row (as a mapping) of a read on the ``hot`` engine, or None."""
+        for attempt in (1, 2):
+            try:
+                async with self.hot.connect() as conn:
+                    return (await conn.execute(stmt, params)).mappings().first()
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
 
     async def dispose(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        for engine in self._engines:
+            await engine.dispose()
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """``pool_pre_ping`` in one round trip: a dead connection is replaced before use."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            await_only(dbapi_conn.driver_connection.fetchrow(";"))
+        except Exception as exc:
+            raise DisconnectionError("connection found dead at checkout") from exc
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:

@@ -116,8 +116,7 @@ class DatabaseSessionStore:
     async def load(
         self, session_id: str, user_id: str, now: datetime
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
-        async with self._db.reader.connect() as conn:
-            row = (await conn.execute(_LOAD, {"sid": session_id})).mappings().first()
+        row = await self._db.hot_fetch_one(_LOAD, {"sid": session_id})
         if row is None:
             return None
         rec = session_from_row(row)

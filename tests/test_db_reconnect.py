@@ -1,0 +1,46 @@
+"""Pooled PostgreSQL connections that die (a server restart, an administrator terminating
+backends) are replaced before use: the hot path retries once, the other pool pings each
+connection it hands out. The next requests succeed."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from tests.conftest import PG_ADMIN, MakeHarness, bearer
+
+
+async def _terminate_backends(database_url: str) -> int:
+    dbname = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        rows = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()", dbname)
+    finally:
+        await admin.close()
+    return len(rows)
+
+
+async def test_requests_survive_terminated_connections(
+    backend: str, database_url: str, make_harness: MakeHarness
+) -> None:
+    if backend != "postgres":
+        pytest.skip("PostgreSQL connection pools only")
+    h = await make_harness()
+    token = await h.user_token()
+    auth = bearer(token)
+    # Use every pool once so each holds a live connection.
+    assert (await h.client.get("/auth/user", headers=auth)).status_code == 200
+    assert (await h.client.get("/auth/mfa/status", headers=auth)).status_code == 200
+    assert (await h.client.post("/auth/mfa/toggle", headers=auth,
+                                json={"enabled": False})).status_code == 200
+
+    assert await _terminate_backends(database_url) >= 2
+
+    r = await h.client.get("/auth/user", headers=auth)  # hot path: one retry
+    assert r.status_code == 200, r.text
+    r = await h.client.get("/auth/mfa/status", headers=auth)  # reader: ping at checkout
+    assert r.status_code == 200, r.text
+    r = await h.client.post("/auth/mfa/toggle", headers=auth, json={"enabled": False})
+    assert r.status_code == 200, r.text  # writer: ping at checkout
