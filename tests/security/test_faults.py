@@ -19,7 +19,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,7 +50,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._live: set[asyncio.StreamWriter] = set()
 
-    async def __aenter__(self) -> TcpProxy:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -214,7 +214,8 @@ class Server:
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = await asyncio.to_thread(
+                subprocess.Popen,
                 [str(AUTHGATE), "serve", "--port", str(self.port), "--config", str(self.config),
                  "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)

@@ -25,8 +25,36 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def storable_text(value: Any) -> bool:
+    """False when a string anywhere in ``value`` holds a NUL (PostgreSQL text cannot) or an
+    unpaired surrogate (not UTF-8: nothing can hash, store or send it)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return False
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return True
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="ignore", str_max_length=4096)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, v: Any) -> Any:
+        if not storable_text(v):
+            raise ValueError("must not contain NUL characters or unpaired surrogates")
+        return v
 
 
 class _Out(BaseModel):
