@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,6 +13,12 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.util import await_only
+
+# aiosqlite logs every statement *with its parameters* (password hashes among them) at DEBUG,
+# so a root logger at DEBUG would write them out. Quiet unless configured explicitly, as
+# SQLAlchemy does for its own logger; our engines also hide parameters (hide_parameters).
+if logging.getLogger("aiosqlite").level == logging.NOTSET:
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -88,6 +95,8 @@ class Database:
             connect_args = {"timeout": 5, "command_timeout": 10}
             self.writer = create_async_engine(
                 url,
+                hide_parameters=True,  # statement parameters (hashes, emails) stay out of
+                # logs and exception messages
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_timeout=10,
@@ -97,6 +106,7 @@ class Database:
             self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
             self.hot = create_async_engine(
                 url,
+                hide_parameters=True,
                 pool_size=pool_size,
                 max_overflow=0,
                 pool_timeout=10,
@@ -135,7 +145,8 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     if ":memory:" in url:
         raise ValueError("in-memory SQLite is not supported; use a file path")
-    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=10)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=5, max_overflow=10,
+                                 hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
