@@ -91,7 +91,7 @@ async def test_permission_route(example_client: Client) -> None:
                      "MISSING_REQUIRED_PERMISSIONS",
                      "Access denied: Requires at least one of: reports.read")
         assert_error(await c.get("/reports"), 401, "NO_AUTH_PROVIDED")
-        res = c._transport.app.state.authgate  # type: ignore[attr-defined]
+        res = c._transport.app.state.authgate
         await grant_permissions(res, claims(token)["sub"], "analyst", "reports.read")
         fresh = (await c.post("/auth/login", json={"providerName": "email",
                                                     "credentials": CREDS})).json()
@@ -104,7 +104,7 @@ async def test_host_routes_honour_every_gate(example_client: Client) -> None:
                               registration={"require_verified_email": True}) as c:
         token = await _signup(c)
         assert_error(await c.get("/orders", headers=bearer(token)), 403, "EMAIL_NOT_VERIFIED")
-        res = c._transport.app.state.authgate  # type: ignore[attr-defined]
+        res = c._transport.app.state.authgate
         uid = claims(token)["sub"]
         await set_user(res, uid, email_verified_at=res.clock.now(), must_change_password=True)
         assert_error(await c.get("/orders", headers=bearer(token)), 403,

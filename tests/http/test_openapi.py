@@ -36,7 +36,7 @@ def _resolve(doc: dict[str, Any], ref: str) -> dict[str, Any]:
 def _app_routes(h: Harness) -> set[tuple[str, str]]:
     """(method, path) of every API route, walking included routers."""
     app = h.client._transport.app  # type: ignore[attr-defined]
-    out = set()
+    out: set[tuple[str, str]] = set()
     for ctx in fastapi_routing.iter_route_contexts(app.routes):
         if isinstance(ctx.original_route, APIRoute) and ctx.original_route.include_in_schema:
             out.update((m.lower(), str(ctx.path)) for m in ctx.methods or ())

@@ -24,10 +24,9 @@ from authgate.errors import AuthError, Code
 
 MAX_TOKEN_BYTES = 8192
 SKEW_SECONDS = 60
-# PyJWT checks exp/iat/nbf against the wall clock; every time check here uses the injected
-# Clock instead, so a clock that runs ahead (tests, a skewed host) never makes a token that
-# this service just minted "not yet valid".
-_CLOCK_CHECKS_OURS = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+# PyJWT checks exp/iat/nbf against the wall clock, so those checks are switched off in every
+# decode below (verify_exp/iat/nbf False) and done here against the injected Clock instead: a
+# clock that runs ahead (tests, a skewed host) never makes a just-minted token "not yet valid".
 
 
 def _times_ok(claims: dict[str, Any], ts: float) -> bool:
@@ -93,7 +92,8 @@ class TokenCodec:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=0,
-                options={"require": ["exp", "iat", "sub", "sessionId", "type"], **_CLOCK_CHECKS_OURS},
+                options={"require": ["exp", "iat", "sub", "sessionId", "type"],
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             raise AuthError(Code.INVALID_TOKEN) from None
@@ -143,7 +143,8 @@ class TokenCodec:
                 algorithms=["HS256"],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "jti"], **_CLOCK_CHECKS_OURS},
+                options={"require": ["exp", "iat", "sub", "jti"],
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             raise AuthError(Code.REFRESH_TOKEN_EXPIRED) from None
@@ -173,7 +174,8 @@ class TokenCodec:
             claims: dict[str, Any] = jwt.decode(
                 token, derive(self._refresh_key, purpose), algorithms=["HS256"],
                 audience=f"{self.audience}:{purpose}", issuer=self.issuer,
-                options={"require": ["exp", "iat"], **_CLOCK_CHECKS_OURS},
+                options={"require": ["exp", "iat"],
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError:
             return None
