@@ -23,6 +23,8 @@ from authgate.crypto.keys import derive, equal
 from authgate.errors import AuthError, Code
 
 MAX_TOKEN_BYTES = 8192
+VERIFIED_CACHE_SIZE = 2048
+"""Access tokens remembered as verified, per codec (an entry is about 1.5 KB)."""
 SKEW_SECONDS = 60
 # PyJWT checks exp/iat/nbf against the wall clock, so those checks are switched off in every
 # decode below (verify_exp/iat/nbf False) and done here against the injected Clock instead: a
@@ -66,6 +68,7 @@ class TokenCodec:
         self.refresh_ttl = refresh_ttl
         self._refresh_key = derive(root_secret, "refresh-jwt")
         self._jti_key = derive(root_secret, "refresh-jti")
+        self._verified: dict[str, dict[str, Any]] = {}
 
     # access -------------------------------------------------------------------------
     def issue_access(self, claims: dict[str, Any], now: datetime) -> str:
@@ -81,9 +84,30 @@ class TokenCodec:
         return jwt.encode(payload, self._sign, algorithm=self.algorithm)
 
     def decode_access(self, token: str, now: datetime) -> dict[str, Any]:
-        """Verified claims, or AuthError INVALID_TOKEN / TOKEN_EXPIRED."""
+        """Verified claims, or AuthError INVALID_TOKEN / TOKEN_EXPIRED.
+
+        A token whose signature and claims verified once is remembered (a bounded map keyed
+        by the whole token string): clients present the same access token on every request
+        until it expires, and nothing but the clock can change the verdict on a given
+        string. The time checks run on every call.
+        """
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise AuthError(Code.INVALID_TOKEN)
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_access(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            self._verified[token] = claims
+        ts = now.timestamp()
+        if not _times_ok(claims, ts):
+            raise AuthError(Code.INVALID_TOKEN)
+        if ts >= claims["exp"]:
+            raise AuthError(Code.TOKEN_EXPIRED)
+        return dict(claims)
+
+    def _verify_access(self, token: str) -> dict[str, Any]:
+        """Signature, algorithm, audience, issuer and claim shapes (not the clock)."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -100,11 +124,8 @@ class TokenCodec:
         if claims.get("type") != "access" or not isinstance(claims.get("sessionId"), str):
             raise AuthError(Code.INVALID_TOKEN)
         exp = claims.get("exp")
-        ts = now.timestamp()
-        if not isinstance(exp, int) or isinstance(exp, bool) or not _times_ok(claims, ts):
+        if not isinstance(exp, int) or isinstance(exp, bool):
             raise AuthError(Code.INVALID_TOKEN)
-        if ts >= exp:
-            raise AuthError(Code.TOKEN_EXPIRED)
         return claims
 
     # refresh ------------------------------------------------------------------------

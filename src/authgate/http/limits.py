@@ -38,6 +38,10 @@ class BodyGuard:
         method = scope["method"].encode()
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
+        if (length is None and method not in _BODY_METHODS
+                and b"transfer-encoding" not in headers):
+            await self.app(scope, receive, send)  # no body can follow: nothing to guard
+            return
         if length is not None:
             try:
                 declared = int(length)
