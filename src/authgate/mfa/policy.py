@@ -33,9 +33,16 @@ async def has_verified_totp(s: AsyncSession, user_id: str) -> bool:
 async def totp_devices(s: AsyncSession, user_id: str, now: datetime) -> list[TotpDevice]:
     """All the user's devices (verified, and unverified set-ups not yet expired), newest use
     first."""
-    rows = (
+    return _live_devices(await _all_devices(s, user_id), now)
+
+
+async def _all_devices(s: AsyncSession, user_id: str) -> list[TotpDevice]:
+    return list((
         await s.execute(select(TotpDevice).where(TotpDevice.user_id == user_id))
-    ).scalars().all()
+    ).scalars().all())
+
+
+def _live_devices(rows: list[TotpDevice], now: datetime) -> list[TotpDevice]:
     live = [d for d in rows if d.verified or d.expires_at is None or d.expires_at > now]
     return sorted(
         live, key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True
@@ -54,8 +61,13 @@ async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) 
     cfg = res.settings.mfa
     if not cfg.enabled:
         return []
+    return _methods(res, user, totp="totp" in cfg.methods and await has_verified_totp(s, user.id))
+
+
+def _methods(res: Resources, user: UserSnapshot, *, totp: bool) -> list[str]:
+    cfg = res.settings.mfa
     out: list[str] = []
-    if "totp" in cfg.methods and await has_verified_totp(s, user.id):
+    if "totp" in cfg.methods and totp:
         out.append("totp")
     if "email" in cfg.methods and user.email and "email" in res.channels:
         out.append("email")
@@ -102,13 +114,19 @@ def can_toggle(res: Resources) -> bool:
 async def status(res: Resources, s: AsyncSession, user: UserSnapshot) -> MfaStatus:
     cfg = res.settings.mfa
     now = res.clock.now()
+    devices: list[TotpDevice] = []
+    methods: list[str] = []
+    if cfg.enabled:  # one query gives both the device list and whether TOTP is verified
+        rows = await _all_devices(s, user.id)
+        devices = _live_devices(rows, now)
+        methods = _methods(res, user, totp=any(d.verified for d in rows))
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
-        verified_methods=await verified_methods(res, s, user),
+        verified_methods=methods,
         configured_methods=list(cfg.methods) if cfg.enabled else [],
         allow_user_toggle=cfg.allow_user_toggle if cfg.enabled else False,
         allow_method_selection=cfg.allow_method_selection,
-        totp_devices=await totp_devices(s, user.id, now) if cfg.enabled else [],
+        totp_devices=devices,
         has_recovery_code=await has_recovery_code(s, user.id),
         required=cfg.required,
         can_toggle=can_toggle(res),
