@@ -29,8 +29,8 @@ from authgate.http.schemas import (
 )
 from authgate.http.views import user_row
 from authgate.identity import accounts, passwordless
-from authgate.sessions.service import ClientMeta, Principal, Sessions
 from authgate.mfa.trust import revoke_all_trust
+from authgate.sessions.service import ClientMeta, Principal, Sessions
 from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
@@ -180,12 +180,12 @@ async def logout(res: Res, principal: MaybeAuthed) -> Response:
 @router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
              summary="Sign out of every session", openapi_extra=SECURED)
 async def logout_all(res: Res, principal: AuthedME) -> Response:
+    async with transaction(res.sessionmaker) as tx:  # "everywhere" includes trusted devices
+        await revoke_all_trust(res, tx, principal.user.id)
     await Sessions(res).revoke_all(principal.user.id)
     response = json_response({"message": "Logged out from all devices successfully"})
     cookies.clear_tokens(res.settings, response)
     return response
-    async with transaction(res.sessionmaker) as tx:  # "everywhere" includes trusted devices
-        await revoke_all_trust(res, tx, principal.user.id)
 
 
 @router.get("/me", response_model=MeOut, responses=errors(401, 403),
