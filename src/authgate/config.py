@@ -251,6 +251,9 @@ class RateBucket(_Section):
 
     per_ip: RateRule | None = None
     per_account: RateRule | None = None
+    per_account_long: RateRule | None = None
+    """A second, long window per account (e.g. 50 a day): what a patient attacker gets by
+    waiting out the short windows over and over."""
 
 
 class LockoutSettings(_Section):
@@ -273,9 +276,13 @@ class RateLimitSettings(_Section):
     refresh: RateBucket = RateBucket(per_ip=_rule(300, 60), per_account=_rule(60, 60))
     """Generous: refresh tokens are signed (nothing to guess), clients behind one NAT refresh
     often, and tabs racing one token get the same successor (per account = per session)."""
-    mfa_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300))
-    """TOTP, email/SMS MFA codes and recovery codes (per-code attempt limits come on top)."""
-    otp_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300))
+    mfa_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300),
+                                        per_account_long=_rule(50, 86400))
+    """TOTP, email/SMS MFA codes and recovery codes (per-code attempt limits come on top).
+    The daily cap keeps a 6-digit code's odds below 1 in 6,000 a day (NIST SP 800-63B asks
+    for at most 100 consecutive failures)."""
+    otp_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300),
+                                        per_account_long=_rule(50, 86400))
     """Every other one-time-code check: email/phone verification, password-reset codes."""
     forgot_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 300))
     send_code: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(10, 600))

@@ -18,7 +18,7 @@ PROXY = {"trusted_proxies": ["127.0.0.1"]}  # the ASGI test client's peer addres
 
 def only(bucket: str, **rules: Any) -> dict[str, Any]:
     """rate_limit settings with every other bucket (and lockout) out of the way."""
-    off: dict[str, Any] = {"per_ip": None, "per_account": None}
+    off: dict[str, Any] = {"per_ip": None, "per_account": None, "per_account_long": None}
     cfg: dict[str, Any] = {b: dict(off) for b in rate.BUCKETS}
     cfg[bucket] = {**off, **rules}
     cfg["lockout"] = {"enabled": False}
@@ -74,6 +74,20 @@ async def test_per_account_limit_spans_ips(make_harness: MakeHarness,
     # another account is untouched
     assert_error(await login(h, email="bob@example.com", ip="198.51.100.7"), 401,
                  "INVALID_CREDENTIALS")
+
+
+async def test_long_window_per_account(make_harness: MakeHarness) -> None:
+    h = await make_harness(rate_limit=only("login", per_account=rule(2, 60),
+                                           per_account_long=rule(3, 3600)), security=PROXY)
+    got = []
+    for minute in range(4):
+        for _ in range(2):
+            got.append((await login(h, ip=f"203.0.113.{len(got)}")).status_code)
+        h.clock.advance(60)
+    # 2 a minute, but only 3 an hour in all
+    assert got == [401, 401, 401, 429, 429, 429, 429, 429]
+    r = await login(h)
+    assert r.status_code == 429 and 3000 < int(r.headers["retry-after"]) <= 3600 - 240
 
 
 async def test_requests_refused_per_ip_do_not_spend_the_account(make_harness: MakeHarness) -> None:

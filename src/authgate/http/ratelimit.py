@@ -53,7 +53,8 @@ def rate_limit(bucket: str, *, by: AccountSource | None = None) -> Any:
         if not res.settings.rate_limit.enabled:
             return
         account = None
-        if rate.bucket_rules(res, bucket).per_account is not None:
+        rules = rate.bucket_rules(res, bucket)
+        if rules.per_account is not None or rules.per_account_long is not None:
             account = await account_of(res, request, source)
         await rate.enforce(res, bucket, ip=client_ip(res, request), account=account)
 

@@ -1,8 +1,8 @@
 """Abuse limits: the declarative rate-limit table and account lockout.
 
 Rate limits
-    ``settings.rate_limit.<bucket>`` gives each bucket a limit per client IP and one per
-    account. ``BUCKETS`` below says where each bucket finds its account: the caller's user id
+    ``settings.rate_limit.<bucket>`` gives each bucket a limit per client IP, one per
+    account and optionally a second, long-window one per account. ``BUCKETS`` below says where each bucket finds its account: the caller's user id
     (from the verified access token), the email/phone in the request body, or the session of
     the refresh token. A route opts in with one dependency
     (``authgate.http.ratelimit.rate_limit("login")``); flows without HTTP call ``enforce``.
@@ -118,8 +118,11 @@ async def enforce(res: Resources, bucket: str, *, ip: str | None, account: str |
     rules = bucket_rules(res, bucket)
     if rules.per_ip is not None:
         await _hit(res, f"rl:{bucket}:ip", ip_subject(ip), rules.per_ip)
-    if rules.per_account is not None and account:
-        await _hit(res, f"rl:{bucket}:acct", account, rules.per_account)
+    if account:
+        if rules.per_account is not None:
+            await _hit(res, f"rl:{bucket}:acct", account, rules.per_account)
+        if rules.per_account_long is not None:
+            await _hit(res, f"rl:{bucket}:acct-long", account, rules.per_account_long)
 
 
 # lockout --------------------------------------------------------------------------------
