@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.util import await_only
@@ -47,6 +48,23 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLSTATE classes that mean "the database cannot serve us right now", not "this statement is
+# wrong": 08 connection exception, 53 insufficient resources ("too many clients"), 57 operator
+# intervention (shutting down, starting up, cancelled).
+_UNAVAILABLE_SQLSTATE = ("08", "53", "57")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for failures that are the database's state (answer 503 and retry), not a bug."""
+    if isinstance(exc, (OperationalError, SATimeoutError)):  # incl. pool checkout timeout
+        return True
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return exc.connection_invalidated or (
+            isinstance(state, str) and state[:2] in _UNAVAILABLE_SQLSTATE)
+    return False
 
 
 def new_id() -> str:

@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from authgate.db import database_unavailable
 from authgate.errors import ServiceUnavailable
 
 log = logging.getLogger("authgate.tx")
@@ -51,8 +53,9 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     except (OperationalError, ConnectionError, OSError, TimeoutError) as exc:
         log.warning("database unavailable: %s", exc.__class__.__name__)
         raise ServiceUnavailable("Database unavailable") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
+    except (DBAPIError, SATimeoutError) as exc:
+        if database_unavailable(exc):  # e.g. "too many clients", pool exhausted
+            log.warning("database unavailable: %s", exc.__class__.__name__)
             raise ServiceUnavailable("Database unavailable") from exc
         raise
     await tx._run_after()
@@ -66,3 +69,7 @@ async def readonly(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
             yield session
     except (OperationalError, ConnectionError, OSError, TimeoutError) as exc:
         raise ServiceUnavailable("Database unavailable") from exc
+    except (DBAPIError, SATimeoutError) as exc:
+        if database_unavailable(exc):
+            raise ServiceUnavailable("Database unavailable") from exc
+        raise

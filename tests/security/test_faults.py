@@ -39,8 +39,9 @@ AUTHGATE = Path(sys.executable).with_name("authgate")
 # a TCP proxy we can cut ---------------------------------------------------------------
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a server. ``cut("reset")`` aborts every connection and
-    resets new ones (a crashed or restarting server); ``cut("blackhole")`` accepts and then
-    ignores everything (a partition: nothing answers, nothing closes); ``restore()``."""
+    resets new ones (a crashed or restarting server); ``cut("too-many-clients")`` answers new
+    ones as PostgreSQL does at max_connections; ``cut("blackhole")`` accepts and then ignores
+    everything (a partition: nothing answers, nothing closes); ``restore()``."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -63,7 +64,7 @@ class TcpProxy:
 
     def cut(self, mode: str = "reset") -> None:
         self.mode = mode
-        if mode == "reset":
+        if mode in ("reset", "too-many-clients"):
             self._abort_all()
 
     def restore(self) -> None:
@@ -78,6 +79,9 @@ class TcpProxy:
         self.connections += 1
         if self.mode == "reset":
             writer.transport.abort()
+            return
+        if self.mode == "too-many-clients":
+            await _pg_refuse(reader, writer)
             return
         if self.mode == "blackhole":
             self._live.add(writer)
@@ -106,6 +110,25 @@ class TcpProxy:
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._live -= {writer, up_writer}
+
+
+async def _pg_refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer like a PostgreSQL server at max_connections: decline TLS, read the start-up
+    packet, send FATAL 53300 "sorry, too many clients already" and hang up."""
+    with contextlib.suppress(Exception):
+        head = await reader.readexactly(8)
+        if head[4:] == (80877103).to_bytes(4, "big"):  # SSLRequest
+            writer.write(b"N")
+            head = await reader.readexactly(4)
+        length = int.from_bytes(head[:4], "big")
+        await reader.readexactly(length - len(head))
+        fields = b"".join(k + v + b"\0" for k, v in (
+            (b"S", b"FATAL"), (b"V", b"FATAL"), (b"C", b"53300"),
+            (b"M", b"sorry, too many clients already")))
+        body = fields + b"\0"
+        writer.write(b"E" + (len(body) + 4).to_bytes(4, "big") + body)
+        await writer.drain()
+    writer.transport.abort()
 
 
 @pytest.fixture
@@ -149,7 +172,7 @@ async def test_postgres_outage_is_503_then_recovers(proxies: Any, make_harness: 
     h = await make_harness(database_url=_via(database_url, proxy),
                            rate_limit={"enabled": False})
     token = await h.user_token()
-    for mode in ("reset", "reset"):  # twice: recovery must not be a one-off
+    for mode in ("reset", "too-many-clients", "reset"):  # recovery is not a one-off
         proxy.cut(mode)
         for call in (lambda: h.signup(f"{uuid.uuid4().hex[:8]}@example.com"),
                      lambda: h.login(),

@@ -15,10 +15,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from authgate.db import database_unavailable
 from authgate.errors import AuthError, Code, ServiceUnavailable
 
 log = logging.getLogger("authgate.http")
@@ -187,10 +189,18 @@ def install(app: FastAPI) -> None:
         log.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
         return auth_error_response(ServiceUnavailable())
 
-    for infra in (OperationalError, InterfaceError, RedisError, ConnectionError, TimeoutError):
+    for infra in (OperationalError, InterfaceError, RedisError, ConnectionError, TimeoutError,
+                  SATimeoutError):
         app.add_exception_handler(infra, _unavailable)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, "Internal server error", Code.INTERNAL_ERROR.value)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        # "too many clients", a server shutting down or starting up: 503, not a crash
+        if database_unavailable(exc):
+            return await _unavailable(request, exc)
+        return await _crash(request, exc)
