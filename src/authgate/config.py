@@ -282,8 +282,10 @@ class RateLimitSettings(_Section):
     The daily cap keeps a 6-digit code's odds below 1 in 6,000 a day (NIST SP 800-63B asks
     for at most 100 consecutive failures)."""
     otp_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300),
-                                        per_account_long=_rule(50, 86400))
-    """Every other one-time-code check: email/phone verification, password-reset codes."""
+                                        per_account_long=_rule(25, 21600))
+    """Every other one-time-code check: email/phone verification, password-reset codes.
+    The long window is shorter here: anyone can spend a victim's reset-code budget by email,
+    so it must also be short enough not to hold a real password reset up for long."""
     forgot_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 300))
     send_code: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(10, 600))
     """MFA challenges, verification sends and passwordless sends (each costs a message)."""
