@@ -1,6 +1,7 @@
 -- POST /auth/mfa/verify with TOTP codes. The suite precomputes every user's codes for the
 -- time steps the run spans; each (user, step) is used at most once (the replay guard), the
--- current and next step per user. args: data file {period=, users={{token=, codes={[step]=code}}}}
+-- current and next step per user. args: data file
+-- {period=, users={{token=, after=<last step spent>, codes={[step]=code}}}}
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "report.lua")
 
@@ -10,6 +11,7 @@ function init(args)
   data = dofile(args[1])
   users = data.users
   period = data.period
+  for i, u in ipairs(users) do used[i] = u.after or 0 end  -- steps spent at set-up
 end
 
 function request()
