@@ -278,3 +278,22 @@ async def test_parallel_wrong_passwords_cannot_exceed_the_limit(
     assert codes.count("ACCOUNT_LOCKED") >= n - 5
     assert set(codes) <= {"INVALID_CREDENTIALS", "ACCOUNT_LOCKED"}
     assert_error(await login(h, password=PASSWORD), 429, "ACCOUNT_LOCKED")
+
+
+async def test_passwordless_login_is_limited_per_account_across_ips(
+    make_harness: MakeHarness,
+) -> None:
+    h = await make_harness(rate_limit=only("login", per_account=rule(3)), security=PROXY,
+                           passwordless={"enabled": True})
+
+    async def attempt(ip: str, identifier: str = "alice@example.com") -> Any:
+        return await h.client.post("/auth/login", headers=from_ip(ip), json={
+            "providerName": "passwordless",
+            "credentials": {"identifier": identifier, "code": "000000", "channels": ["email"]}})
+
+    for i in range(3):
+        assert_error(await attempt(f"203.0.113.{i}"), 400, "VERIFICATION_CODE_INVALID")
+    assert_error(await attempt("198.51.100.7"), 429, "RATE_LIMITED")
+    assert_error(await attempt("198.51.100.8", " Alice@Example.com"), 429, "RATE_LIMITED")
+    assert_error(await attempt("198.51.100.9", "bob@example.com"), 400,
+                 "VERIFICATION_CODE_INVALID")

@@ -36,8 +36,8 @@ from authgate.limits.rate import AccountSource
 from authgate.resources import Resources
 
 RATE_BUCKET_ATTR = "authgate_rate_bucket"
-_BODY_KEYS = (("credentials", "email"), ("credentials", "phone"), ("email",), ("phone",),
-              ("identifier",))
+_BODY_KEYS = (("credentials", "email"), ("credentials", "phone"),
+              ("credentials", "identifier"), ("email",), ("phone",), ("identifier",))
 
 
 def rate_limit(bucket: str, *, by: AccountSource | None = None) -> Any:

@@ -71,7 +71,7 @@ _REQUIRED = {"email": ("email", "password"), "phone": ("phone", "password")}
 
 @router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
              dependencies=[rate_limit("login")],
-             summary="Sign in (email or phone + password)")
+             summary="Sign in (email/phone + password, or a passwordless code)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     provider = body.providerName
     enabled = {"email": res.settings.email_auth_enabled, "phone": res.settings.phone_auth_enabled,
