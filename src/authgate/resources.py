@@ -126,7 +126,7 @@ def _signing_material(settings: Settings, root: bytes) -> tuple[Any, Any]:
         from cryptography.hazmat.primitives import serialization
 
         key = serialization.load_pem_private_key(private, password=None)
-        public = key.public_key()  # type: ignore[union-attr]
+        public = key.public_key()
     return private, public
 
 

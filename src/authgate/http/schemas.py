@@ -204,6 +204,10 @@ class ClientConfigOut(_Out):
     accessTokenType: str
 
 
+SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
+"""``openapi_extra`` for routes that need the bearer token (or the access cookie)."""
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{"access-token": []}, {}]}
+
 ERRORS = {
     400: {"model": ErrorOut, "description": "Invalid input"},
     401: {"model": ErrorOut, "description": "Missing, invalid, or expired authentication"},

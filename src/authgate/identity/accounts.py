@@ -16,7 +16,7 @@ from authgate.identity.models import User
 from authgate.limits import rate
 from authgate.mfa import policy
 from authgate.resources import Resources
-from authgate.sessions.records import SessionRecord, UserSnapshot
+from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
 from authgate.tx import readonly, transaction
 
@@ -117,7 +117,7 @@ async def start_session(
         if requires:
             methods = policy.login_order(await policy.verified_methods(res, s, user))
         roles, perms = await users.roles_and_permissions(s, user.id)
-    state = "pending" if requires else ("verified" if mfa_satisfied else "none")
+    state: MfaState = "pending" if requires else ("verified" if mfa_satisfied else "none")
     rec, tokens = await Sessions(res).start(
         user, mfa_state=state, amr=amr, client=client,
         data={"roles": roles, "permissions": perms},

@@ -6,7 +6,7 @@ from zxcvbn (which ships its own dictionaries, so no network look-up is involved
 
 from __future__ import annotations
 
-from zxcvbn import zxcvbn
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from authgate.config import PasswordPolicySettings
 from authgate.errors import AuthError, Code

@@ -55,7 +55,7 @@ async def roles_and_permissions(
             )
         )
     ).scalars().all()
-    roles = [
+    roles: list[dict[str, object]] = [
         {"id": r.id, "name": r.name, "guard": r.guard, "tenantId": r.tenant_scope or None,
          "isSystem": r.is_system, "isActive": r.is_active}
         for r in rows

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 
 from authgate.db import Database
 from authgate.identity.models import User
 from authgate.sessions.models import SessionRow
 from authgate.sessions.records import SessionRecord, UserSnapshot
 
-S = SessionRow.__table__
-U = User.__table__
+S = cast(Table, SessionRow.__table__)
+U = cast(Table, User.__table__)
 
 _SESSION_COLS = [c for c in S.c]
 _USER_COLS = [

@@ -13,6 +13,8 @@ from authgate.http.deps import AuthedME, AuthedMPE, Client, MaybeAuthed, Res, gu
 from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
+    OPTIONAL_AUTH,
+    SECURED,
     AuthOut,
     ClientConfigOut,
     CsrfOut,
@@ -34,8 +36,6 @@ from authgate.sessions.service import ClientMeta, Principal, Sessions
 from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
-SECURED = {"security": [{"access-token": []}]}
-OPTIONAL_AUTH = {"security": [{"access-token": []}, {}]}
 
 
 @router.get("/csrf", response_model=CsrfOut, summary="Get a CSRF token (cookie mode)")

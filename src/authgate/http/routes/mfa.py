@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from authgate.http.deps import AuthedMPE, Res, guard
-from authgate.http.schemas import MessageOut, MfaStatusOut, ToggleMfaIn, errors, json_response
+from authgate.http.schemas import (
+    SECURED,
+    MessageOut,
+    MfaStatusOut,
+    ToggleMfaIn,
+    errors,
+    json_response,
+)
 from authgate.http.views import device
 from authgate.mfa import policy
 from authgate.mfa.reauth import require_recent_auth
@@ -16,7 +23,6 @@ from authgate.sessions.service import Principal
 from authgate.tx import readonly, transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
-SECURED = {"security": [{"access-token": []}]}
 AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 

@@ -12,11 +12,10 @@ from starlette.responses import Response
 from authgate.http.deps import AuthedMPE, Client, Res
 from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
-from authgate.http.schemas import AuthOut, MessageOut, _In, errors, json_response
+from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, json_response
 from authgate.mfa import challenge as flow
 
 router = APIRouter(prefix="/mfa")
-SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
 _METHODS_MESSAGE = "must be one of the following values: email, sms, totp"
 
 

@@ -19,6 +19,7 @@ from authgate.http.deps import AuthedMPE, Client, Res, guard
 from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
+    SECURED,
     AuthOut,
     MessageOut,
     MfaDeviceOut,
@@ -36,7 +37,6 @@ from authgate.sessions.service import Principal, Sessions
 from authgate.tx import readonly, transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
-SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
 AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 _PendingOk = guard(mfa_pending=True, must_change=True, unverified_email=True)
 

@@ -7,7 +7,7 @@ allowed while a password change is forced and while the email is unverified (P E
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 from pydantic import Field, StrictStr
@@ -15,12 +15,11 @@ from starlette.responses import Response
 
 from authgate.http.deps import Res, guard
 from authgate.http.ratelimit import rate_limit
-from authgate.http.schemas import MessageOut, _In, errors, json_response
+from authgate.http.schemas import SECURED, MessageOut, _In, errors, json_response
 from authgate.identity import verification
 from authgate.sessions.service import Principal
 
 router = APIRouter(tags=["Authentication"])
-SECURED: dict[str, Any] = {"security": [{"access-token": []}]}
 AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 
