@@ -31,7 +31,9 @@ def spread(hs: list[Harness], n: int) -> list[httpx.AsyncClient]:
 
 @pytest.mark.parametrize("storage", ["database", "redis"])
 async def test_refresh_race_across_instances_has_one_successor(make_harness: MakeHarness,
-                                                               storage: str) -> None:
+                                                               storage: str, backend: str) -> None:
+    if storage == "redis" and backend == "sqlite":
+        pytest.skip("the Redis store is raced on the PostgreSQL run")
     hs = await cluster(make_harness, session={"storage": storage})
     first = (await hs[0].signup()).json()
     r0 = first["refreshToken"]
@@ -92,7 +94,9 @@ async def test_signup_race_across_instances_with_spelling_variants(
 
 @pytest.mark.parametrize("storage", ["database", "redis"])
 async def test_toggles_across_instances_end_consistent(make_harness: MakeHarness,
-                                                       storage: str) -> None:
+                                                       storage: str, backend: str) -> None:
+    if storage == "redis" and backend == "sqlite":
+        pytest.skip("the Redis store is raced on the PostgreSQL run")
     hs = await cluster(make_harness, session={"storage": storage})
     token = await hs[0].user_token()  # email is a usable method (the outbox channel)
     uid = claims(token)["sub"]

@@ -1,7 +1,7 @@
 """Schemathesis against the app's own /openapi.json, in process, on the real databases.
 
 Every operation gets the coverage phase (boundary and schema-violating values for every
-field) and ``AUTHGATE_FUZZ_EXAMPLES`` random examples (default 8; raise it for a longer
+field) and ``AUTHGATE_FUZZ_EXAMPLES`` random examples (default 5; raise it for a longer
 local run, e.g. ``AUTHGATE_FUZZ_EXAMPLES=500``). Authenticated operations carry a valid
 bearer token of a user of their own. Then a stateful run follows the OpenAPI links
 (signup/login/refresh → refresh) while every call uses the newest token the scenario got.
@@ -41,7 +41,7 @@ from authgate.errors import Code
 from authgate.limits.rate import BUCKETS
 from tests.conftest import _truncate, base_settings
 
-EXAMPLES = int(os.environ.get("AUTHGATE_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("AUTHGATE_FUZZ_EXAMPLES", "5"))
 CODES = {c.value for c in Code}
 PASSWORD = "fuzzing is fun 42!"
 BASE = "http://testserver"
@@ -181,7 +181,7 @@ def scenario(app: FastAPI) -> Any:
 
 
 def test_stateful_sequences(fuzz_app: FastAPI) -> None:
-    scenario(fuzz_app).run(settings=settings(FUZZ, max_examples=max(4, EXAMPLES // 2),
+    scenario(fuzz_app).run(settings=settings(FUZZ, max_examples=max(3, EXAMPLES // 2),
                                              stateful_step_count=8))
 
 

@@ -26,7 +26,7 @@ from authgate.errors import AuthError, Code
 from authgate.http.errors import validation_message
 from authgate.http.schemas import LoginIn, RefreshIn, SignupIn, ToggleMfaIn
 
-PROPS = settings(max_examples=150, deadline=None, database=None,
+PROPS = settings(max_examples=100, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.too_slow])
 ROOT = b"property-test-root-secret-0123456789abcdef"
 NOW = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
