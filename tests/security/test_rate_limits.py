@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
 from authgate.limits import rate
@@ -125,6 +126,25 @@ async def test_forwarded_for_from_a_trusted_proxy(make_harness: MakeHarness) -> 
     assert (await login(h, ip="2001:db8:1:2::ffff")).status_code == 401
     assert_error(await login(h, ip="2001:db8:1:2:aaaa::3"), 429, "RATE_LIMITED")
     assert (await login(h, ip="2001:db8:1:3::1")).status_code == 401
+
+
+async def test_no_client_address_means_no_shared_ip_bucket(make_harness: MakeHarness) -> None:
+    """Behind a Unix socket there is no peer address: lumping every such request into one
+    "unknown" bucket would let one client lock everybody out, so only per-account rows and
+    the lockout apply."""
+    h = await make_harness(rate_limit=only("login", per_ip=rule(1), per_account=rule(3)))
+    app = h.client._transport.app  # type: ignore[attr-defined]  # the harness's own app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=None),
+                                 base_url="http://testserver") as anon:
+        body = {"providerName": "email",
+                "credentials": {"email": "x@example.com", "password": "wrong password"}}
+        codes = [(await anon.post("/auth/login", json=body)).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]  # the account row still counts
+        body["credentials"]["email"] = "y@example.com"
+        assert (await anon.post("/auth/login", json=body)).status_code == 401
+    # a client with an address is limited per IP as usual
+    assert (await login(h)).status_code == 401
+    assert_error(await login(h), 429, "RATE_LIMITED")
 
 
 async def test_signup_limits(make_harness: MakeHarness) -> None:

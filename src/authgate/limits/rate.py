@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +41,7 @@ from authgate.errors import AuthError, Code
 from authgate.limits import attempts
 from authgate.resources import Resources
 
+log = logging.getLogger("authgate.limits")
 AccountSource = Literal["token", "body", "refresh"]
 
 
@@ -74,11 +76,9 @@ def bucket_rules(res: Resources, bucket: str) -> RateBucket:
     return rules
 
 
-def ip_subject(ip: str | None) -> str:
+def ip_subject(ip: str) -> str:
     """The counter subject for a client address: IPv6 clients are grouped by their /64
     (one subscriber usually owns a whole /64), IPv4 addresses stand alone."""
-    if not ip:
-        return "unknown"
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -111,13 +111,20 @@ async def enforce(res: Resources, bucket: str, *, ip: str | None, account: str |
     """Count one request against ``bucket``; raise RATE_LIMITED (429) when over a limit.
 
     ``account`` is an already-derived subject (``account_subject``) or None (no per-account
-    key for this request, e.g. an unauthenticated call to an authenticated route).
+    key for this request, e.g. an unauthenticated call to an authenticated route). Without a
+    client address (a Unix-socket listener, no trusted proxy) there is no per-IP key either:
+    one shared "unknown" bucket would let a single client lock everybody out.
     """
     if not res.settings.rate_limit.enabled:
         return
     rules = bucket_rules(res, bucket)
     if rules.per_ip is not None:
-        await _hit(res, f"rl:{bucket}:ip", ip_subject(ip), rules.per_ip)
+        if ip:
+            await _hit(res, f"rl:{bucket}:ip", ip_subject(ip), rules.per_ip)
+        elif not res.extras.get("_rate_no_ip_warned"):
+            res.extras["_rate_no_ip_warned"] = True
+            log.warning("client address unknown (Unix socket without a trusted proxy?): "
+                        "per-IP rate limits do not apply to such requests")
     if account:
         if rules.per_account is not None:
             await _hit(res, f"rl:{bucket}:acct", account, rules.per_account)
