@@ -224,3 +224,17 @@ def test_sqlite_path(tmp_path: Path) -> None:
     assert sqlite_path("postgresql+asyncpg://u@h/db") is None
     s = load_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/data/a.db")
     assert s.resolved_data_dir() == tmp_path / "data"
+
+
+async def test_database_pool_size_reaches_the_postgres_engines() -> None:
+    from authgate.resources import build_resources
+
+    settings = load_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+                             database_pool_size=3,
+                             jwt={"secret": "pool-size-test-secret-0123456789abcdef"})
+    res = build_resources(settings)
+    try:
+        assert res.db.writer.pool.size() == 3  # type: ignore[attr-defined]
+        assert res.db.hot.pool.size() == 3  # type: ignore[attr-defined]
+    finally:
+        await res.close()

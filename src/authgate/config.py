@@ -299,6 +299,9 @@ class Settings(BaseSettings):
 
     app_name: str = "authgate"
     database_url: str = "sqlite+aiosqlite:///./authgate.db"
+    database_pool_size: int = Field(10, ge=1, le=500)
+    """PostgreSQL connections per engine and process (a worker holds up to about three times
+    this); keep workers × that under the server's max_connections."""
     redis_url: str | None = None
     redis_prefix: str = "authgate:"
     data_dir: Path | None = None

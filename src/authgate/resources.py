@@ -149,7 +149,7 @@ def build_keys(settings: Settings) -> Keys:
 
 def build_resources(settings: Settings, *, clock: Clock | None = None) -> Resources:
     keys = build_keys(settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
     redis_client = aioredis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
