@@ -6,7 +6,6 @@ and every test starts from empty tables. ``--db`` picks the backends (default: b
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable

@@ -83,7 +83,7 @@ async def test_long_window_per_account(make_harness: MakeHarness) -> None:
     h = await make_harness(rate_limit=only("login", per_account=rule(2, 60),
                                            per_account_long=rule(3, 3600)), security=PROXY)
     got = []
-    for minute in range(4):
+    for _minute in range(4):
         for _ in range(2):
             got.append((await login(h, ip=f"203.0.113.{len(got)}")).status_code)
         h.clock.advance(60)
