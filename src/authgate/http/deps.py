@@ -187,6 +187,8 @@ Authed = Annotated[Principal, Depends(current_principal)]
 AuthedMPE = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
                                                 unverified_email=True))]
 AuthedME = Annotated[Principal, Depends(guard(mfa_pending=True, unverified_email=True))]
+AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+"""MFA completed; allowed while a password change is forced or the email is unverified."""
 MaybeAuthed = Annotated[Principal | None, Depends(optional_principal)]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from authgate.errors import AuthError, Code
 from authgate.http import cookies
-from authgate.http.deps import AuthedME, AuthedMPE, Client, MaybeAuthed, Res, guard
+from authgate.http.deps import AuthedME, AuthedMPE, AuthedPE, Client, MaybeAuthed, Res
 from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
@@ -32,7 +32,8 @@ from authgate.http.schemas import (
 from authgate.http.views import user_row
 from authgate.identity import accounts, passwordless
 from authgate.mfa.trust import revoke_all_trust
-from authgate.sessions.service import ClientMeta, Principal, Sessions
+from authgate.sessions.records import UserSnapshot
+from authgate.sessions.service import ClientMeta, Sessions
 from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
@@ -93,8 +94,14 @@ async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Re
         phone=creds["phone"] if provider == "phone" else None,
         password=creds["password"], tenant_id=body.tenantId, client=client,
     )
+    return await _finish_login(res, request, body, user, client, amr=("pwd",))
+
+
+async def _finish_login(res: Res, request: Request, body: LoginIn, user: UserSnapshot,
+                        client: ClientMeta, *, amr: tuple[str, ...]) -> Response:
+    """Open the session (pending MFA unless a trusted device vouches) and answer."""
     outcome = await accounts.start_session(
-        res, user, client=client, amr=("pwd",),
+        res, user, client=client, amr=amr,
         mfa_satisfied=await _trusted_device(res, request, user.id),
     )
     return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
@@ -124,14 +131,7 @@ async def _login_passwordless(body: LoginIn, request: Request, res: Res,
                         "credentials.channels must be an array of: email, sms")
     user = await passwordless.login(res, identifier=identifier, code=code, channels=channels,
                                     client=client)
-    outcome = await accounts.start_session(
-        res, user, client=client, amr=("otp",),
-        mfa_satisfied=await _trusted_device(res, request, user.id),
-    )
-    return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
-                         requires_mfa=outcome.requires_mfa, user=user,
-                         mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
-                         remember_me=body.rememberMe)
+    return await _finish_login(res, request, body, user, client, amr=("otp",))
 
 
 async def _trusted_device(res: Res, request: Request, user_id: str) -> bool:
@@ -203,12 +203,11 @@ async def me(principal: AuthedME) -> Response:
     })
 
 
-UserPrincipal = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 
 @router.get("/user", response_model=UserOut, responses=errors(401, 403),
             summary="The current user", openapi_extra=SECURED)
-async def user(principal: UserPrincipal) -> Response:
+async def user(principal: AuthedPE) -> Response:
     return json_response(user_row(principal.user))
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from starlette.responses import Response
 
-from authgate.http.deps import AuthedMPE, Res, guard
+from authgate.http.deps import AuthedMPE, AuthedPE, Res
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -19,11 +17,9 @@ from authgate.http.schemas import (
 from authgate.http.views import device
 from authgate.mfa import policy
 from authgate.mfa.reauth import require_recent_auth
-from authgate.sessions.service import Principal
 from authgate.tx import readonly, transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
-AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 
 @router.get("/status", response_model=MfaStatusOut, responses=errors(401),

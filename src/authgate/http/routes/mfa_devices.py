@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, StrictStr
 from starlette.responses import Response
 
 from authgate.errors import AuthError, Code
-from authgate.http.deps import AuthedMPE, Client, Res, guard
+from authgate.http.deps import AuthedMPE, AuthedPE, Client, Res, guard
 from authgate.http.ratelimit import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
@@ -37,7 +37,6 @@ from authgate.sessions.service import Principal, Sessions
 from authgate.tx import readonly, transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
-AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 _PendingOk = guard(mfa_pending=True, must_change=True, unverified_email=True)
 
 

@@ -3,24 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError
-from authgate.http.deps import Res, guard
+from authgate.http.deps import AuthedPE, Res
 from authgate.http.ratelimit import rate_limit
 from authgate.http.schemas import SECURED, MessageOut, _In, _Out, errors, json_response
 from authgate.identity import passwords, recovery
 from authgate.identity.accounts import valid_email
-from authgate.sessions.service import Principal
 
 router = APIRouter(tags=["Authentication"])
 # Not skip-MFA (contract W8): an MFA-pending session must not change the password.
-AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 
 class ChangePasswordIn(_In):

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from pydantic import Field, StrictStr
 from starlette.responses import Response
 
-from authgate.http.deps import Res, guard
+from authgate.http.deps import AuthedPE, Res
 from authgate.http.ratelimit import rate_limit
 from authgate.http.schemas import SECURED, MessageOut, _In, errors, json_response
 from authgate.identity import verification
-from authgate.sessions.service import Principal
 
 router = APIRouter(tags=["Authentication"])
-AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 
 
 class SendVerificationIn(_In):
