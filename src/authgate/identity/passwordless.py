@@ -123,14 +123,11 @@ async def _deliver(res: Resources, channel: Channel, identifier: str) -> None:
             return
     to = address_of(user, channel)
     assert to is not None
-    try:
-        await codes.issue_and_send(res, user_id=user.id, purpose=PURPOSE, channel=channel,
-                                   to=to, expires_in=cfg.passwordless.code_expires_in)
-    except AuthError as err:
-        if err.code is Code.RESEND_TOO_SOON:
-            log.info("passwordless code for %s not re-sent: throttled", user.id)
-            return
-        raise
+    if not await codes.issue_and_send_unless_throttled(
+            res, user_id=user.id, purpose=PURPOSE, channel=channel, to=to,
+            expires_in=cfg.passwordless.code_expires_in):
+        log.info("passwordless code for %s not re-sent: throttled", user.id)
+        return
     await res.events.emit(Event(PASSWORDLESS_CODE_SENT, user.id, {"channel": channel}))
 
 

@@ -97,14 +97,11 @@ async def _send_code(res: Resources, channel: Channel, identifier: str) -> None:
         return
     to = address_of(user, channel)
     assert to is not None
-    try:
-        await codes.issue_and_send(res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel,
-                                   to=to, expires_in=res.settings.password.reset_code_expires_in)
-    except AuthError as err:
-        if err.code is Code.RESEND_TOO_SOON:
-            log.info("password reset code for %s not re-sent: throttled", user.id)
-            return
-        raise
+    if not await codes.issue_and_send_unless_throttled(
+            res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel, to=to,
+            expires_in=res.settings.password.reset_code_expires_in):
+        log.info("password reset code for %s not re-sent: throttled", user.id)
+        return
     await res.events.emit(Event(PASSWORD_RESET_REQUESTED, user.id, {"channel": channel}))
 
 

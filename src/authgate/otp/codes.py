@@ -172,6 +172,22 @@ async def issue_and_send(res: Resources, *, user_id: str, purpose: Purpose, chan
     return issued
 
 
+async def issue_and_send_unless_throttled(
+    res: Resources, *, user_id: str, purpose: Purpose, channel: Channel, to: str,
+    expires_in: timedelta | None = None,
+) -> bool:
+    """``issue_and_send`` for flows that answer the same whatever happens (no enumeration):
+    a resend inside the throttle window is skipped silently (False) instead of raising."""
+    try:
+        await issue_and_send(res, user_id=user_id, purpose=purpose, channel=channel, to=to,
+                             expires_in=expires_in)
+    except AuthError as err:
+        if err.code is Code.RESEND_TOO_SOON:
+            return False
+        raise
+    return True
+
+
 async def _check_code(res: Resources, tx: Tx, *, user_id: str, purpose: str, channel: str,
                       code: str) -> AuthError | None:
     """Consume the code in ``tx`` and return None, or count the miss and return the error
