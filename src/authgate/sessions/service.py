@@ -230,12 +230,6 @@ class Sessions:
         rec = rec.with_changes(generation=rec.generation + 1, **changes)
         return rec, self.mint(rec, principal.user, now)
 
-    async def mark_reauthenticated(self, session_id: str, method: str, amr: tuple[str, ...]) -> None:
-        await self.res.store.update(
-            session_id,
-            {"authenticated_at": self.res.clock.now(), "amr": tuple(dict.fromkeys((*amr, method)))},
-        )
-
     # revoke -------------------------------------------------------------------------
     async def revoke(self, session_id: str) -> bool:
         return await self.res.store.delete(session_id)
