@@ -16,3 +16,30 @@ async def test_signup_login_user_toggle(h: Harness) -> None:
     # The email channel exists (development outbox), so an email address is a usable method.
     assert r.status_code == 200, r.text
     assert r.json() == {"message": "MFA enabled successfully"}
+
+
+async def test_server_process_freezes_startup_heap(database_url: str, tmp_path: object) -> None:
+    """``authgate serve`` workers move the start-up heap out of the collector's sight; an app
+    mounted in someone else's process leaves their collector alone."""
+    import gc
+    from pathlib import Path
+
+    from authgate.app import create_app
+    from tests.conftest import base_settings
+
+    assert isinstance(tmp_path, Path)
+    before = gc.get_threshold()
+    try:
+        for server_process in (False, True):
+            gc.unfreeze()
+            app = create_app(base_settings(database_url, data_dir=tmp_path),
+                             server_process=server_process)
+            async with app.router.lifespan_context(app):
+                frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+            if server_process:
+                assert frozen > 10_000 and threshold[0] > before[0]
+            else:
+                assert frozen == 0 and threshold == before
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

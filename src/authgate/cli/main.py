@@ -42,7 +42,7 @@ def _factory() -> object:
     from authgate.app import create_app
 
     cfg = os.environ.get("AUTHGATE_CONFIG")
-    return create_app(load_settings(Path(cfg) if cfg else None))
+    return create_app(load_settings(Path(cfg) if cfg else None), server_process=True)
 
 
 @app.command()
