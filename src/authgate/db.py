@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
@@ -135,14 +135,20 @@ class Database:
 
     async def hot_fetch_one(self, stmt: Executable, params: dict[str, Any]) -> Any:
         """The first row (as a mapping) of a read on the ``hot`` engine, or None."""
+        rows = await self.hot_fetch_all(stmt, params)
+        return rows[0]._mapping if rows else None
+
+    async def hot_fetch_all(self, stmt: Executable, params: dict[str, Any]) -> list[Row[Any]]:
+        """The rows of a single-statement read on the ``hot`` engine (one round trip; a
+        connection found dead is replaced and the read retried once)."""
         for attempt in (1, 2):
             try:
                 async with self.hot.connect() as conn:
-                    return (await conn.execute(stmt, params)).mappings().first()
+                    return list((await conn.execute(stmt, params)).all())
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
-        return None  # pragma: no cover - the loop returns or raises
+        return []  # pragma: no cover - the loop returns or raises
 
     async def dispose(self) -> None:
         for engine in self._engines:

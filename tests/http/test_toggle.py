@@ -253,6 +253,26 @@ async def test_status_with_devices_and_recovery_codes(h: Harness) -> None:
     ]
 
 
+async def test_status_sees_only_the_callers_rows_and_unused_codes(h: Harness) -> None:
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    other = await h.user_token("bob@example.com")
+    other_id = claims(other)["sub"]
+    await add_totp_device(h.res, other_id, name="Bob's phone")
+    now = h.clock.now()
+    async with h.res.sessionmaker() as s:
+        s.add(RecoveryCode(id=new_id(), user_id=other_id, code_hash="b" * 64, created_at=now))
+        s.add(RecoveryCode(id=new_id(), user_id=uid, code_hash="a" * 64, created_at=now,
+                           used_at=now))
+        await s.commit()
+    st = await _status(h, token)
+    assert st["totpDevices"] == [] and st["hasRecoveryCode"] is False
+    assert st["verifiedMethods"] == ["email"]
+    st = await _status(h, other)
+    assert [d["deviceName"] for d in st["totpDevices"]] == ["Bob's phone"]
+    assert st["hasRecoveryCode"] is True
+
+
 async def test_status_when_app_mfa_is_off(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa={"enabled": False, "allow_method_selection": False})
     token = await h.user_token()

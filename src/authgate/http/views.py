@@ -6,6 +6,7 @@ from typing import Any
 
 from authgate.http.schemas import iso
 from authgate.mfa.models import TotpDevice
+from authgate.mfa.policy import DeviceInfo
 from authgate.sessions.records import UserSnapshot
 
 
@@ -27,7 +28,7 @@ def user_row(u: UserSnapshot) -> dict[str, Any]:
     }
 
 
-def device(d: TotpDevice) -> dict[str, Any]:
+def device(d: TotpDevice | DeviceInfo) -> dict[str, Any]:
     return {
         "id": d.id,
         "deviceName": d.device_name,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import String, Table, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.errors import AuthError, Code
@@ -47,13 +48,6 @@ def _live_devices(rows: list[TotpDevice], now: datetime) -> list[TotpDevice]:
     return sorted(
         live, key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True
     )
-
-
-async def has_recovery_code(s: AsyncSession, user_id: str) -> bool:
-    stmt = select(func.count()).select_from(RecoveryCode).where(
-        RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None)
-    )
-    return bool((await s.execute(stmt)).scalar_one())
 
 
 async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:
@@ -93,6 +87,17 @@ def mfa_required_for(res: Resources, user: UserSnapshot) -> bool:
     return cfg.enabled and (cfg.required or user.is_mfa_enabled)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the status lists of a device (never its secret)."""
+
+    id: str
+    device_name: str
+    verified: bool
+    last_used_at: datetime | None
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class MfaStatus:
     is_enabled: bool
@@ -100,7 +105,7 @@ class MfaStatus:
     configured_methods: list[str]
     allow_user_toggle: bool
     allow_method_selection: bool
-    totp_devices: list[TotpDevice]
+    totp_devices: list[DeviceInfo]
     has_recovery_code: bool
     required: bool
     can_toggle: bool
@@ -111,15 +116,35 @@ def can_toggle(res: Resources) -> bool:
     return cfg.enabled and cfg.allow_user_toggle and not cfg.required
 
 
-async def status(res: Resources, s: AsyncSession, user: UserSnapshot) -> MfaStatus:
+_D = cast(Table, TotpDevice.__table__)
+_R = cast(Table, RecoveryCode.__table__)
+_ME = select(bindparam("uid", type_=String).label("uid")).subquery("me")
+# GET /auth/mfa/status in one statement: the caller's devices (none: one row of NULLs) and
+# whether an unused recovery code exists.
+_STATUS = (
+    select(
+        exists().where(_R.c.user_id == _ME.c.uid, _R.c.used_at.is_(None)).label("has_rc"),
+        _D.c.id, _D.c.device_name, _D.c.verified, _D.c.last_used_at, _D.c.expires_at,
+        _D.c.created_at,
+    )
+    .select_from(_ME.outerjoin(_D, _D.c.user_id == _ME.c.uid))
+)
+
+
+async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     cfg = res.settings.mfa
     now = res.clock.now()
-    devices: list[TotpDevice] = []
+    rows = await res.db.hot_fetch_all(_STATUS, {"uid": user.id})
+    has_rc = bool(rows[0].has_rc) if rows else False
+    devices: list[DeviceInfo] = []
     methods: list[str] = []
-    if cfg.enabled:  # one query gives both the device list and whether TOTP is verified
-        rows = await _all_devices(s, user.id)
-        devices = _live_devices(rows, now)
-        methods = _methods(res, user, totp=any(d.verified for d in rows))
+    if cfg.enabled:
+        found = [r for r in rows if r.id is not None]
+        live = [r for r in found if r.verified or r.expires_at is None or r.expires_at > now]
+        live.sort(key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True)
+        devices = [DeviceInfo(r.id, r.device_name, bool(r.verified), r.last_used_at,
+                              r.created_at) for r in live]
+        methods = _methods(res, user, totp=any(r.verified for r in found))
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
         verified_methods=methods,
@@ -127,7 +152,7 @@ async def status(res: Resources, s: AsyncSession, user: UserSnapshot) -> MfaStat
         allow_user_toggle=cfg.allow_user_toggle if cfg.enabled else False,
         allow_method_selection=cfg.allow_method_selection,
         totp_devices=devices,
-        has_recovery_code=await has_recovery_code(s, user.id),
+        has_recovery_code=has_rc,
         required=cfg.required,
         can_toggle=can_toggle(res),
     )

@@ -17,7 +17,7 @@ from authgate.http.schemas import (
 from authgate.http.views import device
 from authgate.mfa import policy
 from authgate.mfa.reauth import require_recent_auth
-from authgate.tx import readonly, transaction
+from authgate.tx import transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
@@ -25,8 +25,7 @@ router = APIRouter(prefix="/mfa", tags=["MFA"])
 @router.get("/status", response_model=MfaStatusOut, responses=errors(401),
             summary="MFA status for the current user", openapi_extra=SECURED)
 async def mfa_status(res: Res, principal: AuthedMPE) -> Response:
-    async with readonly(res.readmaker) as s:
-        st = await policy.status(res, s, principal.user)
+    st = await policy.status(res, principal.user)
     return json_response({
         "isEnabled": st.is_enabled,
         "verifiedMethods": st.verified_methods,
