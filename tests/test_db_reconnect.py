@@ -44,3 +44,30 @@ async def test_requests_survive_terminated_connections(
     assert r.status_code == 200, r.text
     r = await h.client.post("/auth/mfa/toggle", headers=auth, json={"enabled": False})
     assert r.status_code == 200, r.text  # writer: ping at checkout
+
+
+async def test_hot_connections_are_shared_bounded_and_survive_failed_statements(
+    backend: str, database_url: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("the driver-level hot path is PostgreSQL's")
+    import asyncio
+
+    from sqlalchemy import literal_column, select, text
+
+    from authgate.db import Database
+
+    db = Database(database_url, pool_size=2)
+    try:
+        stmt = select(literal_column("pg_backend_pid()").label("pid"),
+                      text("pg_sleep(0.02)"))
+        rows = await asyncio.gather(*[db.hot_fetch_one(stmt, {}) for _ in range(12)])
+        assert len({r["pid"] for r in rows}) == 2  # twelve reads queued on two connections
+        bad = select(literal_column("1").label("x")).select_from(text("no_such_table"))
+        for _ in range(5):  # more failures than connections: each is given back
+            with pytest.raises(asyncpg.UndefinedTableError):
+                await db.hot_fetch_one(bad, {})
+        row = await db.hot_fetch_one(select(literal_column("41 + 1").label("n")), {})
+        assert row["n"] == 42
+    finally:
+        await db.dispose()

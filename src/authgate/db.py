@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
-from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.util import await_only
+
+from authgate.hotpath import HotConnections, Rows
 
 # aiosqlite logs every statement *with its parameters* (password hashes among them) at DEBUG,
 # so a root logger at DEBUG would write them out. Quiet unless configured explicitly, as
@@ -109,6 +111,7 @@ class Database:
             self.reader = _sqlite_engine(url, immediate=False)
             self.hot = self.reader
             self._engines = [self.writer, self.reader]
+            self._hot_connections: HotConnections | None = None
         else:
             connect_args = {"timeout": 5, "command_timeout": 10}
             self.writer = create_async_engine(
@@ -132,25 +135,31 @@ class Database:
                 connect_args=connect_args,
             )
             self._engines = [self.writer, self.hot]
+            self._hot_connections = HotConnections(self.hot, pool_size)
 
     async def hot_fetch_one(self, stmt: Executable, params: dict[str, Any]) -> Any:
-        """The first row (as a mapping) of a read on the ``hot`` engine, or None."""
+        """The first row (a mapping) of a single-statement read on the hot path, or None."""
         rows = await self.hot_fetch_all(stmt, params)
-        return rows[0]._mapping if rows else None
+        return rows[0] if rows else None
 
-    async def hot_fetch_all(self, stmt: Executable, params: dict[str, Any]) -> list[Row[Any]]:
-        """The rows of a single-statement read on the ``hot`` engine (one round trip; a
-        connection found dead is replaced and the read retried once)."""
+    async def hot_fetch_all(self, stmt: Executable, params: dict[str, Any]) -> Rows:
+        """The rows (mappings) of a single-statement read of the request hot path: one round
+        trip; a connection found dead is replaced and the read retried once. On PostgreSQL
+        it runs on the driver directly (``hotpath``)."""
+        if self._hot_connections is not None:
+            return await self._hot_connections.fetch(stmt, params)
         for attempt in (1, 2):
             try:
                 async with self.hot.connect() as conn:
-                    return list((await conn.execute(stmt, params)).all())
+                    return cast(Rows, (await conn.execute(stmt, params)).mappings().all())
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
         return []  # pragma: no cover - the loop returns or raises
 
     async def dispose(self) -> None:
+        if self._hot_connections is not None:
+            await self._hot_connections.close()
         for engine in self._engines:
             await engine.dispose()
 

@@ -96,6 +96,7 @@ class DeviceInfo:
     verified: bool
     last_used_at: datetime | None
     created_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -135,16 +136,15 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     cfg = res.settings.mfa
     now = res.clock.now()
     rows = await res.db.hot_fetch_all(_STATUS, {"uid": user.id})
-    has_rc = bool(rows[0].has_rc) if rows else False
+    has_rc = bool(rows[0]["has_rc"]) if rows else False
     devices: list[DeviceInfo] = []
     methods: list[str] = []
     if cfg.enabled:
-        found = [r for r in rows if r.id is not None]
-        live = [r for r in found if r.verified or r.expires_at is None or r.expires_at > now]
-        live.sort(key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True)
-        devices = [DeviceInfo(r.id, r.device_name, bool(r.verified), r.last_used_at,
-                              r.created_at) for r in live]
-        methods = _methods(res, user, totp=any(r.verified for r in found))
+        found = [DeviceInfo(r["id"], r["device_name"], bool(r["verified"]), r["last_used_at"],
+                            r["created_at"], r["expires_at"]) for r in rows if r["id"] is not None]
+        devices = [d for d in found if d.verified or d.expires_at is None or d.expires_at > now]
+        devices.sort(key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True)
+        methods = _methods(res, user, totp=any(d.verified for d in found))
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
         verified_methods=methods,
