@@ -56,8 +56,8 @@ class HotConnections:
         self._idle: asyncio.Queue[_Held] = asyncio.Queue()
         self._compiled: dict[int, tuple[Executable, _Compiled]] = {}
         self._broken: tuple[type[BaseException], ...] = (
-            asyncpg.InterfaceError, asyncpg.PostgresConnectionError, ConnectionError, OSError,
-            TimeoutError)
+            asyncpg.InterfaceError, asyncpg.InternalClientError,
+            asyncpg.PostgresConnectionError, ConnectionError, OSError, TimeoutError)
         self._pg_error: type[BaseException] = asyncpg.PostgresError
         self._closed = False
 
@@ -115,7 +115,11 @@ class HotConnections:
             try:
                 rows: Rows = await held.raw.fetch(c.sql, *args)
             except self._broken as exc:
+                # What broke one (a server restart, terminated backends) broke its idle
+                # siblings too: replace them all, as SQLAlchemy's pool does on a disconnect.
                 await self._discard(held)
+                while not self._idle.empty():
+                    await self._discard(self._idle.get_nowait())
                 if attempt == 2:
                     raise ServiceUnavailable("Database unavailable") from exc
                 continue

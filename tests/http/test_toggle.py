@@ -63,6 +63,18 @@ async def test_enable_and_disable(make_harness: MakeHarness) -> None:
     assert seen[0].data == {"method": "totp"}
 
 
+async def test_a_repeated_toggle_writes_nothing(h: Harness) -> None:
+    token = await h.user_token()
+    uid = claims(token)["sub"]
+    assert (await _toggle(h, token, True)).status_code == 200
+    stamped = (await stored_user(h.res, uid)).updated_at
+    h.clock.advance(60)
+    assert (await _toggle(h, token, True)).status_code == 200
+    assert (await stored_user(h.res, uid)).updated_at == stamped
+    assert (await _toggle(h, token, False)).status_code == 200
+    assert (await stored_user(h.res, uid)).updated_at == h.clock.now()
+
+
 @pytest.mark.parametrize(("payload", "message"), [
     ({"enabled": "yes"}, "enabled must be a boolean value"),
     ({"enabled": "true"}, "enabled must be a boolean value"),

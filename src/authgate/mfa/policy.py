@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import String, Table, bindparam, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
-from authgate.identity import store as users
-from authgate.mfa.models import RecoveryCode, TotpDevice
-from authgate.mfa.trust import revoke_all_trust
+from authgate.mfa import store as mfa_store
+from authgate.mfa.models import TotpDevice
 from authgate.resources import Resources
 from authgate.sessions.records import UserSnapshot
-from authgate.tx import Tx
 
 
 async def has_verified_totp(s: AsyncSession, user_id: str) -> bool:
@@ -117,25 +114,10 @@ def can_toggle(res: Resources) -> bool:
     return cfg.enabled and cfg.allow_user_toggle and not cfg.required
 
 
-_D = cast(Table, TotpDevice.__table__)
-_R = cast(Table, RecoveryCode.__table__)
-_ME = select(bindparam("uid", type_=String).label("uid")).subquery("me")
-# GET /auth/mfa/status in one statement: the caller's devices (none: one row of NULLs) and
-# whether an unused recovery code exists.
-_STATUS = (
-    select(
-        exists().where(_R.c.user_id == _ME.c.uid, _R.c.used_at.is_(None)).label("has_rc"),
-        _D.c.id, _D.c.device_name, _D.c.verified, _D.c.last_used_at, _D.c.expires_at,
-        _D.c.created_at,
-    )
-    .select_from(_ME.outerjoin(_D, _D.c.user_id == _ME.c.uid))
-)
-
-
 async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     cfg = res.settings.mfa
     now = res.clock.now()
-    rows = await res.db.hot_fetch_all(_STATUS, {"uid": user.id})
+    rows = await mfa_store.status_rows(res.db, user.id)
     has_rc = bool(rows[0]["has_rc"]) if rows else False
     devices: list[DeviceInfo] = []
     methods: list[str] = []
@@ -158,31 +140,27 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     )
 
 
-async def toggle(res: Resources, tx: Tx, user: UserSnapshot, enabled: bool) -> None:
+async def toggle(res: Resources, user: UserSnapshot, enabled: bool) -> None:
     """Turn the user's MFA flag on or off.
 
     Raises MFA_NOT_ENABLED (app MFA off), MFA_TOGGLING_NOT_ALLOWED (toggle disallowed or MFA
-    required), MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent;
-    the flag is written with one UPDATE so concurrent toggles end in a consistent state.
+    required), MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent:
+    one conditional write (a single statement on PostgreSQL), so concurrent toggles end in a
+    consistent state and a repeated one writes nothing.
     """
     cfg = res.settings.mfa
     if not cfg.enabled:
         raise AuthError(Code.MFA_NOT_ENABLED)
     if not can_toggle(res):
         raise AuthError(Code.MFA_TOGGLING_NOT_ALLOWED)
-    methods: list[str] = []
-    if enabled:
-        methods = await verified_methods(res, tx.session, user)
-        if not methods:
-            raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
-    await users.set_flags(tx.session, user.id, res.clock.now(), is_mfa_enabled=enabled)
-    if not enabled:
-        await revoke_all_trust(res, tx, user.id)  # W7: trust ends with MFA
-
-    async def _after() -> None:
+    others = _methods(res, user, totp=False)
+    wrote = await mfa_store.set_mfa_flag(
+        res.db, user.id, enabled=enabled, now=res.clock.now(), other_method=bool(others),
+        totp_counts="totp" in cfg.methods)
+    if not wrote.allowed:
+        raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
+    if wrote.changed:
         await res.store.user_changed(user.id)
-        if enabled != user.is_mfa_enabled:
-            data = {"method": methods[0]} if methods else {}
-            await res.events.emit(Event(MFA_ENABLED if enabled else MFA_DISABLED, user.id, data))
-
-    tx.after_commit(_after)
+        methods = _methods(res, user, totp=wrote.has_totp) if enabled else []
+        data = {"method": methods[0]} if methods else {}
+        await res.events.emit(Event(MFA_ENABLED if enabled else MFA_DISABLED, user.id, data))

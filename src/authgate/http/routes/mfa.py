@@ -17,7 +17,6 @@ from authgate.http.schemas import (
 from authgate.http.views import device
 from authgate.mfa import policy
 from authgate.mfa.reauth import require_recent_auth
-from authgate.tx import transaction
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
@@ -44,7 +43,6 @@ async def mfa_status(res: Res, principal: AuthedMPE) -> Response:
 async def toggle(body: ToggleMfaIn, res: Res, principal: AuthedPE) -> Response:
     if not body.enabled and principal.user.is_mfa_enabled and policy.can_toggle(res):
         require_recent_auth(res, principal)
-    async with transaction(res.sessionmaker) as tx:
-        await policy.toggle(res, tx, principal.user, body.enabled)
+    await policy.toggle(res, principal.user, body.enabled)
     word = "enabled" if body.enabled else "disabled"
     return json_response({"message": f"MFA {word} successfully"})
