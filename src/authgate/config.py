@@ -19,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -377,6 +376,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     elif suffix == ".json":
         data = json.loads(text)
     elif suffix in (".yaml", ".yml"):
+        import yaml  # type: ignore[import-untyped]  # only for YAML files
+
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:  # not a ValueError: keep the CLI's one-line message

@@ -11,9 +11,8 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from authgate.clock import Clock, SystemClock
@@ -25,8 +24,10 @@ from authgate.db import Database
 from authgate.events import EventBus
 from authgate.sessions.db_store import DatabaseSessionStore, load_user_snapshot
 from authgate.sessions.memory_store import MemorySessionStore
-from authgate.sessions.redis_store import RedisSessionStore
 from authgate.sessions.store import SessionStore
+
+if TYPE_CHECKING:  # the Redis client is imported only when redis_url is configured
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("authgate")
 DEV_SECRET_FILE = ".authgate-secret"
@@ -151,10 +152,14 @@ def build_resources(settings: Settings, *, clock: Clock | None = None) -> Resour
     keys = build_keys(settings)
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
-    redis_client = aioredis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-        health_check_interval=10, retry_on_timeout=False,
-    ) if settings.redis_url else None
+    redis_client: aioredis.Redis | None = None
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        redis_client = aioredis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
+            health_check_interval=10, retry_on_timeout=False,
+        )
 
     async def user_loader(user_id: str) -> Any:
         return await load_user_snapshot(db, user_id)
@@ -162,6 +167,8 @@ def build_resources(settings: Settings, *, clock: Clock | None = None) -> Resour
     user_ttl = int(settings.session.user_cache_ttl.total_seconds())
     store: SessionStore
     if settings.session.storage == "redis":
+        from authgate.sessions.redis_store import RedisSessionStore
+
         assert redis_client is not None
         store = RedisSessionStore(redis_client, user_loader, prefix=settings.redis_prefix,
                                   user_ttl_seconds=user_ttl)

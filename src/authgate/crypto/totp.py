@@ -14,10 +14,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-import pyotp
+if TYPE_CHECKING:  # imported by the first TOTP check, not by every server process
+    import pyotp
 
 Algorithm = Literal["SHA1", "SHA256", "SHA512"]
 SECRET_BYTES = 20
@@ -80,6 +81,8 @@ def provisioning_uri(secret: str, *, account: str, issuer: str, params: TotpPara
 
 
 def _otp(secret: str, params: TotpParams) -> pyotp.TOTP:
+    import pyotp
+
     return pyotp.TOTP(normalise_secret(secret), digits=params.digits,
                       digest=_DIGESTS[params.algorithm], interval=params.period)
 

@@ -19,8 +19,6 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 
-import aiosmtplib
-
 from authgate.config import SmtpSettings
 from authgate.errors import AuthError, Code
 
@@ -82,6 +80,8 @@ class SmtpEmailSender:
     async def send(self, message: OutgoingEmail) -> None:
         mime = build_mime(message, from_address=self._from, from_name=self._name)
         s = self._s
+        import aiosmtplib  # on the first message: most requests never send mail
+
         try:
             await aiosmtplib.send(
                 mime,

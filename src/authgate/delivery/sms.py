@@ -6,8 +6,6 @@ import logging
 import re
 from typing import Protocol
 
-import httpx
-
 from authgate.config import SmsSettings
 from authgate.errors import AuthError, Code
 
@@ -47,6 +45,8 @@ class HttpSmsSender:
 
     async def send(self, to: str, body: str) -> None:
         check_phone(to)
+        import httpx  # on the first text: a server without an SMS provider never loads it
+
         try:
             async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
                 response = await client.post(

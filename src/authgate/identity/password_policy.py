@@ -1,12 +1,12 @@
 """The password policy applied at signup, change and reset.
 
 Length bounds first (cheap, exact codes), then the common-password list and strength score
-from zxcvbn (which ships its own dictionaries, so no network look-up is involved).
+from zxcvbn (which ships its own dictionaries, so no network look-up is involved). zxcvbn and
+its frequency lists (about 12 MB of a worker's memory) are loaded on the first password
+that reaches them, not by every server process.
 """
 
 from __future__ import annotations
-
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from authgate.config import PasswordPolicySettings
 from authgate.errors import AuthError, Code
@@ -31,6 +31,8 @@ def check(policy: PasswordPolicySettings, password: str, *, identifiers: tuple[s
                         "Password must not contain your email or phone number")
     if not (policy.reject_common or policy.min_score):
         return
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
     result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=parts)
     sequence = result.get("sequence", [])
     if policy.reject_common and sequence and all(

@@ -27,9 +27,8 @@ from typing import Final
 
 import jwt
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from authgate import background
+from authgate import background, upsert
 from authgate.crypto.keys import derive, equal, keyed_hash
 from authgate.crypto.tokens import MAX_TOKEN_BYTES
 from authgate.db import new_id
@@ -119,11 +118,10 @@ async def _store_token(res: Resources, tx: Tx, *, user_id: str, channel: Channel
                        token_hash: str, now: datetime, ttl: timedelta) -> None:
     """Insert, or replace the user's previous reset token (one live token per user)."""
     table = OneTimeCode.__table__
-    dialect = sqlite if res.db.is_sqlite else postgresql
     values = {"id": new_id(), "user_id": user_id, "purpose": TOKEN_PURPOSE,
               "channel": channel, "code_hash": token_hash, "attempts": 0,
               "expires_at": now + ttl, "sent_at": now, "created_at": now}
-    ins = dialect.insert(table).values(**values)
+    ins = upsert.insert(res.db, table).values(**values)
     await tx.session.execute(ins.on_conflict_do_update(
         index_elements=[table.c.user_id, table.c.purpose],
         set_={k: ins.excluded[k] for k in values if k not in ("user_id", "purpose")},

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from authgate import upsert
 from authgate.errors import AuthError, Code
 from authgate.limits.models import Counter
 from authgate.resources import Resources
@@ -100,8 +100,8 @@ async def count(res: Resources, scope: str, subject: str, *,
 
 async def _count_sql(res: Resources, key: str, now: datetime, win: timedelta) -> Attempt:
     table = Counter.__table__
-    dialect = postgresql if not res.db.is_sqlite else sqlite
-    ins = dialect.insert(table).values(key=key, window_start=now, count=1, expires_at=now + win)
+    ins = upsert.insert(res.db, table).values(key=key, window_start=now, count=1,
+                                              expires_at=now + win)
     expired = table.c.expires_at <= ins.excluded.window_start
     stmt = ins.on_conflict_do_update(
         index_elements=[table.c.key],

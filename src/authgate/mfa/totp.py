@@ -23,7 +23,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import segno
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -170,6 +169,8 @@ async def begin_setup(res: Resources, tx: Tx, user: UserSnapshot, *,
     ))
     await tx.session.flush()
     url = otp.provisioning_uri(secret, account=account, issuer=issuer, params=params(res))
+    import segno  # the QR encoder is loaded by the first set-up, not by every worker
+
     qr = segno.make(url, error="m").png_data_uri(scale=4, border=2)
     return TotpSetup(secret=secret, qr_code=qr, otp_auth_url=url, issuer=issuer,
                      account=account)

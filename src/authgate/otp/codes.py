@@ -41,8 +41,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from authgate import upsert
 from authgate.crypto.keys import equal, keyed_hash
 from authgate.db import new_id
 from authgate.delivery import delivery_of
@@ -110,11 +110,10 @@ async def issue(res: Resources, tx: Tx, *, user_id: str, purpose: Purpose, chann
         expires_at=now + lifetime, expires_in=lifetime,
     )
     table = OneTimeCode.__table__
-    dialect = sqlite if res.db.is_sqlite else postgresql
     values = {"id": issued.id, "user_id": user_id, "purpose": purpose, "channel": channel,
               "code_hash": issued.code_hash, "attempts": 0, "expires_at": issued.expires_at,
               "sent_at": now, "created_at": now}
-    ins = dialect.insert(table).values(**values)
+    ins = upsert.insert(res.db, table).values(**values)
     # Replace only a code sent long enough ago: the throttle and the write are one statement.
     stmt = ins.on_conflict_do_update(
         index_elements=[table.c.user_id, table.c.purpose],
