@@ -27,6 +27,7 @@ LAZY = {
     "httpx": "SMS delivery",
     "yaml": "YAML configuration files",
     "sqlalchemy.dialects.postgresql": "the upsert of the other database",
+    "redis": "the Redis session store and counters (only with redis_url set)",
 }
 """Module → the feature that imports it on first use."""
 

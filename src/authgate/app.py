@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from authgate import __version__, background, delivery
 from authgate.clock import Clock
@@ -34,6 +35,7 @@ from authgate.http.limits import BodyGuard
 from authgate.http.openapi import finalize as openapi_finalize
 from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import mfa as mfa_routes
+from authgate.http.routing import add_routes
 from authgate.migrate import upgrade
 from authgate.resources import Resources, build_resources
 
@@ -49,11 +51,10 @@ class AuthGate:
         self.prefix = prefix
         self.resources: Resources | None = None
         self._extensions = list(extensions or [])
-        self.router = APIRouter(prefix=prefix)
-        self.router.include_router(auth_routes.router)
-        self.router.include_router(mfa_routes.router)
-        for feature in _feature_routers():
-            self.router.include_router(feature)
+        self.routers: list[APIRouter] = [auth_routes.router, mfa_routes.router,
+                                          *_feature_routers()]
+        """Where the routes are declared; ``install`` adds them to the app (http/routing)."""
+        self.routes: list[APIRoute] = []
 
     current_user = staticmethod(deps.current_principal)
     """Dependency: the fully authenticated caller (401/403 envelopes otherwise)."""
@@ -88,8 +89,8 @@ class AuthGate:
             self.resources = None
 
     def install(self, app: FastAPI) -> None:
-        app.include_router(self.router)
-        http_errors.install(app)
+        self.routes = add_routes(app.router, self.prefix, self.routers)
+        http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
 
@@ -150,8 +151,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
+        documented = [*gate.routes, *(r for r in app.routes if r not in gate.routes)]
         schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)
+                             description=app.description, routes=documented)
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["access-token"] = {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         app.openapi_schema = openapi_finalize(schema, app.routes)
