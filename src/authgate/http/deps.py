@@ -26,7 +26,13 @@ def get_resources(request: Request) -> Resources:
     return res
 
 
-Res = Annotated[Resources, Depends(get_resources)]
+async def _resources(request: Request) -> Resources:
+    # Dependencies are async on purpose: FastAPI runs a plain ``def`` dependency in a worker
+    # thread, which cost each request that used ``Res`` ~60 µs of CPU (measured).
+    return get_resources(request)
+
+
+Res = Annotated[Resources, Depends(_resources)]
 
 
 def client_ip(res: Resources, request: Request) -> str | None:
@@ -62,7 +68,11 @@ def client_meta(request: Request) -> ClientMeta:
     return ClientMeta(ip=client_ip(res, request), user_agent=request.headers.get("user-agent"))
 
 
-Client = Annotated[ClientMeta, Depends(client_meta)]
+async def _client(request: Request) -> ClientMeta:
+    return client_meta(request)
+
+
+Client = Annotated[ClientMeta, Depends(_client)]
 
 
 def extract_token(res: Resources, request: Request) -> tuple[str, str] | None:

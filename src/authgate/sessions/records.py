@@ -77,19 +77,26 @@ def to_json_dict(obj: SessionRecord | UserSnapshot) -> dict[str, Any]:
     return out
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _from(cls: Any, raw: dict[str, Any]) -> Any:
+    # on the Redis hot path twice a request: field names once per class, not per call
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in raw:
+    for name in names:
+        if name not in raw:
             continue
-        v = raw[f.name]
-        if f.name in _DT_FIELDS and isinstance(v, str):
+        v = raw[name]
+        if name in _DT_FIELDS and isinstance(v, str):
             v = datetime.fromisoformat(v).astimezone(UTC)
-        elif f.name == "amr":
+        elif name == "amr":
             v = tuple(v) if isinstance(v, list) else ()  # Lua's cjson writes [] as {}
-        elif f.name in ("data", "meta") and not isinstance(v, dict):
+        elif name in ("data", "meta") and not isinstance(v, dict):
             v = {}
-        kwargs[f.name] = v
+        kwargs[name] = v
     return cls(**kwargs)
 
 
