@@ -74,3 +74,25 @@ async def test_hot_connections_are_shared_bounded_and_survive_failed_statements(
         assert row["n"] == 42
     finally:
         await db.dispose()
+
+
+async def test_hot_path_is_read_only(database_url: str, backend: str) -> None:
+    """The hot reads run outside any unit of work: on SQLite their connection refuses writes
+    (a write belongs in a transaction, where a failure rolls the whole unit back)."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's hot reader is a query-only connection")
+    import sqlite3
+
+    from sqlalchemy import literal_column, select, update
+
+    from authgate.db import Database
+    from authgate.identity.models import User
+
+    db = Database(database_url)
+    try:
+        assert (await db.hot_fetch_one(select(literal_column("7").label("n")), {}))["n"] == 7
+        with pytest.raises(Exception) as caught:
+            await db.hot_fetch_all(update(User).values(status="x"), {})
+        assert isinstance(caught.value.__cause__ or caught.value, sqlite3.OperationalError)
+    finally:
+        await db.dispose()

@@ -107,6 +107,21 @@ async def test_trust_ends_when_mfa_is_disabled(h: Harness) -> None:
     assert row.revoked_at is not None
 
 
+async def test_turning_off_an_already_off_flag_still_ends_trust(h: Harness) -> None:
+    """A trust token can outlive the flag (the flag cleared behind the toggle's back, as an
+    operator or a configuration change can): asking for "off" still ends it."""
+    from tests.helpers import claims, set_user
+
+    token, codes = await _mfa_user(h)
+    await _trust_via_recovery(h, "alice@example.com", codes[0])
+    await set_user(h.res, claims(token)["sub"], is_mfa_enabled=False)
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": False}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    async with h.res.readmaker() as s:
+        row = (await s.execute(select(TrustedDevice))).scalar_one()
+    assert row.revoked_at is not None
+
+
 async def test_trust_ends_with_logout_all(h: Harness) -> None:
     token, codes = await _mfa_user(h)
     trust = await _trust_via_recovery(h, "alice@example.com", codes[0])

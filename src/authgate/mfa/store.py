@@ -80,6 +80,15 @@ _TOGGLE_PG = select(
 )
 
 
+# SQLite: what the toggle would find, read without the write lock (a repeated toggle, the
+# common case, then takes no lock at all).
+_TOGGLE_STATE = select(
+    _U.c.is_mfa_enabled.label("on"),
+    exists().where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None)).label("trusted"),
+    _HAS_TOTP.label("has_totp"),
+).where(_U.c.id == _UID)
+
+
 async def set_mfa_flag(db: Database, user_id: str, *, enabled: bool, now: datetime,
                        other_method: bool, totp_counts: bool) -> FlagWrite:
     """Set the user's MFA flag when allowed; turning it off also revokes trusted devices."""
@@ -88,7 +97,14 @@ async def set_mfa_flag(db: Database, user_id: str, *, enabled: bool, now: dateti
     if not db.is_sqlite:
         row = (await db.hot_fetch_all(_TOGGLE_PG, params))[0]
         return FlagWrite(bool(row["allowed"]), bool(row["changed"]), bool(row["has_totp"]))
-    async with db.writer.begin() as conn:
+    state = await db.hot_fetch_one(_TOGGLE_STATE, {"uid": user_id})
+    if state is not None:
+        has_totp = bool(state["has_totp"])
+        if enabled and not (other_method or (totp_counts and has_totp)):
+            return FlagWrite(False, False, has_totp)
+        if bool(state["on"]) == enabled and (enabled or not state["trusted"]):
+            return FlagWrite(True, False, has_totp)
+    async with db.writer.begin() as conn:  # the same rules again, under the write lock
         has_totp = bool((await conn.execute(select(_HAS_TOTP), {"uid": user_id})).scalar())
         if enabled and not (other_method or (totp_counts and has_totp)):
             return FlagWrite(False, False, has_totp)
