@@ -6,6 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def iso_millis(dt: datetime | None) -> str | None:
+    """ISO-8601 with milliseconds and Z, as the contract emits timestamps (the value is
+    UTC: every stored time is). On every response: ``isoformat`` is C, ``strftime`` was 5% of
+    a GET /auth/user's samples."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

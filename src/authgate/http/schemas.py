@@ -3,22 +3,17 @@ the contract does, but type-check every known one strictly."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
+from authgate.clock import iso_millis
 from authgate.errors import Code
 from authgate.identity.accounts import valid_email
 
-
-def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and Z, as the contract emits timestamps."""
-    if dt is None:
-        return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+iso = iso_millis
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from authgate.clock import iso_millis
 from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
@@ -45,8 +46,7 @@ class Principal:
         return self.session.mfa_state == "pending"
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+_iso = iso_millis
 
 
 def device_name(user_agent: str | None) -> str:
