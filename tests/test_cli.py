@@ -160,6 +160,27 @@ def test_serve_with_two_workers(tmp_path: Path) -> None:
     assert (tmp_path / ".authgate-secret").exists()
 
 
+def test_serve_under_granian(tmp_path: Path) -> None:
+    with serving(tmp_path, "--server", "granian", "--workers", "2") as (base, _):
+        with httpx.Client(base_url=base, timeout=10) as c:
+            r = c.post("/auth/signup", json={"email": "g@example.com",
+                                             "password": "correct horse battery"})
+            assert r.status_code == 200, r.text
+            auth = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+            for _ in range(8):
+                with httpx.Client(base_url=base, timeout=10) as fresh:
+                    assert fresh.get("/auth/user", headers=auth).status_code == 200
+            r = c.post("/auth/mfa/toggle", content=b"{", headers={
+                **auth, "Content-Type": "application/json"})
+            assert r.status_code == 400 and r.json()["code"] == "INVALID_INPUT"
+
+
+def test_serve_refuses_an_unknown_server(tmp_path: Path) -> None:
+    r = subprocess.run([str(BIN), "serve", "--server", "hypercorn"], cwd=tmp_path,
+                       env=_env(**CHEAP_ENV), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown server" in r.stderr
+
+
 def test_dev_secret_survives_simultaneous_starts(tmp_path: Path) -> None:
     """Worker processes start together: one secret wins and every one of them reads it."""
     from concurrent.futures import ThreadPoolExecutor
