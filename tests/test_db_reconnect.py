@@ -96,3 +96,66 @@ async def test_hot_path_is_read_only(database_url: str, backend: str) -> None:
         assert isinstance(caught.value.__cause__ or caught.value, sqlite3.OperationalError)
     finally:
         await db.dispose()
+
+
+async def test_hot_connections_are_handed_out_in_arrival_order(
+    backend: str, database_url: str
+) -> None:
+    """A request that gives a connection back and at once asks again (as a busy keep-alive
+    client does) must queue behind the requests already waiting: one client must not keep the
+    connection while the others starve (that was the PostgreSQL p99 tail)."""
+    if backend != "postgres":
+        pytest.skip("the driver-level hot path is PostgreSQL's")
+    import asyncio
+
+    from sqlalchemy import literal_column, select
+
+    from authgate.db import Database
+
+    db = Database(database_url, pool_size=1)
+    stmt = select(literal_column("1").label("n"))
+    order: list[int] = []
+
+    async def client(i: int) -> None:
+        for _ in range(15):
+            await db.hot_fetch_one(stmt, {})
+            order.append(i)
+
+    try:
+        await asyncio.gather(*(client(i) for i in range(3)))
+        streak = longest = 1
+        for a, b in zip(order, order[1:], strict=False):
+            streak = streak + 1 if a == b else 1
+            longest = max(longest, streak)
+        assert longest <= 2, order
+    finally:
+        await db.dispose()
+
+
+async def test_a_cancelled_waiter_does_not_lose_the_connection(
+    backend: str, database_url: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("the driver-level hot path is PostgreSQL's")
+    import asyncio
+
+    from sqlalchemy import literal_column, select, text
+
+    from authgate.db import Database
+
+    db = Database(database_url, pool_size=1)
+    slow = select(literal_column("1").label("n"), text("pg_sleep(0.2)"))
+    quick = select(literal_column("2").label("n"))
+    try:
+        first = asyncio.create_task(db.hot_fetch_one(slow, {}))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(db.hot_fetch_one(quick, {}))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (await first)["n"] == 1
+        row = await asyncio.wait_for(db.hot_fetch_one(quick, {}), timeout=2)
+        assert row["n"] == 2
+    finally:
+        await db.dispose()

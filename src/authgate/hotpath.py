@@ -14,6 +14,7 @@ Rows are asyncpg Records: mappings keyed like SQLAlchemy's (column name or label
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,7 +54,12 @@ class HotConnections:
         self._engine = engine
         self._size = size
         self._open = 0
-        self._idle: asyncio.Queue[_Held] = asyncio.Queue()
+        self._idle: list[_Held] = []
+        # Waiters in arrival order. A connection given back goes straight to the first of them
+        # (None: a slot freed by a discarded connection; the waiter opens its own), never to
+        # whoever asks next: with a queue a request that had just released one could take it
+        # again at once, and busy clients starved the rest (PostgreSQL's p99 tail).
+        self._waiters: collections.deque[asyncio.Future[_Held | None]] = collections.deque()
         self._compiled: dict[int, tuple[Executable, _Compiled]] = {}
         self._broken: tuple[type[BaseException], ...] = (
             asyncpg.InterfaceError, asyncpg.InternalClientError,
@@ -71,31 +77,53 @@ class HotConnections:
         return out
 
     async def _acquire(self) -> _Held:
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        if self._open < self._size and not self._waiters:
+            return await self._connect()
+        fut: asyncio.Future[_Held | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
         try:
-            return self._idle.get_nowait()
-        except asyncio.QueueEmpty:
-            pass
-        if self._open < self._size:
-            self._open += 1
+            got = await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed one just as we were cancelled
+                self._hand_over(fut.result())
+            else:
+                self._waiters.remove(fut)
+            raise
+        return got if got is not None else await self._connect()
+
+    async def _connect(self) -> _Held:
+        self._open += 1
+        try:
+            conn = await self._engine.connect()
             try:
-                conn = await self._engine.connect()
-                try:
-                    raw = (await conn.get_raw_connection()).driver_connection
-                except BaseException:
-                    await conn.close()
-                    raise
-                return _Held(conn, raw)
+                raw = (await conn.get_raw_connection()).driver_connection
             except BaseException:
-                self._open -= 1
+                await conn.close()
                 raise
-        return await self._idle.get()
+            return _Held(conn, raw)
+        except BaseException:
+            self._open -= 1
+            self._hand_over(None)  # the slot is free again: let a waiter try
+            raise
+
+    def _hand_over(self, held: _Held | None) -> None:
+        """Give a connection (or, None, a free slot) to the longest waiter, else keep it."""
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(held)
+                return
+        if held is not None:
+            self._idle.append(held)
 
     async def _release(self, held: _Held) -> None:
         if self._closed:
             self._open -= 1
             await held.conn.close()
         else:
-            self._idle.put_nowait(held)
+            self._hand_over(held)
 
     async def _discard(self, held: _Held) -> None:
         self._open -= 1
@@ -104,6 +132,7 @@ class HotConnections:
             await held.conn.close()
         except Exception:  # noqa: S110 - it is being thrown away because it is broken
             pass
+        self._hand_over(None)
 
     async def fetch(self, stmt: Executable, params: Mapping[str, Any]) -> Rows:
         """The rows of ``stmt``: one round trip; a broken connection is replaced and the
@@ -118,8 +147,8 @@ class HotConnections:
                 # What broke one (a server restart, terminated backends) broke its idle
                 # siblings too: replace them all, as SQLAlchemy's pool does on a disconnect.
                 await self._discard(held)
-                while not self._idle.empty():
-                    await self._discard(self._idle.get_nowait())
+                while self._idle:
+                    await self._discard(self._idle.pop())
                 if attempt == 2:
                     raise ServiceUnavailable("Database unavailable") from exc
                 continue
@@ -138,7 +167,7 @@ class HotConnections:
 
     async def close(self) -> None:
         self._closed = True
-        while not self._idle.empty():
-            held = self._idle.get_nowait()
+        while self._idle:
+            held = self._idle.pop()
             self._open -= 1
             await held.conn.close()
