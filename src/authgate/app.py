@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -116,7 +117,7 @@ def _feature_setups() -> list[Extension]:
     return [delivery.setup, totp.setup, trust.setup]
 
 
-def _tune_gc() -> None:
+def _tune_process() -> None:
     """Everything alive after start-up (modules, routes, engines, compiled statements) lives
     as long as the process: freeze it out of the collector's sight, and collect the young
     generation less often. Measured on GET /auth/user (PostgreSQL, 1 worker): 421 -> 299 µs
@@ -124,6 +125,11 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
+    # Hand the GIL over sooner when another thread holds it (aiosqlite's connection threads,
+    # the hashing pool returning from argon2): the event loop waited up to the default 5 ms.
+    # Login storm, 1 worker: p99 of GET /auth/user 12.3x -> 7.9x idle on SQLite, 2.96x ->
+    # 2.42x on PostgreSQL.
+    sys.setswitchinterval(0.0005)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -136,7 +142,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with gate.lifespan(app):
             if server_process:
-                _tune_gc()
+                _tune_process()
             yield
 
     app = FastAPI(
