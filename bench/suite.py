@@ -161,15 +161,26 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.app} server did not become ready; see {self.log}")
 
-    def worker_pids(self) -> list[int]:
+    def _descendants(self) -> tuple[psutil.Process, list[tuple[psutil.Process, str]]]:
         assert self.proc is not None
+        root = psutil.Process(self.proc.pid)
+        return root, [(c, " ".join(c.cmdline())) for c in root.children(recursive=True)]
+
+    def worker_pids(self) -> list[int]:
+        """The processes serving requests (not multiprocessing's helpers)."""
         try:
-            root = psutil.Process(self.proc.pid)
-            kids = [c for c in root.children(recursive=True)
-                    if "resource_tracker" not in " ".join(c.cmdline())]
+            root, kids = self._descendants()
         except psutil.Error:
             return []
-        return [c.pid for c in kids] or [root.pid]
+        return [c.pid for c, cmd in kids if "multiprocessing" not in cmd] or [root.pid]
+
+    def helper_pids(self) -> list[int]:
+        """The workers' password-hashing processes (and their fork server)."""
+        try:
+            _, kids = self._descendants()
+        except psutil.Error:
+            return []
+        return [c.pid for c, cmd in kids if "multiprocessing.forkserver" in cmd]
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -196,14 +207,15 @@ class RssSampler:
     def __init__(self, server: Server, interval: float = 0.25) -> None:
         self.server, self.interval = server, interval
         self.peak: dict[int, int] = {}
+        self.helper_peak = 0  # the largest hashing process seen
         self.series: list[tuple[float, int]] = []  # (t, max RSS over workers)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def cpu(self) -> float:
-        """CPU seconds used so far by the worker processes (user + system)."""
+        """CPU seconds used so far by the worker processes and their hashing processes."""
         total = 0.0
-        for pid in self.server.worker_pids():
+        for pid in [*self.server.worker_pids(), *self.server.helper_pids()]:
             with contextlib.suppress(psutil.Error):
                 t = psutil.Process(pid).cpu_times()
                 total += t.user + t.system
@@ -218,6 +230,10 @@ class RssSampler:
                     rss = psutil.Process(pid).memory_info().rss
                     self.peak[pid] = max(self.peak.get(pid, 0), rss)
                     top = max(top, rss)
+            for pid in self.server.helper_pids():
+                with contextlib.suppress(psutil.Error):
+                    self.helper_peak = max(self.helper_peak,
+                                           psutil.Process(pid).memory_info().rss)
             if top:
                 self.series.append((time.monotonic() - t0, top))
             self._stop.wait(self.interval)
@@ -247,6 +263,7 @@ class Run:
     requests: int = 0
     errors: int = 0
     rss_mb: float = 0.0
+    helper_rss_mb: float = 0.0  # the largest password-hashing process (0: none ran)
     cpu_us: float = 0.0
     """Worker CPU per successful request: robust to other load on a shared machine."""
     note: str = ""
@@ -313,6 +330,7 @@ def measured(server: Server, script: str, args: list[str], *, settle: bool = Tru
     with RssSampler(server) as rss:
         run = wrk(server.base, script, args, **kw)
     run.rss_mb = rss.peak_mb
+    run.helper_rss_mb = rss.helper_peak / 2**20
     ok = run.requests - run.errors
     run.cpu_us = rss.cpu_used / ok * 1e6 if ok > 0 else 0.0
     return run
@@ -687,6 +705,9 @@ class Suite:
             login = measured(srv, "login.lua", [logins], duration=max(d, 8), connections=lc)
             login.note = (f"{login.rps / rep.login_bound:.0%} of hash bound; "
                           f"{login.rps / alone:.0%} of {alone:.1f} hashes/s measured just before")
+            if login.helper_rss_mb:
+                login.note += (f"; hashing processes {login.helper_rss_mb:.0f} MB each at peak "
+                               f"(CPU included)")
             add("POST /auth/login", login)
         if "mfa-verify" in a.routes:
             self.mfa_verify(srv, stack, workers, add)

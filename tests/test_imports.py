@@ -35,7 +35,6 @@ PROBE = r'''
 import asyncio, json, sys
 from datetime import UTC, datetime
 
-LAZY = json.loads(sys.argv[1])
 loaded = {}
 
 def snapshot(stage):
@@ -43,8 +42,7 @@ def snapshot(stage):
 
 from authgate.cli.main import _factory
 
-app = _factory()
-snapshot("app built")
+app = None
 
 
 async def call(method, path, body=None, token=None):
@@ -103,7 +101,13 @@ async def main():
         snapshot("after a signup")
     print(json.dumps({"loaded": loaded, "statuses": statuses}))
 
-asyncio.run(main())
+# Guarded, as every server's entry point is: a serve worker's password-hashing processes
+# import the main module.
+if __name__ == "__main__":
+    LAZY = json.loads(sys.argv[1])
+    app = _factory()
+    snapshot("app built")
+    asyncio.run(main())
 '''
 
 

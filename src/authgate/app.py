@@ -46,8 +46,12 @@ Extension = Callable[[Resources], Any]
 
 class AuthGate:
     def __init__(self, settings: Settings, *, clock: Clock | None = None, prefix: str = "/auth",
-                 extensions: list[Extension] | None = None) -> None:
+                 extensions: list[Extension] | None = None,
+                 server_process: bool = False) -> None:
         self.settings = settings
+        self.server_process = server_process
+        """The process serves only this app (``authgate serve``): it may run helper processes
+        (password hashing) and tune process-wide settings."""
         self.clock = clock
         self.prefix = prefix
         self.resources: Resources | None = None
@@ -63,7 +67,8 @@ class AuthGate:
     """Dependency factory: ``Depends(gate.require(roles=("admin",)))``."""
 
     async def start(self) -> Resources:
-        res = build_resources(self.settings, clock=self.clock)
+        res = build_resources(self.settings, clock=self.clock,
+                              hash_processes=self.server_process)
         try:
             auto = self.settings.auto_migrate
             if auto and sqlite_path(self.settings.database_url) is not None:
@@ -136,7 +141,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                server_process: bool = False) -> FastAPI:
     """The standalone app. ``server_process``: this process only serves this app (``authgate
     serve`` workers), so start-up may tune the process-wide garbage collector."""
-    gate = AuthGate(settings, clock=clock)
+    gate = AuthGate(settings, clock=clock, server_process=server_process)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

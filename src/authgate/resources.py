@@ -148,7 +148,10 @@ def build_keys(settings: Settings) -> Keys:
     )
 
 
-def build_resources(settings: Settings, *, clock: Clock | None = None) -> Resources:
+def build_resources(settings: Settings, *, clock: Clock | None = None,
+                    hash_processes: bool = False) -> Resources:
+    """``hash_processes``: hash passwords in processes of their own (a server worker that
+    owns its process; see ``PasswordHasher``)."""
     keys = build_keys(settings)
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
@@ -189,7 +192,8 @@ def build_resources(settings: Settings, *, clock: Clock | None = None) -> Resour
     )
     ph = settings.password_hash
     hasher = PasswordHasher(
-        time_cost=ph.time_cost, memory_cost_kib=ph.memory_cost_kib, parallelism=ph.parallelism
+        time_cost=ph.time_cost, memory_cost_kib=ph.memory_cost_kib, parallelism=ph.parallelism,
+        processes=hash_processes,
     )
     return Resources(
         settings=settings,

@@ -104,10 +104,10 @@ class CountingHasher(PasswordHasher):
         self.verifications = 0
         self.without_hash = 0
 
-    def verify_sync(self, stored: str | None, password: str) -> bool:
+    async def verify(self, stored: str | None, password: str) -> bool:
         self.verifications += 1
         self.without_hash += stored is None
-        return super().verify_sync(stored, password)
+        return await super().verify(stored, password)
 
 
 async def test_unknown_email_still_runs_argon2(h: Harness) -> None:
