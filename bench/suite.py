@@ -172,7 +172,8 @@ class Server:
             root, kids = self._descendants()
         except psutil.Error:
             return []
-        return [c.pid for c, cmd in kids if "multiprocessing" not in cmd] or [root.pid]
+        helpers = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+        return [c.pid for c, cmd in kids if not any(h in cmd for h in helpers)] or [root.pid]
 
     def helper_pids(self) -> list[int]:
         """The workers' password-hashing processes (and their fork server)."""
