@@ -4,10 +4,33 @@ connection it hands out. The next requests succeed."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
 import asyncpg
 import pytest
+from sqlalchemy import literal_column, select, text
 
+from authgate.db import Database
 from tests.conftest import PG_ADMIN, MakeHarness, bearer
+
+MakeDb = Callable[[int], Database]
+
+
+@pytest.fixture
+async def pg_database(backend: str, database_url: str) -> AsyncIterator[MakeDb]:
+    """``make(pool_size)`` → a Database on the test's PostgreSQL (disposed afterwards)."""
+    if backend != "postgres":
+        pytest.skip("the driver-level hot path is PostgreSQL's")
+    made: list[Database] = []
+
+    def make(pool_size: int) -> Database:
+        made.append(Database(database_url, pool_size=pool_size))
+        return made[-1]
+
+    yield make
+    for db in made:
+        await db.dispose()
 
 
 async def _terminate_backends(database_url: str) -> int:
@@ -50,30 +73,18 @@ async def test_requests_survive_terminated_connections(
 
 
 async def test_hot_connections_are_shared_bounded_and_survive_failed_statements(
-    backend: str, database_url: str
+    pg_database: MakeDb,
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("the driver-level hot path is PostgreSQL's")
-    import asyncio
-
-    from sqlalchemy import literal_column, select, text
-
-    from authgate.db import Database
-
-    db = Database(database_url, pool_size=2)
-    try:
-        stmt = select(literal_column("pg_backend_pid()").label("pid"),
-                      text("pg_sleep(0.02)"))
-        rows = await asyncio.gather(*[db.hot_fetch_one(stmt, {}) for _ in range(12)])
-        assert len({r["pid"] for r in rows}) == 2  # twelve reads queued on two connections
-        bad = select(literal_column("1").label("x")).select_from(text("no_such_table"))
-        for _ in range(5):  # more failures than connections: each is given back
-            with pytest.raises(asyncpg.UndefinedTableError):
-                await db.hot_fetch_one(bad, {})
-        row = await db.hot_fetch_one(select(literal_column("41 + 1").label("n")), {})
-        assert row["n"] == 42
-    finally:
-        await db.dispose()
+    db = pg_database(2)
+    stmt = select(literal_column("pg_backend_pid()").label("pid"), text("pg_sleep(0.02)"))
+    rows = await asyncio.gather(*[db.hot_fetch_one(stmt, {}) for _ in range(12)])
+    assert len({r["pid"] for r in rows}) == 2  # twelve reads queued on two connections
+    bad = select(literal_column("1").label("x")).select_from(text("no_such_table"))
+    for _ in range(5):  # more failures than connections: each is given back
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await db.hot_fetch_one(bad, {})
+    row = await db.hot_fetch_one(select(literal_column("41 + 1").label("n")), {})
+    assert row["n"] == 42
 
 
 async def test_hot_path_is_read_only(database_url: str, backend: str) -> None:
@@ -83,9 +94,8 @@ async def test_hot_path_is_read_only(database_url: str, backend: str) -> None:
         pytest.skip("SQLite's hot reader is a query-only connection")
     import sqlite3
 
-    from sqlalchemy import literal_column, select, update
+    from sqlalchemy import update
 
-    from authgate.db import Database
     from authgate.identity.models import User
 
     db = Database(database_url)
@@ -98,21 +108,11 @@ async def test_hot_path_is_read_only(database_url: str, backend: str) -> None:
         await db.dispose()
 
 
-async def test_hot_connections_are_handed_out_in_arrival_order(
-    backend: str, database_url: str
-) -> None:
+async def test_hot_connections_are_handed_out_in_arrival_order(pg_database: MakeDb) -> None:
     """A request that gives a connection back and at once asks again (as a busy keep-alive
     client does) must queue behind the requests already waiting: one client must not keep the
     connection while the others starve (that was the PostgreSQL p99 tail)."""
-    if backend != "postgres":
-        pytest.skip("the driver-level hot path is PostgreSQL's")
-    import asyncio
-
-    from sqlalchemy import literal_column, select
-
-    from authgate.db import Database
-
-    db = Database(database_url, pool_size=1)
+    db = pg_database(1)
     stmt = select(literal_column("1").label("n"))
     order: list[int] = []
 
@@ -121,41 +121,25 @@ async def test_hot_connections_are_handed_out_in_arrival_order(
             await db.hot_fetch_one(stmt, {})
             order.append(i)
 
-    try:
-        await asyncio.gather(*(client(i) for i in range(3)))
-        streak = longest = 1
-        for a, b in zip(order, order[1:], strict=False):
-            streak = streak + 1 if a == b else 1
-            longest = max(longest, streak)
-        assert longest <= 2, order
-    finally:
-        await db.dispose()
+    await asyncio.gather(*(client(i) for i in range(3)))
+    streak = longest = 1
+    for a, b in zip(order, order[1:], strict=False):
+        streak = streak + 1 if a == b else 1
+        longest = max(longest, streak)
+    assert longest <= 2, order
 
 
-async def test_a_cancelled_waiter_does_not_lose_the_connection(
-    backend: str, database_url: str
-) -> None:
-    if backend != "postgres":
-        pytest.skip("the driver-level hot path is PostgreSQL's")
-    import asyncio
-
-    from sqlalchemy import literal_column, select, text
-
-    from authgate.db import Database
-
-    db = Database(database_url, pool_size=1)
+async def test_a_cancelled_waiter_does_not_lose_the_connection(pg_database: MakeDb) -> None:
+    db = pg_database(1)
     slow = select(literal_column("1").label("n"), text("pg_sleep(0.2)"))
     quick = select(literal_column("2").label("n"))
-    try:
-        first = asyncio.create_task(db.hot_fetch_one(slow, {}))
-        await asyncio.sleep(0.05)
-        waiting = asyncio.create_task(db.hot_fetch_one(quick, {}))
-        await asyncio.sleep(0.01)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        assert (await first)["n"] == 1
-        row = await asyncio.wait_for(db.hot_fetch_one(quick, {}), timeout=2)
-        assert row["n"] == 2
-    finally:
-        await db.dispose()
+    first = asyncio.create_task(db.hot_fetch_one(slow, {}))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(db.hot_fetch_one(quick, {}))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert (await first)["n"] == 1
+    row = await asyncio.wait_for(db.hot_fetch_one(quick, {}), timeout=2)
+    assert row["n"] == 2
