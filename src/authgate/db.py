@@ -5,20 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Engine,
-    Executable,
-    MetaData,
-    String,
-    TypeDecorator,
-    create_engine,
-    event,
-    make_url,
-)
+from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -26,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.util import await_only
 
-from authgate.hotpath import HotConnections, Rows
+from authgate.hotpath import UNAVAILABLE_SQLSTATE, HotConnections, Rows, SqliteHotReader
 
 # aiosqlite logs every statement *with its parameters* (password hashes among them) at DEBUG,
 # so a root logger at DEBUG would write them out. Quiet unless configured explicitly, as
@@ -63,12 +52,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-# SQLSTATE classes that mean "the database cannot serve us right now", not "this statement is
-# wrong": 08 connection exception, 53 insufficient resources ("too many clients"), 57 operator
-# intervention (shutting down, starting up, cancelled).
-_UNAVAILABLE_SQLSTATE = ("08", "53", "57")
-
-
 def database_unavailable(exc: BaseException) -> bool:
     """True for failures that are the database's state (answer 503 and retry), not a bug."""
     if isinstance(exc, (OperationalError, SATimeoutError)):  # incl. pool checkout timeout
@@ -76,7 +59,7 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         return exc.connection_invalidated or (
-            isinstance(state, str) and state[:2] in _UNAVAILABLE_SQLSTATE)
+            isinstance(state, str) and state[:2] in UNAVAILABLE_SQLSTATE)
     return False
 
 
@@ -98,20 +81,20 @@ class Base(AsyncAttrs, DeclarativeBase):
 class Database:
     """The engines for one database URL.
 
-    ``writer`` runs units of work. ``reader`` serves read-only flows and ``hot`` the
-    single-statement read of the request hot path (``SessionStore.load``).
+    ``writer`` runs units of work, ``reader`` read-only flows; the single statements of the
+    request hot path (``hot_fetch_one``/``hot_fetch_all``) run in ``hotpath``.
 
     On PostgreSQL ``reader`` shares the writer's pool in autocommit mode: under READ
     COMMITTED every statement has its own snapshot anyway, so a read-only transaction only
     added a BEGIN and a ROLLBACK round trip. ``hot`` is a small pool of its own, also in
-    autocommit, checked out without a ping: its one caller retries once on a connection found
-    dead (``hot_fetch_one``). The other pool pings each connection it hands out, as
+    autocommit, whose connections the hot path holds (a dead one is replaced and the read
+    retried once). The writer's pool pings each connection it hands out, as
     ``pool_pre_ping`` did, but with one round trip where SQLAlchemy's asyncpg ping spends
     three (BEGIN, ``;``, ROLLBACK).
 
     On SQLite they differ: write transactions start with ``BEGIN IMMEDIATE`` so two writers
     queue on the busy timeout instead of failing a read-to-write lock upgrade, while reads
-    stay lock-free under WAL; ``hot`` is the reader.
+    stay lock-free under WAL.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -120,10 +103,8 @@ class Database:
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
-            self.hot = self.reader
             self._engines = [self.writer, self.reader]
-            self._hot_connections: HotConnections | None = None
-            self._hot_sqlite: Engine | None = _sqlite_hot_engine(url)
+            self._hot: HotConnections | SqliteHotReader = SqliteHotReader(url)
         else:
             connect_args = {"timeout": 5, "command_timeout": 10}
             self.writer = create_async_engine(
@@ -147,8 +128,7 @@ class Database:
                 connect_args=connect_args,
             )
             self._engines = [self.writer, self.hot]
-            self._hot_connections = HotConnections(self.hot, pool_size)
-            self._hot_sqlite = None
+            self._hot = HotConnections(self.hot, pool_size)
 
     async def hot_fetch_one(self, stmt: Executable, params: dict[str, Any]) -> Any:
         """The first row (a mapping) of a single-statement read on the hot path, or None."""
@@ -156,28 +136,12 @@ class Database:
         return rows[0] if rows else None
 
     async def hot_fetch_all(self, stmt: Executable, params: dict[str, Any]) -> Rows:
-        """The rows (mappings) of a single-statement read of the request hot path: one round
-        trip; a connection found dead is replaced and the read retried once. On PostgreSQL
-        it runs on the driver directly (``hotpath``)."""
-        if self._hot_connections is not None:
-            return await self._hot_connections.fetch(stmt, params)
-        if self._hot_sqlite is not None:
-            with self._hot_sqlite.connect() as conn:  # see _sqlite_hot_engine
-                return cast(Rows, conn.execute(stmt, params).mappings().all())
-        for attempt in (1, 2):
-            try:
-                async with self.hot.connect() as conn:
-                    return cast(Rows, (await conn.execute(stmt, params)).mappings().all())
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        return []  # pragma: no cover - the loop returns or raises
+        """The rows (mappings) of a single-statement read of the request hot path, in one
+        round trip (``hotpath``)."""
+        return await self._hot.fetch(stmt, params)
 
     async def dispose(self) -> None:
-        if self._hot_connections is not None:
-            await self._hot_connections.close()
-        if self._hot_sqlite is not None:
-            self._hot_sqlite.dispose()
+        await self._hot.close()
         for engine in self._engines:
             await engine.dispose()
 
@@ -191,29 +155,6 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
             await_only(dbapi_conn.driver_connection.fetchrow(";"))
         except Exception as exc:
             raise DisconnectionError("connection found dead at checkout") from exc
-
-
-def _sqlite_hot_engine(url: str) -> Engine:
-    """The hot path's reads on SQLite, run synchronously on the event loop's thread.
-
-    A point read on a WAL database takes tens of microseconds; aiosqlite's hand-off to its
-    connection thread and back cost far more (GET /auth/verify-session: ~1,000 µs of CPU per
-    request through it). WAL readers never wait for the writer, so the loop is not held up;
-    the short busy timeout bounds the rare case that does wait (recovery of a crashed
-    writer's WAL): past it the read fails as a 503 rather than stalling every request.
-    """
-    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-    engine = create_engine(sync_url, hide_parameters=True, pool_size=2, max_overflow=4,
-                           connect_args={"timeout": 0.5, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # autocommit: each read is its own snapshot
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA query_only=ON")
-        cur.close()
-
-    return engine
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:

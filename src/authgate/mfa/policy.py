@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +41,11 @@ async def _all_devices(s: AsyncSession, user_id: str) -> list[TotpDevice]:
     ).scalars().all())
 
 
-def _live_devices(rows: list[TotpDevice], now: datetime) -> list[TotpDevice]:
+_Device = TypeVar("_Device", TotpDevice, "DeviceInfo")
+
+
+def _live_devices(rows: list[_Device], now: datetime) -> list[_Device]:
+    """Verified devices and set-ups not yet expired, most recently used first."""
     live = [d for d in rows if d.verified or d.expires_at is None or d.expires_at > now]
     return sorted(
         live, key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True
@@ -124,8 +129,7 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     if cfg.enabled:
         found = [DeviceInfo(r["id"], r["device_name"], bool(r["verified"]), r["last_used_at"],
                             r["created_at"], r["expires_at"]) for r in rows if r["id"] is not None]
-        devices = [d for d in found if d.verified or d.expires_at is None or d.expires_at > now]
-        devices.sort(key=lambda d: (d.last_used_at or d.created_at, d.created_at), reverse=True)
+        devices = _live_devices(found, now)
         methods = _methods(res, user, totp=any(d.verified for d in found))
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),

@@ -57,25 +57,18 @@ _HAS_TOTP = exists().where(_D.c.user_id == _UID, _D.c.verified.is_(True))
 # authenticator when TOTP counts for the app.
 _ALLOWED = or_(~_ON, bindparam("other_method", type_=Boolean),
                and_(bindparam("totp_counts", type_=Boolean), _HAS_TOTP))
-_SET = (
-    update(_U)
-    .where(_U.c.id == _UID, _U.c.is_mfa_enabled != _ON, _ALLOWED)
-    .values(is_mfa_enabled=_ON, updated_at=_NOW)
-    .returning(_U.c.id)
-    .cte("set_flag")
-)
+_SET_FLAG = (update(_U).where(_U.c.id == _UID, _U.c.is_mfa_enabled != _ON)
+             .values(is_mfa_enabled=_ON, updated_at=_NOW))
 # Turning MFA off ends every trusted device (W7).
-_END_TRUST = (
-    update(_T)
-    .where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None), ~_ON)
-    .values(revoked_at=_NOW)
-    .returning(_T.c.id)
-    .cte("end_trust")
-)
+_END_TRUST = (update(_T).where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None))
+              .values(revoked_at=_NOW))
+_SET_CTE = _SET_FLAG.where(_ALLOWED).returning(_U.c.id).cte("set_flag")
+_END_TRUST_CTE = _END_TRUST.where(~_ON).returning(_T.c.id).cte("end_trust")
 _TOGGLE_PG = select(
     _ALLOWED.label("allowed"),
-    select(func.count()).select_from(_SET).scalar_subquery().label("changed"),
-    select(func.count()).select_from(_END_TRUST).scalar_subquery().label("ended"),
+    select(func.count()).select_from(_SET_CTE).scalar_subquery().label("changed"),
+    # selected so that the CTE is part of the statement (PostgreSQL runs it either way)
+    select(func.count()).select_from(_END_TRUST_CTE).scalar_subquery().label("ended"),
     _HAS_TOTP.label("has_totp"),
 )
 
@@ -97,22 +90,22 @@ async def set_mfa_flag(db: Database, user_id: str, *, enabled: bool, now: dateti
     if not db.is_sqlite:
         row = (await db.hot_fetch_all(_TOGGLE_PG, params))[0]
         return FlagWrite(bool(row["allowed"]), bool(row["changed"]), bool(row["has_totp"]))
-    state = await db.hot_fetch_one(_TOGGLE_STATE, {"uid": user_id})
+
+    def allowed(has_totp: bool) -> bool:  # _ALLOWED, in Python
+        return not enabled or other_method or (totp_counts and has_totp)
+
+    state = await db.hot_fetch_one(_TOGGLE_STATE, params)
     if state is not None:
         has_totp = bool(state["has_totp"])
-        if enabled and not (other_method or (totp_counts and has_totp)):
+        if not allowed(has_totp):
             return FlagWrite(False, False, has_totp)
         if bool(state["on"]) == enabled and (enabled or not state["trusted"]):
             return FlagWrite(True, False, has_totp)
     async with db.writer.begin() as conn:  # the same rules again, under the write lock
-        has_totp = bool((await conn.execute(select(_HAS_TOTP), {"uid": user_id})).scalar())
-        if enabled and not (other_method or (totp_counts and has_totp)):
+        has_totp = bool((await conn.execute(select(_HAS_TOTP), params)).scalar())
+        if not allowed(has_totp):
             return FlagWrite(False, False, has_totp)
-        changed = (await conn.execute(
-            update(_U).where(_U.c.id == user_id, _U.c.is_mfa_enabled != enabled)
-            .values(is_mfa_enabled=enabled, updated_at=now))).rowcount
+        changed = (await conn.execute(_SET_FLAG, params)).rowcount
         if not enabled:
-            await conn.execute(
-                update(_T).where(_T.c.user_id == user_id, _T.c.revoked_at.is_(None))
-                .values(revoked_at=now))
+            await conn.execute(_END_TRUST, params)
     return FlagWrite(True, bool(changed), has_totp)

@@ -46,9 +46,6 @@ class Principal:
         return self.session.mfa_state == "pending"
 
 
-_iso = iso_millis
-
-
 def device_name(user_agent: str | None) -> str:
     ua = (user_agent or "").lower()
     for needle, name in (("android", "Android"), ("iphone", "iOS"), ("ipad", "iOS"),
@@ -79,8 +76,8 @@ class Sessions:
             "sessionId": rec.id,
             "email": user.email,
             "phone": user.phone,
-            "emailVerifiedAt": _iso(user.email_verified_at),
-            "phoneVerifiedAt": _iso(user.phone_verified_at),
+            "emailVerifiedAt": iso_millis(user.email_verified_at),
+            "phoneVerifiedAt": iso_millis(user.phone_verified_at),
             "roles": rec.data.get("roles", []),
             "tenantId": rec.tenant_id,
             "isMfaEnabled": user.is_mfa_enabled or rec.mfa_state != "none",
