@@ -11,10 +11,10 @@ connection would wait on the first one's lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,10 +38,26 @@ class Tx:
             await action()
 
 
+_DATABASE_FAILURES = (DBAPIError, SATimeoutError, ConnectionError, OSError, TimeoutError)
+
+
+@contextmanager
+def _outages_as_503() -> Iterator[None]:
+    """A database that cannot serve us (unreachable, "too many clients", pool exhausted)
+    becomes ServiceUnavailable; any other error passes through."""
+    try:
+        yield
+    except _DATABASE_FAILURES as exc:
+        if isinstance(exc, (DBAPIError, SATimeoutError)) and not database_unavailable(exc):
+            raise
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        raise ServiceUnavailable("Database unavailable") from exc
+
+
 @asynccontextmanager
 async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[Tx]:
     """Commit on success, roll back on any error; database outages become 503s."""
-    try:
+    with _outages_as_503():
         async with factory() as session:
             tx = Tx(session)
             try:
@@ -50,26 +66,12 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             except BaseException:
                 await session.rollback()
                 raise
-    except (OperationalError, ConnectionError, OSError, TimeoutError) as exc:
-        log.warning("database unavailable: %s", exc.__class__.__name__)
-        raise ServiceUnavailable("Database unavailable") from exc
-    except (DBAPIError, SATimeoutError) as exc:
-        if database_unavailable(exc):  # e.g. "too many clients", pool exhausted
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            raise ServiceUnavailable("Database unavailable") from exc
-        raise
     await tx._run_after()
 
 
 @asynccontextmanager
 async def readonly(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session for reads only (the reader engine); never commits."""
-    try:
+    with _outages_as_503():
         async with factory() as session:
             yield session
-    except (OperationalError, ConnectionError, OSError, TimeoutError) as exc:
-        raise ServiceUnavailable("Database unavailable") from exc
-    except (DBAPIError, SATimeoutError) as exc:
-        if database_unavailable(exc):
-            raise ServiceUnavailable("Database unavailable") from exc
-        raise
