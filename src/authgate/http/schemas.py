@@ -52,6 +52,17 @@ class _In(BaseModel):
         return v
 
 
+class _CodeIn(_In):
+    """A one-time code, under its name or the older clients' one."""
+
+    code: StrictStr | None = Field(None, examples=["123456"])
+    otp: StrictStr | None = Field(None, description="Older clients' name for code "
+                                  "(used when code is absent)")
+
+    def value(self) -> str | None:
+        return self.code if self.code is not None else self.otp
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -11,7 +11,15 @@ from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError
 from authgate.http.deps import AuthedPE, Res
 from authgate.http.ratelimit import rate_limit
-from authgate.http.schemas import SECURED, MessageOut, _In, _Out, errors, json_response
+from authgate.http.schemas import (
+    SECURED,
+    MessageOut,
+    _CodeIn,
+    _In,
+    _Out,
+    errors,
+    json_response,
+)
 from authgate.identity import passwords, recovery
 from authgate.identity.accounts import valid_email
 
@@ -60,10 +68,8 @@ class ForgotPasswordIn(_ByAddressIn):
         return v
 
 
-class VerifyForgotPasswordOtpIn(_ByAddressIn):
-    code: StrictStr | None = Field(None, examples=["123456"])
-    otp: StrictStr | None = Field(None, description="Older clients' name for code "
-                                  "(used when code is absent)")
+class VerifyForgotPasswordOtpIn(_CodeIn, _ByAddressIn):
+    """The reset code for the account named by email or phone."""
 
 
 class ResetPasswordIn(_In):
@@ -92,7 +98,7 @@ async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
 async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) -> Response:
     token = await recovery.verify_code(
         res, email=body.email, phone=body.phone, tenant_id=body.tenantId,
-        code=body.code if body.code is not None else body.otp)
+        code=body.value())
     return json_response({"message": "OTP verified successfully", "resetToken": token})
 
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from authgate.http.deps import AuthedPE, Res
 from authgate.http.ratelimit import rate_limit
-from authgate.http.schemas import SECURED, MessageOut, _In, errors, json_response
+from authgate.http.schemas import SECURED, MessageOut, _CodeIn, _In, errors, json_response
 from authgate.identity import verification
 
 router = APIRouter(tags=["Authentication"])
@@ -25,14 +25,8 @@ class SendVerificationIn(_In):
     tenantId: StrictStr | None = Field(None, description="Accepted and ignored")
 
 
-class VerifyCodeIn(_In):
-    code: StrictStr | None = Field(None, examples=["123456"])
-    otp: StrictStr | None = Field(None, description="Older clients' name for code "
-                                  "(used when code is absent)")
+class VerifyCodeIn(_CodeIn):
     tenantId: StrictStr | None = Field(None, description="Accepted and ignored")
-
-    def value(self) -> str | None:
-        return self.code if self.code is not None else self.otp
 
 
 SendBody = Annotated[SendVerificationIn | None, Body()]
