@@ -32,7 +32,7 @@ from authgate.clock import Clock
 from authgate.config import Settings, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
-from authgate.http.limits import BodyGuard
+from authgate.http.body_size import BodyGuard
 from authgate.http.openapi import finalize as openapi_finalize
 from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import mfa as mfa_routes

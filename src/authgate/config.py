@@ -265,7 +265,7 @@ class LockoutSettings(_Section):
 
 
 class RateLimitSettings(_Section):
-    """The declarative rate-limit table (see ``authgate.limits.rate``). Counters live in
+    """The declarative rate-limit table (see ``authgate.throttling.rate``). Counters live in
     Redis when ``redis_url`` is set, else in the database, so every process shares them."""
 
     enabled: bool = True

@@ -2,10 +2,10 @@
 
 from authgate.db import Base
 from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
-from authgate.limits.models import Counter
 from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
 from authgate.otp.models import OneTimeCode
 from authgate.sessions.models import SessionRow
+from authgate.throttling.models import Counter
 
 __all__ = [
     "Base",

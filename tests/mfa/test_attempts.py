@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from authgate.errors import AuthError, Code
-from authgate.limits import attempts
 from authgate.mfa import totp as totp_flows
+from authgate.throttling import attempts
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.mfa.helpers import code, enable_mfa, enroll, next_step, pending_login, signup_token
 

@@ -12,6 +12,7 @@ from authgate.crypto.keys import keyed_hash
 from authgate.errors import AuthError, Code
 from authgate.otp import codes
 from authgate.otp.models import OneTimeCode
+from authgate.vocabulary import Channel, Purpose
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import user_id_of
 from tests.servers import SmtpSink
@@ -26,8 +27,8 @@ async def _setup(make_harness: MakeHarness, smtp_sink: SmtpSink, **overrides: ob
     return h, await user_id_of(h.res, EMAIL)
 
 
-async def _send(h: Harness, uid: str, purpose: codes.Purpose = "email_verification",
-                channel: codes.Channel = "email") -> codes.IssuedCode:
+async def _send(h: Harness, uid: str, purpose: Purpose = "email_verification",
+                channel: Channel = "email") -> codes.IssuedCode:
     return await codes.issue_and_send(h.res, user_id=uid, purpose=purpose, channel=channel,
                                       to=EMAIL)
 
@@ -39,8 +40,8 @@ async def _rows(h: Harness, uid: str) -> list[OneTimeCode]:
 
 
 async def _fails(h: Harness, uid: str, code: str, expect: Code,
-                 purpose: codes.Purpose = "email_verification",
-                 channel: codes.Channel = "email") -> str:
+                 purpose: Purpose = "email_verification",
+                 channel: Channel = "email") -> str:
     with pytest.raises(AuthError) as err:
         await codes.verify(h.res, user_id=uid, purpose=purpose, channel=channel, code=code)
     assert err.value.code == expect, err.value

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 from authgate import background
 from authgate.app import create_app
 from authgate.errors import Code
-from authgate.limits.rate import BUCKETS
+from authgate.throttling.rate import BUCKETS
 from tests.conftest import _truncate, base_settings
 
 EXAMPLES = int(os.environ.get("AUTHGATE_FUZZ_EXAMPLES", "5"))

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from authgate.limits import rate
+from authgate.throttling import rate
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import assert_error, user_id_of
 
@@ -194,7 +194,7 @@ async def test_disabled_table_counts_nothing(make_harness: MakeHarness) -> None:
 
 
 def test_unknown_bucket_is_a_programming_error() -> None:
-    from authgate.http.ratelimit import rate_limit
+    from authgate.http.rate_limits import rate_limit
 
     with pytest.raises(ValueError, match="unknown rate-limit bucket"):
         rate_limit("logn")

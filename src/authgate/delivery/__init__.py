@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Literal
 
 from authgate.delivery.email import (
     EmailSender,
@@ -27,6 +26,7 @@ from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
 from authgate.delivery.templates import EMAIL_KINDS, SMS_KINDS, Kind, TemplateError, Templates
 from authgate.errors import AuthError, Code
 from authgate.resources import Resources
+from authgate.vocabulary import Channel
 
 __all__ = [
     "Channel", "Delivery", "EmailSender", "HttpSmsSender", "OutboxEmailSender", "OutgoingEmail",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("authgate.delivery")
-Channel = Literal["email", "sms"]
 EXTRA_KEY = "delivery"
 
 _PURPOSE_KIND: dict[str, Kind] = {

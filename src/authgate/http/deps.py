@@ -194,11 +194,13 @@ current_principal = guard()
 when the app requires it (host routes are never exempt from those gates, contract §1.9)."""
 
 Authed = Annotated[Principal, Depends(current_principal)]
-AuthedMPE = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
-                                                unverified_email=True))]
-AuthedME = Annotated[Principal, Depends(guard(mfa_pending=True, unverified_email=True))]
-AuthedPE = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+PendingMfaAllowed = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
+                                                        unverified_email=True))]
+"""Any live session, even one whose MFA step is still pending (the MFA step itself, status,
+session checks); also while a password change is forced or the email is unverified."""
+PendingMfaNoForcedChange = Annotated[Principal, Depends(guard(mfa_pending=True,
+                                                               unverified_email=True))]
+"""Like ``PendingMfaAllowed``, but not while a password change is forced."""
+MfaCompleted = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 """MFA completed; allowed while a password change is forced or the email is unverified."""
 MaybeAuthed = Annotated[Principal | None, Depends(optional_principal)]
-
-

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import routing as fastapi_routing
 from starlette.routing import BaseRoute
 
-from authgate.http.ratelimit import RATE_BUCKET_ATTR
+from authgate.http.rate_limits import RATE_BUCKET_ATTR
 
 _ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds until the limit resets",

@@ -13,11 +13,11 @@ from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
-from authgate.limits import rate
 from authgate.mfa import policy
 from authgate.resources import Resources
 from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
+from authgate.throttling import rate
 from authgate.tx import readonly, transaction
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")

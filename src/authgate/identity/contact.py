@@ -3,7 +3,7 @@ password, passwordless) that must not tell whether the account exists (contract 
 
 from __future__ import annotations
 
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from authgate.db import new_id
 from authgate.identity import store as users
@@ -11,8 +11,7 @@ from authgate.identity.models import User
 from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.tx import readonly
-
-Channel = Literal["email", "sms"]
+from authgate.vocabulary import Channel, Purpose
 
 
 async def find_user(res: Resources, channel: Channel, identifier: str) -> User | None:
@@ -28,7 +27,7 @@ def address_of(user: User, channel: Channel) -> str | None:
     return user.email if channel == "email" else user.phone
 
 
-async def miss_without_account(res: Resources, *, purpose: codes.Purpose, channel: Channel,
+async def miss_without_account(res: Resources, *, purpose: Purpose, channel: Channel,
                                code: str) -> NoReturn:
     """Answer a code check for an identifier without an (eligible) account exactly as a
     real account without a live code is answered: the engine runs the same query for an id

@@ -26,26 +26,26 @@ from typing import Final
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from authgate import background
+from authgate import background, vocabulary
 from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, PASSWORDLESS_CODE_SENT, USER_CREATED, Event
 from authgate.identity import store as users
 from authgate.identity.accounts import valid_email
-from authgate.identity.contact import Channel, address_of, find_user, miss_without_account
+from authgate.identity.contact import address_of, find_user, miss_without_account
 from authgate.identity.models import User
 from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import ClientMeta
 from authgate.tx import readonly, transaction
+from authgate.vocabulary import Channel
 
 log = logging.getLogger("authgate.passwordless")
 
-PURPOSE: Final = "passwordless_login"
+PURPOSE: Final = vocabulary.PASSWORDLESS_LOGIN
 SENT = "If an account exists, a login code has been sent"
 LOGIN_FAILED = "Invalid or expired code"
-CHANNELS: tuple[Channel, ...] = ("email", "sms")
 _MISSES = (Code.VERIFICATION_CODE_INVALID, Code.VERIFICATION_CODE_EXPIRED,
            Code.MISSING_REQUIRED_FIELD)
 

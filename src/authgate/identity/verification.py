@@ -21,14 +21,15 @@ from authgate.identity.models import User
 from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.tx import readonly
+from authgate.vocabulary import Channel, Purpose
 
 Kind = Literal["email", "phone"]
 
 
 @dataclass(frozen=True, slots=True)
 class _Spec:
-    purpose: codes.Purpose
-    channel: codes.Channel
+    purpose: Purpose
+    channel: Channel
     missing: Code
     already: Code
     event: str

@@ -25,10 +25,10 @@ from typing import Literal
 
 from sqlalchemy import update
 
+from authgate import vocabulary
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
 from authgate.identity.models import User
-from authgate.limits import attempts
 from authgate.mfa import policy
 from authgate.mfa.totp import verify_totp_for_user
 from authgate.mfa.trust import maybe_issue_trust
@@ -36,7 +36,9 @@ from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import ClientMeta, Principal, Sessions, TokenPair
+from authgate.throttling import attempts
 from authgate.tx import transaction
+from authgate.vocabulary import Channel
 
 Method = Literal["email", "sms", "totp"]
 METHODS: tuple[Method, ...] = ("email", "sms", "totp")
@@ -88,12 +90,12 @@ async def send_challenge(res: Resources, principal: Principal, raw_method: objec
     method = normalise_method(raw_method)
     if method not in ("email", "sms"):
         return False
-    channel: codes.Channel = "email" if method == "email" else "sms"
+    channel: Channel = "email" if method == "email" else "sms"
     user = principal.user
     to = address_for(res, user, channel)
     if to is None:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
-    await codes.issue_and_send(res, user_id=user.id, purpose="mfa", channel=channel, to=to)
+    await codes.issue_and_send(res, user_id=user.id, purpose=vocabulary.MFA, channel=channel, to=to)
     await res.events.emit(Event(MFA_CODE_SENT, user.id, {"method": channel}))
     return True
 
@@ -110,7 +112,7 @@ async def _check_code(res: Resources, user: UserSnapshot, method: Method,
         return user
     now = res.clock.now()
     column = User.email_verified_at if method == "email" else User.phone_verified_at
-    async with codes.consume(res, user_id=user.id, purpose="mfa", channel=method,
+    async with codes.consume(res, user_id=user.id, purpose=vocabulary.MFA, channel=method,
                              code=otp) as tx:
         # Only the channel the code travelled over is proven, and only if still unproven.
         result = await tx.session.execute(

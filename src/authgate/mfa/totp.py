@@ -27,19 +27,19 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from authgate.crypto import totp as otp
+from authgate.crypto import totp as rfc6238
 from authgate.crypto.keys import equal, keyed_hash
 from authgate.crypto.secretbox import SecretBox, SecretBoxError
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_DEVICE_ADDED, MFA_DEVICE_REMOVED, MFA_DISABLED, Event
 from authgate.identity.models import User
-from authgate.limits import attempts
-from authgate.mfa import policy, recovery
+from authgate.mfa import policy, recovery_codes
 from authgate.mfa.models import TotpDevice
 from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
 from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import Principal
+from authgate.throttling import attempts
 from authgate.tx import Tx, transaction
 
 log = logging.getLogger("authgate.mfa")
@@ -49,9 +49,9 @@ MAX_PENDING_SETUPS = 5
 
 
 # configuration ---------------------------------------------------------------------------
-def params(res: Resources) -> otp.TotpParams:
+def params(res: Resources) -> rfc6238.TotpParams:
     t = res.settings.mfa.totp
-    return otp.TotpParams(period=t.period, digits=t.digits, algorithm=t.algorithm)
+    return rfc6238.TotpParams(period=t.period, digits=t.digits, algorithm=t.algorithm)
 
 
 def build_secretbox(res: Resources) -> SecretBox:
@@ -79,7 +79,7 @@ def _aad(user_id: str) -> bytes:
 
 
 def _lookup(res: Resources, secret: str) -> str:
-    return keyed_hash(res.keys.totp_lookup, otp.normalise_secret(secret))
+    return keyed_hash(res.keys.totp_lookup, rfc6238.normalise_secret(secret))
 
 
 def _require_totp(res: Resources) -> None:
@@ -155,7 +155,7 @@ async def begin_setup(res: Resources, tx: Tx, user: UserSnapshot, *,
     cfg = res.settings
     now = res.clock.now()
     await _purge_setups(tx.session, user.id, now)
-    secret = otp.generate_secret()
+    secret = rfc6238.generate_secret()
     issuer = cfg.mfa.totp.issuer or cfg.app_name or "App"
     account = _account(user, label)
     name = (device_name or "").strip() or f"{cfg.app_name} : {user.email or user.phone or user.id}"
@@ -168,7 +168,7 @@ async def begin_setup(res: Resources, tx: Tx, user: UserSnapshot, *,
         expires_at=now + cfg.mfa.totp.setup_expires_in, created_at=now,
     ))
     await tx.session.flush()
-    url = otp.provisioning_uri(secret, account=account, issuer=issuer, params=params(res))
+    url = rfc6238.provisioning_uri(secret, account=account, issuer=issuer, params=params(res))
     import segno  # the QR encoder is loaded by the first set-up, not by every worker
 
     qr = segno.make(url, error="m").png_data_uri(scale=4, border=2)
@@ -203,7 +203,7 @@ async def confirm_setup(res: Resources, tx: Tx, user_id: str, *, secret: str,
     or foreign secret and for a wrong or replayed code."""
     _require_totp(res)
     invalid = AuthError(Code.MFA_CODE_INVALID, "Invalid OTP")
-    if not otp.valid_secret(secret):
+    if not rfc6238.valid_secret(secret):
         raise invalid
     now = res.clock.now()
     rows = (await tx.session.execute(
@@ -214,9 +214,9 @@ async def confirm_setup(res: Resources, tx: Tx, user_id: str, *, secret: str,
         if not device.verified and device.expires_at is not None and device.expires_at <= now:
             continue
         seed = decrypt_secret(res, device)
-        if seed is None or not equal(seed, otp.normalise_secret(secret)):
+        if seed is None or not equal(seed, rfc6238.normalise_secret(secret)):
             continue
-        step = otp.verify(seed, code, at=now, params=params(res))
+        step = rfc6238.verify(seed, code, at=now, params=params(res))
         if step is None:
             raise invalid
         was_verified = device.verified
@@ -306,7 +306,7 @@ async def verify_totp_for_user(res: Resources, tx: Tx, user_id: str,
         seed = decrypt_secret(res, device)
         if seed is None:
             continue
-        step = otp.verify(seed, code, at=now, params=p)
+        step = rfc6238.verify(seed, code, at=now, params=p)
         if step is not None and await _advance_step(tx.session, device, step, now,
                                                     last_used_at=now):
             return device
@@ -341,7 +341,7 @@ async def reset_with_recovery_code(res: Resources, user: UserSnapshot, code: obj
         raise AuthError(Code.MFA_NOT_ENABLED)
     await attempts.check_and_count(res, attempts.MFA_SCOPE, user.id)
     async with transaction(res.sessionmaker) as tx:
-        if not await recovery.consume(res, tx, user.id, code):
+        if not await recovery_codes.consume(res, tx, user.id, code):
             raise AuthError(Code.MFA_RECOVERY_CODE_INVALID)
         removed = (await tx.session.execute(
             delete(TotpDevice).where(TotpDevice.user_id == user.id)

@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import delete, select, update
 
@@ -50,11 +49,8 @@ from authgate.errors import AuthError, Code
 from authgate.otp.models import PURPOSES, OneTimeCode
 from authgate.resources import Resources
 from authgate.tx import Tx, transaction
+from authgate.vocabulary import CHANNELS, Channel, Purpose
 
-Purpose = Literal[
-    "mfa", "email_verification", "phone_verification", "password_reset", "passwordless_login"]
-Channel = Literal["email", "sms"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms")
 TOO_MANY = "Too many invalid attempts. Please request a new verification code."
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authgate.db import Base, IdPk, Utc
+from authgate.vocabulary import Purpose
 
-PURPOSES = (
-    "mfa",
-    "email_verification",
-    "phone_verification",
-    "password_reset",
-    "passwordless_login",
-)
+PURPOSES: tuple[str, ...] = get_args(Purpose)
 
 
 class OneTimeCode(Base):

@@ -9,8 +9,15 @@ from starlette.responses import Response
 
 from authgate.errors import AuthError, Code
 from authgate.http import cookies
-from authgate.http.deps import AuthedME, AuthedMPE, AuthedPE, Client, MaybeAuthed, Res
-from authgate.http.ratelimit import rate_limit
+from authgate.http.deps import (
+    Client,
+    MaybeAuthed,
+    MfaCompleted,
+    PendingMfaAllowed,
+    PendingMfaNoForcedChange,
+    Res,
+)
+from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     OPTIONAL_AUTH,
@@ -29,12 +36,13 @@ from authgate.http.schemas import (
     iso,
     json_response,
 )
-from authgate.http.views import user_row
+from authgate.http.serializers import user_row
 from authgate.identity import accounts, passwordless
 from authgate.mfa.trust import revoke_all_trust
 from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import ClientMeta, Sessions
 from authgate.tx import readonly, transaction
+from authgate.vocabulary import CHANNELS
 
 router = APIRouter(tags=["Authentication"])
 
@@ -124,9 +132,9 @@ async def _login_passwordless(body: LoginIn, request: Request, res: Res,
                         "identifier and code are required for passwordless OTP login")
     channels = creds.get("channels")
     if channels is None:
-        channels = list(passwordless.CHANNELS)
+        channels = list(CHANNELS)
     if (not isinstance(channels, list) or not channels
-            or not all(c in passwordless.CHANNELS for c in channels)):
+            or not all(c in CHANNELS for c in channels)):
         raise AuthError(Code.INVALID_INPUT,
                         "credentials.channels must be an array of: email, sms")
     user = await passwordless.login(res, identifier=identifier, code=code, channels=channels,
@@ -179,7 +187,7 @@ async def logout(res: Res, principal: MaybeAuthed) -> Response:
 
 @router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
              summary="Sign out of every session", openapi_extra=SECURED)
-async def logout_all(res: Res, principal: AuthedME) -> Response:
+async def logout_all(res: Res, principal: PendingMfaNoForcedChange) -> Response:
     async with transaction(res.sessionmaker) as tx:  # "everywhere" includes trusted devices
         await revoke_all_trust(res, tx, principal.user.id)
     await Sessions(res).revoke_all(principal.user.id)
@@ -190,7 +198,7 @@ async def logout_all(res: Res, principal: AuthedME) -> Response:
 
 @router.get("/me", response_model=MeOut, responses=errors(401, 403),
             summary="Session user data", openapi_extra=SECURED)
-async def me(principal: AuthedME) -> Response:
+async def me(principal: PendingMfaNoForcedChange) -> Response:
     u, data = principal.user, principal.session.data
     roles = [{"id": r.get("id"), "name": r.get("name"), "guard": r.get("guard")}
              for r in data.get("roles", [])]
@@ -207,13 +215,13 @@ async def me(principal: AuthedME) -> Response:
 
 @router.get("/user", response_model=UserOut, responses=errors(401, 403),
             summary="The current user", openapi_extra=SECURED)
-async def user(principal: AuthedPE) -> Response:
+async def user(principal: MfaCompleted) -> Response:
     return json_response(user_row(principal.user))
 
 
 @router.get("/verify-session", response_model=VerifySessionOut, responses=errors(401),
             summary="Check that the session is live", openapi_extra=SECURED)
-async def verify_session(principal: AuthedMPE) -> Response:
+async def verify_session(principal: PendingMfaAllowed) -> Response:
     return json_response({"valid": True, "userId": principal.user.id,
                           "expiresAt": iso(principal.session.expires_at)})
 

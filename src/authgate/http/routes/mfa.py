@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from authgate.http.deps import AuthedMPE, AuthedPE, get_resources
+from authgate.http.deps import MfaCompleted, PendingMfaAllowed, get_resources
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -14,7 +14,7 @@ from authgate.http.schemas import (
     errors,
     json_response,
 )
-from authgate.http.views import device
+from authgate.http.serializers import device
 from authgate.mfa import policy
 from authgate.mfa.reauth import require_recent_auth
 
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/mfa", tags=["MFA"])
 
 @router.get("/status", response_model=MfaStatusOut, responses=errors(401),
             summary="MFA status for the current user", openapi_extra=SECURED)
-async def mfa_status(request: Request, principal: AuthedMPE) -> Response:
+async def mfa_status(request: Request, principal: PendingMfaAllowed) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
     st = await policy.status(res, principal.user)
     return json_response({
@@ -41,7 +41,7 @@ async def mfa_status(request: Request, principal: AuthedMPE) -> Response:
 
 @router.post("/toggle", response_model=MessageOut, responses=errors(400, 401, 403),
              summary="Enable or disable MFA for the current user", openapi_extra=SECURED)
-async def toggle(body: ToggleMfaIn, request: Request, principal: AuthedPE) -> Response:
+async def toggle(body: ToggleMfaIn, request: Request, principal: MfaCompleted) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
     if not body.enabled and principal.user.is_mfa_enabled and policy.can_toggle(res):
         require_recent_auth(res, principal)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Request
 from pydantic import Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
-from authgate.http.deps import AuthedMPE, Client, Res
-from authgate.http.ratelimit import rate_limit
+from authgate.http.deps import Client, PendingMfaAllowed, Res
+from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, json_response
 from authgate.mfa import challenge as flow
@@ -43,7 +43,7 @@ class MfaVerifyIn(_In):
              responses=errors(400, 401, 403, 429, 502),
              dependencies=[rate_limit("send_code", by="token")],
              summary="Send an MFA code by email or SMS", openapi_extra=SECURED)
-async def mfa_challenge(res: Res, principal: AuthedMPE,
+async def mfa_challenge(res: Res, principal: PendingMfaAllowed,
                         body: Annotated[MfaChallengeIn | None, Body()] = None) -> Response:
     await flow.send_challenge(res, principal, body.method if body else None)
     return json_response({"message": "MFA code sent successfully"})
@@ -52,7 +52,7 @@ async def mfa_challenge(res: Res, principal: AuthedMPE,
 @router.post("/verify", tags=["Authentication"], response_model=AuthOut,
              responses=errors(400, 401, 403, 429), dependencies=[rate_limit("mfa_verify")],
              summary="Verify a second factor and upgrade the session", openapi_extra=SECURED)
-async def mfa_verify(body: MfaVerifyIn, request: Request, res: Res, principal: AuthedMPE,
+async def mfa_verify(body: MfaVerifyIn, request: Request, res: Res, principal: PendingMfaAllowed,
                      client: Client) -> Response:
     done = await flow.verify_step(res, principal, body.method, body.otp,
                                   trust_device=body.trustDevice, client=client)

@@ -15,8 +15,8 @@ from pydantic import Field, StrictBool, StrictStr
 from starlette.responses import Response
 
 from authgate.errors import AuthError, Code
-from authgate.http.deps import AuthedMPE, AuthedPE, Client, Res, guard
-from authgate.http.ratelimit import rate_limit
+from authgate.http.deps import Client, MfaCompleted, PendingMfaAllowed, Res, guard
+from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     SECURED,
@@ -28,8 +28,8 @@ from authgate.http.schemas import (
     errors,
     json_response,
 )
-from authgate.http.views import device
-from authgate.mfa import policy, recovery
+from authgate.http.serializers import device
+from authgate.mfa import policy, recovery_codes
 from authgate.mfa import totp as totp_flows
 from authgate.mfa.reauth import require_recent_auth
 from authgate.mfa.trust import maybe_issue_trust
@@ -111,7 +111,7 @@ async def verify_totp_setup(body: VerifyTotpSetupIn, res: Res,
 
 @router.get("/devices", response_model=list[MfaDeviceOut], responses=errors(401, 403),
             summary="The caller's authenticator devices", openapi_extra=SECURED)
-async def list_devices(res: Res, principal: AuthedMPE) -> Response:
+async def list_devices(res: Res, principal: PendingMfaAllowed) -> Response:
     async with readonly(res.readmaker) as s:
         devices = await totp_flows.list_devices(res, s, principal.user.id)
     return json_response([device(d) for d in devices])
@@ -120,7 +120,7 @@ async def list_devices(res: Res, principal: AuthedMPE) -> Response:
 @router.delete("/devices/{deviceId}", response_model=MessageOut,
                responses=errors(401, 403, 404), summary="Remove an authenticator device",
                openapi_extra=SECURED)
-async def remove_device(deviceId: str, res: Res, principal: AuthedPE) -> Response:
+async def remove_device(deviceId: str, res: Res, principal: MfaCompleted) -> Response:
     require_recent_auth(res, principal)
     async with transaction(res.sessionmaker) as tx:
         await totp_flows.remove_device(res, tx, principal.user, deviceId)
@@ -131,12 +131,12 @@ async def remove_device(deviceId: str, res: Res, principal: AuthedPE) -> Respons
 @router.post("/generate-recovery-code", response_model=RecoveryCodesOut,
              responses=errors(401, 403), summary="Replace the caller's recovery codes",
              openapi_extra=SECURED)
-async def generate_recovery_code(res: Res, principal: AuthedPE) -> Response:
+async def generate_recovery_code(res: Res, principal: MfaCompleted) -> Response:
     if not res.settings.mfa.enabled:
         raise AuthError(Code.MFA_NOT_ENABLED)
     require_recent_auth(res, principal)
     async with transaction(res.sessionmaker) as tx:
-        codes = await recovery.generate(res, tx, principal.user.id)
+        codes = await recovery_codes.generate(res, tx, principal.user.id)
     return json_response({"codes": codes, "code": codes[0]})
 
 
@@ -145,11 +145,11 @@ async def generate_recovery_code(res: Res, principal: AuthedPE) -> Response:
              tags=["Authentication"], summary="Finish an MFA sign-in with a recovery code",
              openapi_extra=SECURED)
 async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Res,
-                               principal: AuthedMPE, client: Client) -> Response:
+                               principal: PendingMfaAllowed, client: Client) -> Response:
     user = principal.user
     if not policy.mfa_required_for(res, user):
         raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled", status=401)
-    await recovery.redeem(res, user.id, body.code)
+    await recovery_codes.redeem(res, user.id, body.code)
     _, tokens = await Sessions(res).complete_mfa(principal, "recovery_code")
     wanted = body.trustDevice if body.trustDevice is not None else body.rememberDevice
     trust = await maybe_issue_trust(res, user.id, client, wanted)
@@ -161,7 +161,7 @@ async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Re
 @router.post("/reset-totp", response_model=MessageOut, responses=errors(401, 403, 429),
              dependencies=[rate_limit("mfa_verify")],
              summary="Remove all authenticators with a recovery code", openapi_extra=SECURED)
-async def reset_totp(res: Res, principal: AuthedMPE,
+async def reset_totp(res: Res, principal: PendingMfaAllowed,
                      body: Annotated[ResetTotpIn | None, Body()] = None) -> Response:
     if not res.settings.mfa.enabled:
         raise AuthError(Code.MFA_NOT_ENABLED)

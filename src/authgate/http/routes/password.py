@@ -1,5 +1,5 @@
 """/auth password routes: change, and forgot → verify the code → reset (flows in
-``authgate.identity.passwords`` and ``authgate.identity.recovery``)."""
+``authgate.identity.passwords`` and ``authgate.identity.password_reset``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError
-from authgate.http.deps import AuthedPE, Res
-from authgate.http.ratelimit import rate_limit
+from authgate.http.deps import MfaCompleted, Res
+from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -20,7 +20,7 @@ from authgate.http.schemas import (
     errors,
     json_response,
 )
-from authgate.identity import passwords, recovery
+from authgate.identity import password_reset, passwords
 from authgate.identity.accounts import valid_email
 
 router = APIRouter(tags=["Authentication"])
@@ -35,7 +35,7 @@ class ChangePasswordIn(_In):
 @router.post("/change-password", response_model=MessageOut, responses=errors(400, 401, 403),
              summary="Change the password (other sessions and trusted devices are revoked)",
              openapi_extra=SECURED)
-async def change_password(body: ChangePasswordIn, res: Res, principal: AuthedPE) -> Response:
+async def change_password(body: ChangePasswordIn, res: Res, principal: MfaCompleted) -> Response:
     await passwords.change_password(res, principal, body.currentPassword, body.newPassword)
     return json_response({"message": "Password changed successfully"})
 
@@ -87,16 +87,16 @@ class ResetTokenOut(_Out):
              dependencies=[rate_limit("forgot_password")],
              summary="Send a password reset code (same answer whether or not the account exists)")
 async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
-    await recovery.request_reset(res, email=body.email, phone=body.phone,
+    await password_reset.request_reset(res, email=body.email, phone=body.phone,
                                  tenant_id=body.tenantId)
-    return json_response({"message": recovery.REQUESTED})
+    return json_response({"message": password_reset.REQUESTED})
 
 
 @router.post("/verify-forgot-password-otp", response_model=ResetTokenOut, responses=errors(400),
              dependencies=[rate_limit("otp_verify")],
              summary="Exchange the reset code for a single-use reset token")
 async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) -> Response:
-    token = await recovery.verify_code(
+    token = await password_reset.verify_code(
         res, email=body.email, phone=body.phone, tenant_id=body.tenantId,
         code=body.value())
     return json_response({"message": "OTP verified successfully", "resetToken": token})
@@ -105,5 +105,5 @@ async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) 
 @router.post("/reset-password", response_model=MessageOut, responses=errors(400),
              summary="Set a new password with a reset token (ends every session)")
 async def reset_password(body: ResetPasswordIn, res: Res) -> Response:
-    await recovery.reset_password(res, token=body.token, new_password=body.newPassword)
+    await password_reset.reset_password(res, token=body.token, new_password=body.newPassword)
     return json_response({"message": "Password has been reset successfully"})

@@ -10,7 +10,7 @@ from pydantic import Field, StrictStr
 from starlette.responses import Response
 
 from authgate.http.deps import Res
-from authgate.http.ratelimit import rate_limit
+from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import MessageOut, _In, errors, json_response
 from authgate.identity import passwordless
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Body
 from pydantic import Field, StrictStr
 from starlette.responses import Response
 
-from authgate.http.deps import AuthedPE, Res
-from authgate.http.ratelimit import rate_limit
+from authgate.http.deps import MfaCompleted, Res
+from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import SECURED, MessageOut, _CodeIn, _In, errors, json_response
 from authgate.identity import verification
 
@@ -36,7 +36,7 @@ SendBody = Annotated[SendVerificationIn | None, Body()]
              responses=errors(400, 401, 403, 429, 502),
              dependencies=[rate_limit("send_code", by="token")],
              summary="Email a verification code to the signed-in user", openapi_extra=SECURED)
-async def send_email_verification(res: Res, principal: AuthedPE,
+async def send_email_verification(res: Res, principal: MfaCompleted,
                                   body: SendBody = None) -> Response:
     await verification.send(res, principal.user.id, "email")
     return json_response({"message": "Verification email sent"})
@@ -45,7 +45,7 @@ async def send_email_verification(res: Res, principal: AuthedPE,
 @router.post("/verify-email", response_model=MessageOut, responses=errors(400, 401, 403),
              dependencies=[rate_limit("otp_verify", by="token")],
              summary="Verify the email address with the emailed code", openapi_extra=SECURED)
-async def verify_email(body: VerifyCodeIn, res: Res, principal: AuthedPE) -> Response:
+async def verify_email(body: VerifyCodeIn, res: Res, principal: MfaCompleted) -> Response:
     await verification.verify(res, principal.user.id, "email", body.value())
     return json_response({"message": "Email verified successfully"})
 
@@ -54,7 +54,7 @@ async def verify_email(body: VerifyCodeIn, res: Res, principal: AuthedPE) -> Res
              responses=errors(400, 401, 403, 429, 502),
              dependencies=[rate_limit("send_code", by="token")],
              summary="Text a verification code to the signed-in user", openapi_extra=SECURED)
-async def send_phone_verification(res: Res, principal: AuthedPE,
+async def send_phone_verification(res: Res, principal: MfaCompleted,
                                   body: SendBody = None) -> Response:
     await verification.send(res, principal.user.id, "phone")
     return json_response({"message": "Verification SMS sent"})
@@ -63,6 +63,6 @@ async def send_phone_verification(res: Res, principal: AuthedPE,
 @router.post("/verify-phone", response_model=MessageOut, responses=errors(400, 401, 403),
              dependencies=[rate_limit("otp_verify", by="token")],
              summary="Verify the phone number with the texted code", openapi_extra=SECURED)
-async def verify_phone(body: VerifyCodeIn, res: Res, principal: AuthedPE) -> Response:
+async def verify_phone(body: VerifyCodeIn, res: Res, principal: MfaCompleted) -> Response:
     await verification.verify(res, principal.user.id, "phone", body.value())
     return json_response({"message": "Phone verified successfully"})

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from authgate.crypto.keys import keyed_hash
 from authgate.events import Event
-from authgate.mfa import recovery
+from authgate.mfa import recovery_codes
 from authgate.mfa.models import RecoveryCode
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.mfa.helpers import enable_mfa, enroll, pending_login, signup_token
@@ -178,9 +178,9 @@ async def test_reset_totp_odd_bodies_are_invalid_codes(make_harness: MakeHarness
 
 
 def test_code_generator() -> None:
-    codes = {recovery.new_code() for _ in range(500)}
+    codes = {recovery_codes.new_code() for _ in range(500)}
     assert len(codes) == 500 and all(CODE.match(c) for c in codes)
-    assert recovery.normalise(" abcd-efgh ijkl\tmnop ") == "ABCDEFGHIJKLMNOP"
+    assert recovery_codes.normalise(" abcd-efgh ijkl\tmnop ") == "ABCDEFGHIJKLMNOP"
 
 
 async def test_verify_recovery_code_is_rate_limited(make_harness: MakeHarness) -> None:

@@ -5,7 +5,7 @@ Rate limits
     account and optionally a second, long-window one per account. ``BUCKETS`` below says where each bucket finds its account: the caller's user id
     (from the verified access token), the email/phone in the request body, or the session of
     the refresh token. A route opts in with one dependency
-    (``authgate.http.ratelimit.rate_limit("login")``); flows without HTTP call ``enforce``.
+    (``authgate.http.rate_limits.rate_limit("login")``); flows without HTTP call ``enforce``.
     The per-IP limit is checked first and a request refused there never counts against the
     account, so one noisy address cannot spend a victim's budget. Over a limit →
     ``AuthError(RATE_LIMITED, retry_after=…)`` (429 + ``Retry-After``).
@@ -21,7 +21,7 @@ Lockout
     atomically before the password is checked, N parallel guesses cannot get more than
     ``max_failures`` password checks per lock cycle.
 
-All counters are ``authgate.limits.attempts`` fixed windows: Redis when configured, else the
+All counters are ``authgate.throttling.attempts`` fixed windows: Redis when configured, else the
 ``authgate_counters`` table (one atomic upsert), so every process shares them. Never call
 these while holding an open writer transaction (SQLite would wait on itself).
 """
@@ -38,10 +38,10 @@ from typing import Literal
 from authgate.config import RateBucket, RateRule
 from authgate.crypto.keys import derive
 from authgate.errors import AuthError, Code
-from authgate.limits import attempts
 from authgate.resources import Resources
+from authgate.throttling import attempts
 
-log = logging.getLogger("authgate.limits")
+log = logging.getLogger("authgate.throttling")
 AccountSource = Literal["token", "body", "refresh"]
 
 

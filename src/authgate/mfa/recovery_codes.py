@@ -20,9 +20,9 @@ from sqlalchemy import delete, update
 from authgate.crypto.keys import keyed_hash
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_RECOVERY_CODE_USED, MFA_RECOVERY_CODES_GENERATED, Event
-from authgate.limits import attempts
 from authgate.mfa.models import RecoveryCode
 from authgate.resources import Resources
+from authgate.throttling import attempts
 from authgate.tx import Tx, transaction
 
 CODE_CHARS = 16

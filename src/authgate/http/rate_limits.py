@@ -1,6 +1,6 @@
 """The rate-limit dependency: one line puts a route under a row of the limit table.
 
-    from authgate.http.ratelimit import rate_limit
+    from authgate.http.rate_limits import rate_limit
 
     @router.post("/mfa/verify", dependencies=[rate_limit("mfa_verify")], ...)
     @router.post("/verify-email", dependencies=[rate_limit("otp_verify", by="token")], ...)
@@ -9,7 +9,7 @@
 It runs before the route's guard and body validation (a refused request costs one counter
 increment), keys the client IP via ``deps.client_ip`` (X-Forwarded-For only from
 ``security.trusted_proxies``) and the account per ``by`` (default: the bucket's row in
-``authgate.limits.rate.BUCKETS``):
+``authgate.throttling.rate.BUCKETS``):
 
 * ``token``: the user id of a *verified* access token (Bearer or cookie); a missing or
   invalid token gives no account key (the guard rejects the request anyway). Use it on
@@ -31,9 +31,9 @@ from fastapi import Depends, Request
 from authgate.errors import AuthError
 from authgate.http import cookies
 from authgate.http.deps import client_ip, extract_token, get_resources
-from authgate.limits import rate
-from authgate.limits.rate import AccountSource
 from authgate.resources import Resources
+from authgate.throttling import rate
+from authgate.throttling.rate import AccountSource
 
 RATE_BUCKET_ATTR = "authgate_rate_bucket"
 _BODY_KEYS = (("credentials", "email"), ("credentials", "phone"),

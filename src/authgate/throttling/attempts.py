@@ -36,8 +36,8 @@ from sqlalchemy import case, delete, select
 
 from authgate import upsert
 from authgate.errors import AuthError, Code
-from authgate.limits.models import Counter
 from authgate.resources import Resources
+from authgate.throttling.models import Counter
 from authgate.tx import transaction
 
 MFA_SCOPE = "mfa"

@@ -28,7 +28,7 @@ from typing import Final
 import jwt
 from sqlalchemy import delete, select
 
-from authgate import background, upsert
+from authgate import background, upsert, vocabulary
 from authgate.crypto.keys import derive, equal, keyed_hash
 from authgate.crypto.tokens import MAX_TOKEN_BYTES
 from authgate.db import new_id
@@ -36,18 +36,19 @@ from authgate.errors import AuthError, Code
 from authgate.events import PASSWORD_RESET, PASSWORD_RESET_REQUESTED, Event
 from authgate.identity import password_policy, passwords
 from authgate.identity import store as users
-from authgate.identity.contact import Channel, address_of, find_user, miss_without_account
-from authgate.limits import rate
+from authgate.identity.contact import address_of, find_user, miss_without_account
 from authgate.mfa.trust import revoke_all_trust
 from authgate.otp import codes
 from authgate.otp.models import OneTimeCode
 from authgate.resources import Resources
+from authgate.throttling import rate
 from authgate.tx import Tx, readonly, transaction
+from authgate.vocabulary import Channel
 
 log = logging.getLogger("authgate.recovery")
 
-CODE_PURPOSE: Final = "password_reset"
-TOKEN_PURPOSE = "password_reset_token"
+CODE_PURPOSE: Final = vocabulary.PASSWORD_RESET
+TOKEN_PURPOSE: Final = vocabulary.PASSWORD_RESET_TOKEN
 """Purpose of the one-time-code row that holds the live reset token's hash (not a code the
 engine sends: rows of this purpose are written and consumed only here)."""
 TOKEN_TYPE = "password-reset"
