@@ -27,6 +27,7 @@ import seed as seeding
 import suite
 
 from authgate.app import create_app
+from authgate.cli.main import owned
 
 
 async def run(a: argparse.Namespace) -> None:
@@ -34,7 +35,7 @@ async def run(a: argparse.Namespace) -> None:
     suite.migrate(stack)
     if await seeding.count_users(stack.db_url) < suite.USERS:
         await seeding.seed(stack.db_url, suite.USERS)
-    app = create_app(suite.settings_for(stack), server_process=True)
+    app = owned(create_app(suite.settings_for(stack), server_process=True))  # as a worker
     pairs = await suite.open_sessions(stack, suite.emails("user", 200))
     body = a.body.encode() if a.body else b""
     sent: list[int] = []

@@ -44,8 +44,10 @@ sys.path.insert(0, str(BENCH))
 import seed as seeding
 
 from authgate.config import load_settings
-from authgate.resources import build_resources
-from authgate.sessions.db_store import _USER_COLS, U, session_from_row, user_from_row
+from authgate.composition import build_resources
+from authgate.identity.snapshot import USER_COLS as _USER_COLS
+from authgate.identity.snapshot import U, user_from_row
+from authgate.sessions.db_store import session_from_row
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
 
 SECRET = "authgate-bench-secret-not-for-production-0123456789"

@@ -227,7 +227,7 @@ def test_sqlite_path(tmp_path: Path) -> None:
 
 
 async def test_database_pool_size_reaches_the_postgres_engines() -> None:
-    from authgate.resources import build_resources
+    from authgate.composition import build_resources
 
     settings = load_settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
                              database_pool_size=3,

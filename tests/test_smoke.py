@@ -19,26 +19,30 @@ async def test_signup_login_user_toggle(h: Harness) -> None:
 
 
 async def test_server_process_freezes_startup_heap(database_url: str, tmp_path: object) -> None:
-    """``authgate serve`` workers move the start-up heap out of the collector's sight; an app
-    mounted in someone else's process leaves their collector alone."""
+    """``authgate serve`` workers (the process the CLI owns) move the start-up heap out of
+    the collector's sight; ``create_app`` itself, even for a server process, and an app
+    mounted in someone else's process leave their collector alone."""
     import gc
     import sys
     from pathlib import Path
 
     from authgate.app import create_app
+    from authgate.cli.main import owned
     from tests.conftest import base_settings
 
     assert isinstance(tmp_path, Path)
     before, switch = gc.get_threshold(), sys.getswitchinterval()
     try:
-        for server_process in (False, True):
+        for cli_owned in (False, True):
             gc.unfreeze()
             app = create_app(base_settings(database_url, data_dir=tmp_path),
-                             server_process=server_process)
+                             server_process=True)
+            if cli_owned:
+                app = owned(app)
             async with app.router.lifespan_context(app):
                 frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
                 interval = sys.getswitchinterval()
-            if server_process:
+            if cli_owned:
                 assert frozen > 10_000 and threshold[0] > before[0] and interval < switch
             else:
                 assert frozen == 0 and threshold == before and interval == switch

@@ -16,9 +16,7 @@ Library::
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,8 +25,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from authgate import __version__, background, delivery
+from authgate import __version__, background
 from authgate.clock import Clock
+from authgate.composition import build_resources
 from authgate.config import Settings, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
@@ -38,7 +37,7 @@ from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import mfa as mfa_routes
 from authgate.http.routing import add_routes
 from authgate.migrate import upgrade
-from authgate.resources import Resources, build_resources
+from authgate.resources import Resources
 
 log = logging.getLogger("authgate")
 Extension = Callable[[Resources], Any]
@@ -51,7 +50,7 @@ class AuthGate:
         self.settings = settings
         self.server_process = server_process
         """The process serves only this app (``authgate serve``): it may run helper processes
-        (password hashing) and tune process-wide settings."""
+        (password hashing)."""
         self.clock = clock
         self.prefix = prefix
         self.resources: Resources | None = None
@@ -73,7 +72,7 @@ class AuthGate:
             auto = self.settings.auto_migrate
             if auto and sqlite_path(self.settings.database_url) is not None:
                 await upgrade(res.db.writer)
-            for setup in [*_feature_setups(), *self._extensions]:
+            for setup in self._extensions:
                 result = setup(res)
                 if hasattr(result, "__await__"):
                     await result
@@ -115,40 +114,14 @@ def _feature_routers() -> list[APIRouter]:
             mfa_devices.router]
 
 
-def _feature_setups() -> list[Extension]:
-    """Start-up hooks of the feature packages (they attach collaborators to Resources)."""
-    from authgate.mfa import totp, trust
-
-    return [delivery.setup, totp.setup, trust.setup]
-
-
-def _tune_process() -> None:
-    """Everything alive after start-up (modules, routes, engines, compiled statements) lives
-    as long as the process: freeze it out of the collector's sight, and collect the young
-    generation less often. Measured on GET /auth/user (PostgreSQL, 1 worker): 421 -> 299 µs
-    of CPU per request and p99 96 -> 33 ms (full collections scanned the whole heap)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
-    # Hand the GIL over sooner when another thread holds it (aiosqlite's connection threads,
-    # the hashing pool returning from argon2): the event loop waited up to the default 5 ms.
-    # Login storm, 1 worker: p99 of GET /auth/user 12.3x -> 7.9x idle on SQLite, 2.96x ->
-    # 2.42x on PostgreSQL.
-    sys.setswitchinterval(0.0005)
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None,
                server_process: bool = False) -> FastAPI:
     """The standalone app. ``server_process``: this process only serves this app (``authgate
-    serve`` workers), so start-up may tune the process-wide garbage collector."""
+    serve`` workers), so passwords may be hashed in helper processes. Process-wide tuning
+    (the garbage collector, the switch interval) is the process owner's: ``authgate serve``
+    (``authgate.cli.main.tune_process``)."""
     gate = AuthGate(settings, clock=clock, server_process=server_process)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with gate.lifespan(app):
-            if server_process:
-                _tune_process()
-            yield
+    lifespan = gate.lifespan
 
     app = FastAPI(
         title="authgate",

@@ -6,7 +6,7 @@ neither the answer nor its timing depends on the account or on the mail relay::
 
     background.spawn(res, _deliver(res, ...), name="password reset")
 
-Tasks are kept referenced in ``res.extras`` (the event loop holds only weak references) and
+Tasks are kept referenced in ``res.tasks`` (the event loop holds only weak references) and
 their failures are logged by class and error code only: a message could carry the code.
 ``drain`` waits for them (tests, and the app's shutdown so a code being sent is not cut off).
 """
@@ -22,15 +22,6 @@ from authgate.errors import AuthError
 from authgate.resources import Resources
 
 log = logging.getLogger("authgate.background")
-_KEY = "background_tasks"
-
-
-def _tasks(res: Resources) -> set[asyncio.Task[None]]:
-    tasks: set[asyncio.Task[None]] | None = res.extras.get(_KEY)
-    if tasks is None:
-        tasks = set()
-        res.extras[_KEY] = tasks
-    return tasks
 
 
 async def _run(work: Coroutine[Any, Any, None], name: str) -> None:
@@ -48,7 +39,7 @@ async def _run(work: Coroutine[Any, Any, None], name: str) -> None:
 
 def spawn(res: Resources, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
     """Run ``work`` after the response; its errors are logged, never raised."""
-    tasks = _tasks(res)
+    tasks = res.tasks
     task = asyncio.get_running_loop().create_task(_run(work, name), name=f"authgate: {name}")
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -56,7 +47,7 @@ def spawn(res: Resources, work: Coroutine[Any, Any, None], *, name: str) -> asyn
 
 
 def pending(res: Resources) -> int:
-    return sum(1 for t in _tasks(res) if not t.done())
+    return sum(1 for t in res.tasks if not t.done())
 
 
 async def drain(res: Resources, *, timeout: float | None = None) -> None:
@@ -64,7 +55,7 @@ async def drain(res: Resources, *, timeout: float | None = None) -> None:
     seconds the rest are cancelled."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    while tasks := {t for t in _tasks(res) if not t.done()}:
+    while tasks := {t for t in res.tasks if not t.done()}:
         left = None if deadline is None else max(0.0, deadline - loop.time())
         _, still = await asyncio.wait(tasks, timeout=left)
         if still and deadline is not None and loop.time() >= deadline:

@@ -22,9 +22,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from authgate import registry
 from authgate.durations import Duration
 
-MfaMethod = Literal["email", "sms", "totp"]
 _WEAK_SECRETS = {"secret", "changeme", "change-me", "password", "jwt-secret", "your-secret-key"}
 
 
@@ -92,11 +92,21 @@ class TotpSettings(_Section):
     setup_expires_in: Duration = timedelta(minutes=15)
 
 
+def _registered_method(name: str) -> str:
+    """Validated against the registry when the settings are built, so a method registered
+    before (a plug-in, a test) is accepted."""
+    if name not in registry.mfa_methods:
+        known = ", ".join(registry.mfa_methods.names())
+        raise ValueError(f"unknown MFA method {name!r} (registered: {known})")
+    return name
+
+
 class MfaSettings(_Section):
     enabled: bool = True
     required: bool = False
-    methods: tuple[MfaMethod, ...] = ("totp", "email")
-    default_method: MfaMethod | None = None
+    methods: tuple[str, ...] = ("totp", "email")
+    """Names of registered MFA methods (``authgate.registry.mfa_methods``)."""
+    default_method: str | None = None
     allow_user_toggle: bool = True
     allow_method_selection: bool = True
     otp_length: int = Field(6, ge=4, le=10)
@@ -115,8 +125,15 @@ class MfaSettings(_Section):
 
     @field_validator("methods")
     @classmethod
-    def _dedupe(cls, v: tuple[MfaMethod, ...]) -> tuple[MfaMethod, ...]:
+    def _dedupe(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for name in v:
+            _registered_method(name)
         return tuple(dict.fromkeys(v))
+
+    @field_validator("default_method")
+    @classmethod
+    def _known_default(cls, v: str | None) -> str | None:
+        return v if v is None else _registered_method(v)
 
 
 class RegistrationSettings(_Section):

@@ -1,11 +1,14 @@
 """Everything a running authgate holds: built once from Settings, passed down, closed once.
 
-The app's lifespan and the CLI both call ``build_resources``; nothing connects or reads the
+``Resources`` is a plain typed record: every collaborator a feature needs is a field here,
+built by ``authgate.composition.build_resources`` (above the feature packages, so none of
+them has to reach another through a string-keyed bag). Nothing connects or reads the
 environment at import time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -15,19 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from authgate.clock import Clock, SystemClock
+from authgate.clock import Clock
 from authgate.config import Settings
 from authgate.crypto.keys import derive
 from authgate.crypto.passwords import PasswordHasher
+from authgate.crypto.secretbox import SecretBox
 from authgate.crypto.tokens import TokenCodec
 from authgate.db import Database
+from authgate.delivery import Delivery
 from authgate.events import EventBus
-from authgate.sessions.db_store import DatabaseSessionStore, load_user_snapshot
-from authgate.sessions.memory_store import MemorySessionStore
-from authgate.sessions.store import SessionStore
 
-if TYPE_CHECKING:  # the Redis client is imported only when redis_url is configured
-    import redis.asyncio as aioredis
+if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
+    import redis.asyncio as aioredis  # imported only when redis_url is configured
+
+    from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
 DEV_SECRET_FILE = ".authgate-secret"
@@ -43,6 +47,8 @@ class Keys:
     recovery: bytes
     totp_lookup: bytes
     csrf: bytes
+    rate_account: bytes
+    """Keys the per-account rate-limit subjects (counters never hold an email or phone)."""
 
 
 @dataclass
@@ -58,11 +64,21 @@ class Resources:
     tokens: TokenCodec
     keys: Keys
     events: EventBus
+    delivery: Delivery
+    """Renders and sends one-time codes (``res.delivery.send_code``)."""
+    secretbox: SecretBox
+    """Encrypts TOTP seeds (the ``mfa.encryption_keys`` ring)."""
     redis: aioredis.Redis | None = None
-    channels: frozenset[str] = frozenset()
-    """Delivery channels that can carry one-time codes (``email``, ``sms``)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Feature packages attach their own collaborators here (delivery, rate limits)."""
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """Background work still running (``authgate.background``): referenced here because
+    the event loop holds tasks only weakly."""
+    warned_no_client_ip: bool = False
+    """The "per-IP limits cannot apply" warning was logged (once per app)."""
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """Delivery channels that can carry one-time codes (``email``, ``sms``)."""
+        return self.delivery.channels
 
     async def close(self) -> None:
         await self.store.close()
@@ -115,7 +131,7 @@ def dev_secret(settings: Settings) -> bytes:
     return value.encode()
 
 
-def _signing_material(settings: Settings, root: bytes) -> tuple[Any, Any]:
+def signing_material(settings: Settings, root: bytes) -> tuple[Any, Any]:
     jwt_s = settings.jwt
     if jwt_s.algorithm.startswith("HS"):
         return root, root
@@ -129,6 +145,13 @@ def _signing_material(settings: Settings, root: bytes) -> tuple[Any, Any]:
         key = serialization.load_pem_private_key(private, password=None)
         public = key.public_key()
     return private, public
+
+
+def build_secretbox(settings: Settings, keys: Keys) -> SecretBox:
+    """The TOTP key ring; a malformed ``mfa.encryption_keys`` entry fails here, at start-up,
+    rather than at the first enrolment."""
+    return SecretBox.from_config(
+        [k.get_secret_value() for k in settings.mfa.encryption_keys], keys.root)
 
 
 def build_keys(settings: Settings) -> Keys:
@@ -145,66 +168,5 @@ def build_keys(settings: Settings) -> Keys:
         recovery=derive(root, "recovery-code-hash"),
         totp_lookup=derive(root, "totp-secret-lookup"),
         csrf=derive(root, "csrf"),
-    )
-
-
-def build_resources(settings: Settings, *, clock: Clock | None = None,
-                    hash_processes: bool = False) -> Resources:
-    """``hash_processes``: hash passwords in processes of their own (a server worker that
-    owns its process; see ``PasswordHasher``)."""
-    keys = build_keys(settings)
-    db = Database(settings.database_url, pool_size=settings.database_pool_size)
-    sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
-    redis_client: aioredis.Redis | None = None
-    if settings.redis_url:
-        import redis.asyncio as aioredis
-
-        redis_client = aioredis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-            health_check_interval=10, retry_on_timeout=False,
-        )
-
-    async def user_loader(user_id: str) -> Any:
-        return await load_user_snapshot(db, user_id)
-
-    user_ttl = int(settings.session.user_cache_ttl.total_seconds())
-    store: SessionStore
-    if settings.session.storage == "redis":
-        from authgate.sessions.redis_store import RedisSessionStore
-
-        assert redis_client is not None
-        store = RedisSessionStore(redis_client, user_loader, prefix=settings.redis_prefix,
-                                  user_ttl_seconds=user_ttl)
-    elif settings.session.storage == "memory":
-        store = MemorySessionStore(user_loader, user_ttl_seconds=user_ttl)
-    else:
-        store = DatabaseSessionStore(db)
-    sign, verify = _signing_material(settings, keys.root)
-    tokens = TokenCodec(
-        root_secret=keys.root,
-        algorithm=settings.jwt.algorithm,
-        signing_key=sign,
-        verify_key=verify,
-        issuer=settings.jwt.issuer,
-        audience=settings.jwt.audience,
-        access_ttl=settings.jwt.access_token_expires_in,
-        refresh_ttl=settings.jwt.refresh_token_expires_in,
-    )
-    ph = settings.password_hash
-    hasher = PasswordHasher(
-        time_cost=ph.time_cost, memory_cost_kib=ph.memory_cost_kib, parallelism=ph.parallelism,
-        processes=hash_processes,
-    )
-    return Resources(
-        settings=settings,
-        clock=clock or SystemClock(),
-        db=db,
-        sessionmaker=sessionmaker,
-        readmaker=async_sessionmaker(db.reader, expire_on_commit=False),
-        store=store,
-        hasher=hasher,
-        tokens=tokens,
-        keys=keys,
-        events=EventBus(),
-        redis=redis_client,
+        rate_account=derive(root, "rate-limit-account"),
     )

@@ -1,4 +1,4 @@
-"""The start-up hook: which senders an app gets, and which channels count for MFA."""
+"""The composition root: which senders an app gets, and which channels count for MFA."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from authgate.delivery import HttpSmsSender, OutboxEmailSender, SmtpEmailSender, delivery_of
+from authgate.delivery import HttpSmsSender, OutboxEmailSender, SmtpEmailSender
 from tests.conftest import MakeHarness, bearer
 from tests.helpers import set_user, user_id_of
 from tests.servers import SmsSink, SmtpSink
@@ -15,7 +15,7 @@ from tests.servers import SmsSink, SmtpSink
 async def test_default_is_the_outbox_and_email_only(make_harness: MakeHarness,
                                                     tmp_path: Path) -> None:
     h = await make_harness()
-    d = delivery_of(h.res)
+    d = h.res.delivery
     assert isinstance(d.email, OutboxEmailSender)
     assert d.email.directory == tmp_path / "outbox"
     assert d.sms is None
@@ -25,7 +25,7 @@ async def test_default_is_the_outbox_and_email_only(make_harness: MakeHarness,
 async def test_smtp_and_sms_when_configured(make_harness: MakeHarness, smtp_sink: SmtpSink,
                                             sms_sink: SmsSink) -> None:
     h = await make_harness(delivery={"smtp": smtp_sink.settings(), "sms": sms_sink.settings()})
-    d = delivery_of(h.res)
+    d = h.res.delivery
     assert isinstance(d.email, SmtpEmailSender)
     assert isinstance(d.sms, HttpSmsSender)
     assert h.res.channels == frozenset({"email", "sms"})

@@ -1,13 +1,14 @@
 """Message delivery (email, SMS) behind small interfaces, and its start-up hook.
 
-Flows do not talk to senders directly: they call ``delivery_of(res).send_code(...)``, which
+Flows do not talk to senders directly: they call ``res.delivery.send_code(...)``, which
 renders the template for the purpose and hands the message to the channel's sender. The
 one-time-code engine (``authgate.otp.codes.issue_and_send``) wraps that with issuing and
 rollback, which is what most flows want.
 
-``setup(res)`` picks the senders from settings: SMTP when ``delivery.smtp.host`` is set,
-otherwise the development outbox (``<data_dir>/outbox``); SMS only when ``delivery.sms.url``
-is set. It publishes ``res.channels`` so MFA policy counts email/SMS only when they exist.
+``build(settings)`` (called by the composition root) picks the senders: SMTP when
+``delivery.smtp.host`` is set, otherwise the development outbox (``<data_dir>/outbox``); SMS
+only when ``delivery.sms.url`` is set. ``Delivery.channels`` (``res.channels``) says which
+channels exist, so MFA policy counts email/SMS only when they do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from authgate.config import Settings
 from authgate.delivery.email import (
     EmailSender,
     OutboxEmailSender,
@@ -25,17 +27,14 @@ from authgate.delivery.email import (
 from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
 from authgate.delivery.templates import EMAIL_KINDS, SMS_KINDS, Kind, TemplateError, Templates
 from authgate.errors import AuthError, Code
-from authgate.resources import Resources
 from authgate.vocabulary import Channel
 
 __all__ = [
     "Channel", "Delivery", "EmailSender", "HttpSmsSender", "OutboxEmailSender", "OutgoingEmail",
-    "SmsSender", "SmtpEmailSender", "TemplateError", "Templates", "delivery_of", "kind_for",
-    "setup",
+    "SmsSender", "SmtpEmailSender", "TemplateError", "Templates", "build", "kind_for",
 ]
 
 log = logging.getLogger("authgate.delivery")
-EXTRA_KEY = "delivery"
 
 _PURPOSE_KIND: dict[str, Kind] = {
     "mfa": "mfa_code",
@@ -63,10 +62,9 @@ class Delivery:
         self.templates = templates
         self.email = email
         self.sms = sms
-
-    @property
-    def channels(self) -> frozenset[str]:
-        return frozenset({"email", "sms"} if self.sms is not None else {"email"})
+        self.channels: frozenset[str] = frozenset(
+            {"email", "sms"} if sms is not None else {"email"})
+        """The channels that can carry a code here (read on hot routes: computed once)."""
 
     def check_kind(self, channel: Channel, purpose: str) -> None:
         """ValueError when no template exists for this purpose on this channel (e.g. an
@@ -107,18 +105,8 @@ class Delivery:
             raise ValueError(f"unknown channel {channel!r}")
 
 
-def delivery_of(res: Resources) -> Delivery:
-    """The app's Delivery (set by ``setup``)."""
-    found = res.extras.get(EXTRA_KEY)
-    if found is None:
-        raise RuntimeError("delivery is not set up (authgate.delivery.setup was not run)")
-    if not isinstance(found, Delivery):
-        raise TypeError(f"res.extras[{EXTRA_KEY!r}] is not a Delivery")
-    return found
-
-
-def build(res: Resources) -> Delivery:
-    settings = res.settings
+def build(settings: Settings) -> Delivery:
+    """The senders the settings describe."""
     cfg = settings.delivery
     templates = Templates(cfg.templates_dir)
     templates.check(settings.app_name)
@@ -134,10 +122,3 @@ def build(res: Resources) -> Delivery:
                     "Development only.", outbox)
     sms = HttpSmsSender(cfg.sms) if cfg.sms.url else None
     return Delivery(app_name=settings.app_name, templates=templates, email=email, sms=sms)
-
-
-def setup(res: Resources) -> None:
-    """Start-up hook: attach the Delivery and publish the channels that exist."""
-    delivery = build(res)
-    res.extras[EXTRA_KEY] = delivery
-    res.channels = delivery.channels

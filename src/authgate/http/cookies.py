@@ -82,3 +82,16 @@ def write_csrf(settings: Settings, response: Response, token: str) -> None:
 def clear_tokens(settings: Settings, response: Response) -> None:
     clear(settings, response, ACCESS_COOKIE)
     clear(settings, response, REFRESH_COOKIE)
+
+
+_MAX_TRUST_TOKEN_LEN = 128
+
+
+def trust_token(settings: Settings, request: Request) -> str | None:
+    """The trusted-device token a login presents: the cookie (first) or the header named
+    ``mfa.trust_device_storage_name``; None when absent or implausibly long."""
+    name = settings.mfa.trust_device_storage_name
+    token = request.cookies.get(name) or request.headers.get(name)
+    if not token or len(token) > _MAX_TRUST_TOKEN_LEN:
+        return None
+    return token.strip() or None

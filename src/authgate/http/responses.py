@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from authgate.http import cookies
 from authgate.http.schemas import json_response
+from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
-from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import TokenPair
 
 

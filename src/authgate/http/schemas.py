@@ -3,15 +3,27 @@ the contract does, but type-check every known one strictly."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StrictBool,
+    StrictStr,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 from starlette.responses import Response
 
 from authgate.clock import iso_millis
 from authgate.errors import Code
-from authgate.identity.accounts import valid_email
+from authgate.identity.store import valid_email
+from authgate.registry import mfa_methods
 
 iso = iso_millis
 
@@ -101,6 +113,25 @@ class ToggleMfaIn(_In):
     enabled: StrictBool
 
 
+class _MethodNames:
+    """A registered MFA method's name; the OpenAPI enum lists the registry when the
+    document is generated (login order)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler
+                                     ) -> core_schema.CoreSchema:
+        return core_schema.str_schema()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        names = sorted(mfa_methods, key=lambda m: m.login_rank)
+        return {"type": "string", "enum": [m.name for m in names]}
+
+
+MfaMethodName = Annotated[str, _MethodNames]
+
+
 # responses ---------------------------------------------------------------------------
 class ErrorOut(BaseModel):
     statusCode: int
@@ -118,8 +149,8 @@ class AuthOut(_Out):
     refreshToken: str | None = Field(None, description="Absent in cookie mode")
     isRequiresMfa: bool
     mustChangePassword: bool | None = None
-    mfaMethods: list[Literal["email", "sms", "totp"]] | None = None
-    defaultMfaMethod: Literal["email", "sms", "totp"] | None = None
+    mfaMethods: list[MfaMethodName] | None = None
+    defaultMfaMethod: MfaMethodName | None = None
     trustToken: str | None = None
     message: str
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from authgate.http.schemas import iso
+from authgate.identity.snapshot import UserSnapshot
+from authgate.mfa.methods.totp import METHOD as TOTP
 from authgate.mfa.models import TotpDevice
 from authgate.mfa.policy import DeviceInfo
-from authgate.sessions.records import UserSnapshot
 
 
 def user_row(u: UserSnapshot) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def device(d: TotpDevice | DeviceInfo) -> dict[str, Any]:
     return {
         "id": d.id,
         "deviceName": d.device_name,
-        "method": "totp",
+        "method": TOTP.name,
         "lastUsedAt": iso(d.last_used_at),
         "createdAt": iso(d.created_at),
         "verified": d.verified,

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.identity.models import Permission, Role, RolePermission, User, UserRole
-from authgate.sessions.records import UserSnapshot
+from authgate.identity.snapshot import UserSnapshot
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
+
+
+def valid_email(email: str) -> bool:
+    return len(email) <= 320 and bool(_EMAIL.match(email.strip()))
 
 
 def normalise_email(email: str) -> str:

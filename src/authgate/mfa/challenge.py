@@ -21,27 +21,18 @@ What differs from upstream, on purpose (contract §8):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
 
-from sqlalchemy import update
-
-from authgate import vocabulary
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
-from authgate.identity.models import User
+from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import policy
-from authgate.mfa.totp import verify_totp_for_user
+from authgate.mfa.methods.base import MfaMethod
 from authgate.mfa.trust import maybe_issue_trust
-from authgate.otp import codes
+from authgate.registry import mfa_methods
 from authgate.resources import Resources
-from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import ClientMeta, Principal, Sessions, TokenPair
 from authgate.throttling import attempts
-from authgate.tx import transaction
-from authgate.vocabulary import Channel
 
-Method = Literal["email", "sms", "totp"]
-METHODS: tuple[Method, ...] = ("email", "sms", "totp")
 ALIASES = {"phone": "sms"}
 """The official SDK's ``send2fa("phone")`` means SMS."""
 
@@ -69,65 +60,34 @@ def _require_step(res: Resources, principal: Principal) -> None:
         raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled for this account")
 
 
-def address_for(res: Resources, user: UserSnapshot, method: str) -> str | None:
-    """Where a code for ``method`` would go, or None when the method is not usable by this
-    user here (not configured, no channel, or no address on the account)."""
-    if method not in ("email", "sms") or method not in res.settings.mfa.methods:
+def _configured(res: Resources, name: str | None) -> MfaMethod | None:
+    """The registered method ``name`` when this app configures it."""
+    if name is None or name not in res.settings.mfa.methods:
         return None
-    if method not in res.channels:
-        return None
-    return user.email if method == "email" else user.phone
+    return mfa_methods.get(name)
 
 
 async def send_challenge(res: Resources, principal: Principal, raw_method: object) -> bool:
-    """Send an MFA code for ``email``/``sms``; True when a message went out.
+    """Send an MFA code over the named method; True when a message went out.
 
-    ``totp`` and unknown values answer success without sending (the SDK may send other
-    strings; upstream accepts anything). Raises MFA_NOT_ENABLED (403),
-    MFA_METHOD_NOT_AVAILABLE (400), RESEND_TOO_SOON (429), DELIVERY_FAILED (502).
+    A method that sends nothing (``totp``) and unknown values answer success without
+    sending (the SDK may send other strings; upstream accepts anything). Raises
+    MFA_NOT_ENABLED (403), MFA_METHOD_NOT_AVAILABLE (400), RESEND_TOO_SOON (429),
+    DELIVERY_FAILED (502).
     """
     _require_step(res, principal)
-    method = normalise_method(raw_method)
-    if method not in ("email", "sms"):
+    name = normalise_method(raw_method)
+    method = mfa_methods.get(name) if name is not None else None
+    if method is None or not method.delivers:
         return False
-    channel: Channel = "email" if method == "email" else "sms"
-    user = principal.user
-    to = address_for(res, user, channel)
-    if to is None:
+    if _configured(res, method.name) is None:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
-    await codes.issue_and_send(res, user_id=user.id, purpose=vocabulary.MFA, channel=channel, to=to)
-    await res.events.emit(Event(MFA_CODE_SENT, user.id, {"method": channel}))
+    await method.send_challenge(res, principal.user)
+    await res.events.emit(Event(MFA_CODE_SENT, principal.user.id, {"method": method.name}))
     return True
 
 
-async def _check_code(res: Resources, user: UserSnapshot, method: Method,
-                      otp: str) -> UserSnapshot:
-    """Verify the second factor; returns the user as it is after the step (the channel a
-    code went to is now verified)."""
-    if method == "totp":
-        async with transaction(res.sessionmaker) as tx:
-            device = await verify_totp_for_user(res, tx, user.id, otp)
-        if device is None:
-            raise AuthError(Code.MFA_CODE_INVALID)
-        return user
-    now = res.clock.now()
-    column = User.email_verified_at if method == "email" else User.phone_verified_at
-    async with codes.consume(res, user_id=user.id, purpose=vocabulary.MFA, channel=method,
-                             code=otp) as tx:
-        # Only the channel the code travelled over is proven, and only if still unproven.
-        result = await tx.session.execute(
-            update(User).where(User.id == user.id, column.is_(None))
-            .values({column: now, User.updated_at: now}))
-        stamped = bool(result.rowcount)  # type: ignore[attr-defined]
-    if not stamped:
-        return user
-    await res.store.user_changed(user.id)
-    if method == "email":
-        return replace(user, email_verified_at=now)
-    return replace(user, phone_verified_at=now)
-
-
-async def verify_step(res: Resources, principal: Principal, method: Method, otp: str, *,
+async def verify_step(res: Resources, principal: Principal, method: str, otp: str, *,
                       trust_device: bool | None, client: ClientMeta) -> MfaVerified:
     """Check a second factor and upgrade the session (new token pair, pending pair retired).
 
@@ -137,12 +97,12 @@ async def verify_step(res: Resources, principal: Principal, method: Method, otp:
     """
     _require_step(res, principal)
     user = principal.user
-    cfg = res.settings.mfa
-    if method not in cfg.methods or (method != "totp" and method not in res.channels):
+    found = _configured(res, method)
+    if found is None or not found.ready(res):
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
     try:
         await attempts.check_and_count(res, attempts.MFA_SCOPE, user.id)
-        user = await _check_code(res, user, method, otp)
+        user = await found.verify(res, user, otp)
     except AuthError as err:
         await res.events.emit(Event(MFA_FAILED, user.id, {"method": method,
                                                           "reason": err.code.value}))

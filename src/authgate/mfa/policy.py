@@ -1,32 +1,31 @@
 """Which MFA methods a user has, what ``GET /auth/mfa/status`` says, and the toggle.
 
 Method rules (contract §3.9/§3.10, with W5/W16 fixed): a method counts only when it is
-configured for the app *and* usable by this user: ``totp`` with a verified device, ``email``
-with an address and an email channel, ``sms`` with a phone and an SMS channel.
+configured for the app *and* usable by this user (``MfaMethod.usable`` and, when the method
+has rows of its own, ``usable_sql``): ``totp`` with a verified device, ``email`` with an
+address and an email channel, ``sms`` with a phone and an SMS channel. The methods are the
+registered ones (``authgate.registry.mfa_methods``, built-ins in ``authgate.mfa.methods``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
+from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import store as mfa_store
 from authgate.mfa.models import TotpDevice
+from authgate.registry import mfa_methods
 from authgate.resources import Resources
-from authgate.sessions.records import UserSnapshot
 
-
-async def has_verified_totp(s: AsyncSession, user_id: str) -> bool:
-    stmt = select(func.count()).select_from(TotpDevice).where(
-        TotpDevice.user_id == user_id, TotpDevice.verified.is_(True)
-    )
-    return bool((await s.execute(stmt)).scalar_one())
+if TYPE_CHECKING:  # the methods build on this module (methods.totp -> mfa.totp -> policy)
+    from authgate.mfa.methods.base import MfaMethod
 
 
 async def totp_devices(s: AsyncSession, user_id: str, now: datetime) -> list[TotpDevice]:
@@ -52,29 +51,40 @@ def _live_devices(rows: list[_Device], now: datetime) -> list[_Device]:
     )
 
 
+def configured(res: Resources) -> list[MfaMethod]:
+    """The registered methods this app configures (``mfa.methods``), in that order."""
+    found = (mfa_methods.get(n) for n in res.settings.mfa.methods)
+    return [m for m in found if m is not None]
+
+
+def _statements(res: Resources) -> mfa_store.Statements:
+    return mfa_store.statements(configured(res), mfa_methods.version)
+
+
+def _methods(res: Resources, user: UserSnapshot, facts: dict[str, bool]) -> list[str]:
+    """The usable methods in status order; ``facts``: the SQL facts (``usable_sql``)."""
+    usable = [m for m in configured(res) if m.usable(res, user) and facts.get(m.name, True)]
+    return [m.name for m in sorted(usable, key=lambda m: m.status_rank)]
+
+
 async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:
-    """Status order: totp, email, sms."""
-    cfg = res.settings.mfa
-    if not cfg.enabled:
+    """Status order (totp, email, sms for the built-ins)."""
+    if not res.settings.mfa.enabled:
         return []
-    return _methods(res, user, totp="totp" in cfg.methods and await has_verified_totp(s, user.id))
-
-
-def _methods(res: Resources, user: UserSnapshot, *, totp: bool) -> list[str]:
-    cfg = res.settings.mfa
-    out: list[str] = []
-    if "totp" in cfg.methods and totp:
-        out.append("totp")
-    if "email" in cfg.methods and user.email and "email" in res.channels:
-        out.append("email")
-    if "sms" in cfg.methods and user.phone and "sms" in res.channels:
-        out.append("sms")
-    return out
+    st = _statements(res)
+    facts: dict[str, bool] = {}
+    if st.facts:
+        row = (await s.execute(st.facts_query, {"uid": user.id})).mappings().one()
+        facts = mfa_store.facts_of(st, row)
+    return _methods(res, user, facts)
 
 
 def login_order(methods: list[str]) -> list[str]:
     """Login responses list methods as the contract does: email, sms, then totp."""
-    return [m for m in ("email", "sms", "totp") if m in methods]
+    def rank(name: str) -> int:
+        m = mfa_methods.get(name)
+        return m.login_rank if m is not None else 0
+    return sorted(methods, key=rank)
 
 
 def default_method(res: Resources, methods: list[str]) -> str | None:
@@ -122,7 +132,8 @@ def can_toggle(res: Resources) -> bool:
 async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     cfg = res.settings.mfa
     now = res.clock.now()
-    rows = await mfa_store.status_rows(res.db, user.id)
+    st = _statements(res)
+    rows = await mfa_store.status_rows(res.db, st, user.id)
     has_rc = bool(rows[0]["has_rc"]) if rows else False
     devices: list[DeviceInfo] = []
     methods: list[str] = []
@@ -130,7 +141,7 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
         found = [DeviceInfo(r["id"], r["device_name"], bool(r["verified"]), r["last_used_at"],
                             r["created_at"], r["expires_at"]) for r in rows if r["id"] is not None]
         devices = _live_devices(found, now)
-        methods = _methods(res, user, totp=any(d.verified for d in found))
+        methods = _methods(res, user, mfa_store.facts_of(st, rows[0]) if rows else {})
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
         verified_methods=methods,
@@ -157,14 +168,14 @@ async def toggle(res: Resources, user: UserSnapshot, enabled: bool) -> None:
         raise AuthError(Code.MFA_NOT_ENABLED)
     if not can_toggle(res):
         raise AuthError(Code.MFA_TOGGLING_NOT_ALLOWED)
-    others = _methods(res, user, totp=False)
+    st = _statements(res)
     wrote = await mfa_store.set_mfa_flag(
-        res.db, user.id, enabled=enabled, now=res.clock.now(), other_method=bool(others),
-        totp_counts="totp" in cfg.methods)
+        res.db, st, user.id, enabled=enabled, now=res.clock.now(),
+        can=[m.usable(res, user) for m in st.methods])
     if not wrote.allowed:
         raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
     if wrote.changed:
         await res.store.user_changed(user.id)
-        methods = _methods(res, user, totp=wrote.has_totp) if enabled else []
+        methods = _methods(res, user, wrote.facts) if enabled else []
         data = {"method": methods[0]} if methods else {}
         await res.events.emit(Event(MFA_ENABLED if enabled else MFA_DISABLED, user.id, data))

@@ -1,42 +1,142 @@
 """The MFA statements of the request hot path: the status read and the toggle's write.
 
-Each is one statement on PostgreSQL (one round trip, atomic on its own). SQLite has no
-data-modifying CTEs: there the toggle is the same rules in one short write transaction.
+Both are composed from the registered MFA methods (``authgate.registry.mfa_methods``): each
+method the app configures adds a Python-known fact (``can_<i>``: e.g. an address and a
+channel) and, when it has rows of its own, a SQL boolean (``usable_sql``, e.g. EXISTS a
+verified authenticator). The rule "enabling needs a usable method" is that composition,
+written once (``_allowed``) and evaluated by the database on both dialects. Each statement
+is one round trip on PostgreSQL (the toggle a data-modifying CTE, atomic on its own); SQLite
+has no data-modifying CTEs: there the toggle reads the same expression, then writes in one
+short transaction that evaluates it again under the write lock. Statements are built once
+per set of configured methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Boolean, String, Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    String,
+    Table,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from authgate.db import Database, UtcDateTime
 from authgate.hotpath import Rows
 from authgate.identity.models import User
 from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
 
+if TYPE_CHECKING:
+    from authgate.mfa.methods.base import MfaMethod
+
 _U = cast(Table, User.__table__)
 _D = cast(Table, TotpDevice.__table__)
 _R = cast(Table, RecoveryCode.__table__)
 _T = cast(Table, TrustedDevice.__table__)
 
-_ME = select(bindparam("uid", type_=String).label("uid")).subquery("me")
-# The caller's devices (none: one row of NULLs) and whether an unused recovery code exists.
-_STATUS = (
-    select(
-        exists().where(_R.c.user_id == _ME.c.uid, _R.c.used_at.is_(None)).label("has_rc"),
-        _D.c.id, _D.c.device_name, _D.c.verified, _D.c.last_used_at, _D.c.expires_at,
-        _D.c.created_at,
+_UID = bindparam("uid", type_=String)
+_ON = bindparam("enabled", type_=Boolean)
+_NOW = bindparam("now", type_=UtcDateTime())
+_ME = select(_UID.label("uid")).subquery("me")
+
+
+def _can(i: int) -> Any:
+    return bindparam(f"can_{i}", type_=Boolean)
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    methods: tuple[MfaMethod, ...]
+    facts: tuple[int, ...]
+    """Indexes of the methods with a SQL part (their value is column ``usable_<i>``)."""
+    status: Any
+    toggle_pg: Any
+    toggle_state: Any
+    allowed: Any
+    facts_query: Any
+    """Only the ``usable_<i>`` columns (the login's and refresh's method list)."""
+    set_flag: Any
+    end_trust: Any
+
+
+def _compose(methods: tuple[MfaMethod, ...]) -> Statements:
+    sql = [m.usable_sql(_UID) for m in methods]
+    facts = tuple(i for i, e in enumerate(sql) if e is not None)
+    usable_cols = [cast(ColumnElement[bool], sql[i]).label(f"usable_{i}") for i in facts]
+    # Enabling needs a method the user can use: its known facts and its own rows agree.
+    terms: list[ColumnElement[bool]] = [
+        _can(i) if e is None else (_can(i) & e) for i, e in enumerate(sql)]
+    allowed = or_(~_ON, *terms) if terms else or_(~_ON, false())
+    # The caller's devices (none: one row of NULLs) and whether an unused recovery code
+    # exists; TOTP devices are what the status lists beside the methods.
+    status = (
+        select(
+            exists().where(_R.c.user_id == _ME.c.uid, _R.c.used_at.is_(None)).label("has_rc"),
+            *[cast(ColumnElement[bool], sql[i]).label(f"usable_{i}") for i in facts],
+            _D.c.id, _D.c.device_name, _D.c.verified, _D.c.last_used_at, _D.c.expires_at,
+            _D.c.created_at,
+        )
+        .select_from(_ME.outerjoin(_D, _D.c.user_id == _ME.c.uid))
     )
-    .select_from(_ME.outerjoin(_D, _D.c.user_id == _ME.c.uid))
-)
+    set_flag = (update(_U).where(_U.c.id == _UID, _U.c.is_mfa_enabled != _ON)
+                .values(is_mfa_enabled=_ON, updated_at=_NOW))
+    # Turning MFA off ends every trusted device (W7).
+    end_trust = (update(_T).where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None))
+                 .values(revoked_at=_NOW))
+    set_cte = set_flag.where(allowed).returning(_U.c.id).cte("set_flag")
+    end_trust_cte = end_trust.where(~_ON).returning(_T.c.id).cte("end_trust")
+    toggle_pg = select(
+        allowed.label("allowed"),
+        select(func.count()).select_from(set_cte).scalar_subquery().label("changed"),
+        # selected so that the CTE is part of the statement (PostgreSQL runs it either way)
+        select(func.count()).select_from(end_trust_cte).scalar_subquery().label("ended"),
+        *usable_cols,
+    )
+    # SQLite: what the toggle would find, read without the write lock (a repeated toggle,
+    # the common case, then takes no lock at all).
+    toggle_state = select(
+        _U.c.is_mfa_enabled.label("on"),
+        exists().where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None)).label("trusted"),
+        allowed.label("allowed"),
+        *usable_cols,
+    ).where(_U.c.id == _UID)
+    return Statements(methods, facts, status, toggle_pg, toggle_state,
+                       select(allowed.label("allowed"), *usable_cols), select(*usable_cols),
+                      set_flag, end_trust)
 
 
-async def status_rows(db: Database, user_id: str) -> Rows:
-    """Rows with ``has_rc`` and the device columns (``id`` None when there is no device)."""
-    return await db.hot_fetch_all(_STATUS, {"uid": user_id})
+_CACHE: dict[tuple[int, tuple[str, ...]], Statements] = {}
+
+
+def statements(methods: Sequence[MfaMethod], version: int) -> Statements:
+    """The statements for these methods (cached per registry version and method list)."""
+    key = (version, tuple(m.name for m in methods))
+    found = _CACHE.get(key)
+    if found is None:
+        found = _CACHE[key] = _compose(tuple(methods))
+    return found
+
+
+def facts_of(st: Statements, row: Any) -> dict[str, bool]:
+    """The SQL facts of a row: method name -> its ``usable_sql`` value."""
+    return {st.methods[i].name: bool(row[f"usable_{i}"]) for i in st.facts}
+
+
+async def status_rows(db: Database, st: Statements, user_id: str) -> Rows:
+    """Rows with ``has_rc``, ``usable_<i>`` and the device columns (``id`` None when there
+    is no device)."""
+    return await db.hot_fetch_all(st.status, {"uid": user_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,67 +145,31 @@ class FlagWrite:
     """False: enabling was asked and the user has no usable method (nothing written)."""
     changed: bool
     """The stored flag changed (a repeated toggle writes nothing)."""
-    has_totp: bool
-    """The user has a verified authenticator."""
+    facts: dict[str, bool]
+    """Each method's SQL fact (``usable_sql``) as the statement saw it."""
 
 
-_UID = bindparam("uid", type_=String)
-_ON = bindparam("enabled", type_=Boolean)
-_NOW = bindparam("now", type_=UtcDateTime())
-_HAS_TOTP = exists().where(_D.c.user_id == _UID, _D.c.verified.is_(True))
-# Enabling needs a method: one known from the user (email/SMS, passed in) or a verified
-# authenticator when TOTP counts for the app.
-_ALLOWED = or_(~_ON, bindparam("other_method", type_=Boolean),
-               and_(bindparam("totp_counts", type_=Boolean), _HAS_TOTP))
-_SET_FLAG = (update(_U).where(_U.c.id == _UID, _U.c.is_mfa_enabled != _ON)
-             .values(is_mfa_enabled=_ON, updated_at=_NOW))
-# Turning MFA off ends every trusted device (W7).
-_END_TRUST = (update(_T).where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None))
-              .values(revoked_at=_NOW))
-_SET_CTE = _SET_FLAG.where(_ALLOWED).returning(_U.c.id).cte("set_flag")
-_END_TRUST_CTE = _END_TRUST.where(~_ON).returning(_T.c.id).cte("end_trust")
-_TOGGLE_PG = select(
-    _ALLOWED.label("allowed"),
-    select(func.count()).select_from(_SET_CTE).scalar_subquery().label("changed"),
-    # selected so that the CTE is part of the statement (PostgreSQL runs it either way)
-    select(func.count()).select_from(_END_TRUST_CTE).scalar_subquery().label("ended"),
-    _HAS_TOTP.label("has_totp"),
-)
-
-
-# SQLite: what the toggle would find, read without the write lock (a repeated toggle, the
-# common case, then takes no lock at all).
-_TOGGLE_STATE = select(
-    _U.c.is_mfa_enabled.label("on"),
-    exists().where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None)).label("trusted"),
-    _HAS_TOTP.label("has_totp"),
-).where(_U.c.id == _UID)
-
-
-async def set_mfa_flag(db: Database, user_id: str, *, enabled: bool, now: datetime,
-                       other_method: bool, totp_counts: bool) -> FlagWrite:
-    """Set the user's MFA flag when allowed; turning it off also revokes trusted devices."""
-    params = {"uid": user_id, "enabled": enabled, "now": now, "other_method": other_method,
-              "totp_counts": totp_counts}
+async def set_mfa_flag(db: Database, st: Statements, user_id: str, *, enabled: bool,
+                       now: datetime, can: Sequence[bool]) -> FlagWrite:
+    """Set the user's MFA flag when allowed; turning it off also revokes trusted devices.
+    ``can``: each method's Python-known fact (``MfaMethod.usable``), in ``st.methods``
+    order."""
+    params: dict[str, Any] = {"uid": user_id, "enabled": enabled, "now": now}
+    params.update({f"can_{i}": bool(c) for i, c in enumerate(can)})
     if not db.is_sqlite:
-        row = (await db.hot_fetch_all(_TOGGLE_PG, params))[0]
-        return FlagWrite(bool(row["allowed"]), bool(row["changed"]), bool(row["has_totp"]))
-
-    def allowed(has_totp: bool) -> bool:  # _ALLOWED, in Python
-        return not enabled or other_method or (totp_counts and has_totp)
-
-    state = await db.hot_fetch_one(_TOGGLE_STATE, params)
+        row = (await db.hot_fetch_all(st.toggle_pg, params))[0]
+        return FlagWrite(bool(row["allowed"]), bool(row["changed"]), facts_of(st, row))
+    state = await db.hot_fetch_one(st.toggle_state, params)
     if state is not None:
-        has_totp = bool(state["has_totp"])
-        if not allowed(has_totp):
-            return FlagWrite(False, False, has_totp)
+        if not state["allowed"]:
+            return FlagWrite(False, False, facts_of(st, state))
         if bool(state["on"]) == enabled and (enabled or not state["trusted"]):
-            return FlagWrite(True, False, has_totp)
-    async with db.writer.begin() as conn:  # the same rules again, under the write lock
-        has_totp = bool((await conn.execute(select(_HAS_TOTP), params)).scalar())
-        if not allowed(has_totp):
-            return FlagWrite(False, False, has_totp)
-        changed = (await conn.execute(_SET_FLAG, params)).rowcount
+            return FlagWrite(True, False, facts_of(st, state))
+    async with db.writer.begin() as conn:  # the same expression again, under the write lock
+        now_row = (await conn.execute(st.allowed, params)).mappings().one()
+        if not now_row["allowed"]:
+            return FlagWrite(False, False, facts_of(st, now_row))
+        changed = (await conn.execute(st.set_flag, params)).rowcount
         if not enabled:
-            await conn.execute(_END_TRUST, params)
-    return FlagWrite(True, bool(changed), has_totp)
+            await conn.execute(st.end_trust, params)
+    return FlagWrite(True, bool(changed), facts_of(st, now_row))

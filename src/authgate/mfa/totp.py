@@ -33,17 +33,16 @@ from authgate.crypto.secretbox import SecretBox, SecretBoxError
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_DEVICE_ADDED, MFA_DEVICE_REMOVED, MFA_DISABLED, Event
 from authgate.identity.models import User
+from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import policy, recovery_codes
 from authgate.mfa.models import TotpDevice
 from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
-from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import Principal
 from authgate.throttling import attempts
 from authgate.tx import Tx, transaction
 
 log = logging.getLogger("authgate.mfa")
-SECRETBOX_EXTRA = "secretbox"
 MAX_PENDING_SETUPS = 5
 """Unconfirmed set-ups kept per user; older ones are dropped when a new one starts."""
 
@@ -52,26 +51,6 @@ MAX_PENDING_SETUPS = 5
 def params(res: Resources) -> rfc6238.TotpParams:
     t = res.settings.mfa.totp
     return rfc6238.TotpParams(period=t.period, digits=t.digits, algorithm=t.algorithm)
-
-
-def build_secretbox(res: Resources) -> SecretBox:
-    return SecretBox.from_config(
-        [k.get_secret_value() for k in res.settings.mfa.encryption_keys], res.keys.root)
-
-
-def secretbox(res: Resources) -> SecretBox:
-    """The app's SecretBox (built at start-up by ``setup``; built here if a host skipped it)."""
-    box = res.extras.get(SECRETBOX_EXTRA)
-    if not isinstance(box, SecretBox):
-        box = build_secretbox(res)
-        res.extras[SECRETBOX_EXTRA] = box
-    return box
-
-
-def setup(res: Resources) -> None:
-    """Start-up hook: build the key ring now so a malformed ``mfa.encryption_keys`` entry
-    stops the app at start rather than failing the first enrolment."""
-    res.extras[SECRETBOX_EXTRA] = build_secretbox(res)
 
 
 def _aad(user_id: str) -> bytes:
@@ -95,7 +74,7 @@ def decrypt_secret(res: Resources, device: TotpDevice) -> str | None:
     """The device's seed, or None (logged) when it cannot be decrypted — a retired key or
     a tampered row must never crash a login, only make that device unusable."""
     try:
-        return secretbox(res).decrypt(device.secret_enc, aad=_aad(device.user_id))
+        return res.secretbox.decrypt(device.secret_enc, aad=_aad(device.user_id))
     except SecretBoxError as exc:
         log.error("TOTP device %s: cannot decrypt secret: %s", device.id, exc)
         return None
@@ -162,7 +141,7 @@ async def begin_setup(res: Resources, tx: Tx, user: UserSnapshot, *,
     dev_id = str(uuid.uuid4())
     tx.session.add(TotpDevice(
         id=dev_id, user_id=user.id,
-        secret_enc=secretbox(res).encrypt(secret, aad=_aad(user.id)),
+        secret_enc=res.secretbox.encrypt(secret, aad=_aad(user.id)),
         secret_lookup=_lookup(res, secret), device_name=name[:255], verified=False,
         last_used_step=None, last_used_at=None,
         expires_at=now + cfg.mfa.totp.setup_expires_in, created_at=now,

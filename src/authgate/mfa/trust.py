@@ -18,16 +18,12 @@ from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import Request
 
 from authgate.crypto.keys import keyed_hash
 from authgate.mfa.models import TrustedDevice
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
 from authgate.tx import Tx, transaction
-
-_MAX_TOKEN_LEN = 128
-EXTRA_NAME = "trusted_device_check"
 
 
 def new_token() -> str:
@@ -74,16 +70,6 @@ async def maybe_issue_trust(res: Resources, user_id: str, client: ClientMeta,
         return await issue_trust(res, tx, user_id, client)
 
 
-def presented_token(res: Resources, request: Request) -> str | None:
-    """The trust token from the cookie (first) or the header named
-    ``mfa.trust_device_storage_name``."""
-    name = res.settings.mfa.trust_device_storage_name
-    token = request.cookies.get(name) or request.headers.get(name)
-    if not token or len(token) > _MAX_TOKEN_LEN:
-        return None
-    return token.strip() or None
-
-
 async def consume_trust(res: Resources, user_id: str, token: str) -> bool:
     """True when ``token`` is a live (unexpired, unrevoked) trust token of this user;
     stamps ``last_used_at``. One conditional UPDATE: the check and the stamp are atomic."""
@@ -100,13 +86,10 @@ async def consume_trust(res: Resources, user_id: str, token: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def trusted_device_check(res: Resources, request: Request, user_id: str) -> bool:
-    """The login hook (``res.extras["trusted_device_check"]``): does this request carry a
-    valid trust token for ``user_id``? Bad, expired or foreign tokens are ignored."""
+async def trusted_device_check(res: Resources, user_id: str, token: str) -> bool:
+    """The login's check: is ``token`` (read from the request by the HTTP edge) a valid
+    trust token for ``user_id``? Bad, expired or foreign tokens are ignored."""
     if not enabled(res):
-        return False
-    token = presented_token(res, request)
-    if token is None:
         return False
     return await consume_trust(res, user_id, token)
 
@@ -122,8 +105,3 @@ async def revoke_all_trust(res: Resources, tx_or_session: Tx | AsyncSession,
         .values(revoked_at=res.clock.now())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def setup(res: Resources) -> None:
-    """Start-up hook: plug the trust check into the login flow."""
-    res.extras[EXTRA_NAME] = trusted_device_check

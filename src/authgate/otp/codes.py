@@ -44,7 +44,6 @@ from sqlalchemy import delete, select, update
 from authgate import upsert
 from authgate.crypto.keys import equal, keyed_hash
 from authgate.db import new_id
-from authgate.delivery import delivery_of
 from authgate.errors import AuthError, Code
 from authgate.otp.models import PURPOSES, OneTimeCode
 from authgate.resources import Resources
@@ -138,7 +137,7 @@ async def send(res: Resources, issued: IssuedCode, to: str) -> None:
     """Deliver an issued (committed) code; on any failure the code is discarded first and
     the error (DELIVERY_FAILED, 502) re-raised."""
     try:
-        await delivery_of(res).send_code(
+        await res.delivery.send_code(
             channel=issued.channel,  # type: ignore[arg-type]
             to=to, purpose=issued.purpose, code=issued.code, expires_in=issued.expires_in)
     except Exception:
@@ -155,7 +154,7 @@ async def issue_and_send(res: Resources, *, user_id: str, purpose: Purpose, chan
     the code is deleted again).
     """
     _check(purpose, channel)
-    delivery = delivery_of(res)
+    delivery = res.delivery
     if channel not in delivery.channels:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
     delivery.check_kind(channel, purpose)

@@ -9,30 +9,18 @@ from sqlalchemy import Table, bindparam, delete, select, text, update
 
 from authgate.db import Database
 from authgate.identity.models import User
+from authgate.identity.snapshot import USER_COLS, UserSnapshot, user_from_row
 from authgate.sessions.models import SessionRow
-from authgate.sessions.records import SessionRecord, UserSnapshot
+from authgate.sessions.records import SessionRecord
 
 S = cast(Table, SessionRow.__table__)
 U = cast(Table, User.__table__)
 
 _SESSION_COLS = [c for c in S.c]
-_USER_COLS = [
-    U.c.id,
-    U.c.email,
-    U.c.phone,
-    U.c.email_verified_at,
-    U.c.phone_verified_at,
-    U.c.status,
-    U.c.is_mfa_enabled,
-    U.c.must_change_password,
-    U.c.metadata,
-    U.c.tenant_scope,
-    U.c.created_at,
-    U.c.updated_at,
-]
+_USER_COLS = USER_COLS
 # One statement for the hot path: the session joined to its user.
 _LOAD = (
-    select(*_SESSION_COLS, *[c.label(f"u_{c.name}") for c in _USER_COLS])
+    select(*_SESSION_COLS, *[c.label(f"u_{c.name}") for c in USER_COLS])
     .select_from(S.join(U, U.c.id == S.c.user_id))
     .where(S.c.id == bindparam("sid"))
 )
@@ -56,29 +44,6 @@ def session_from_row(m: Any) -> SessionRecord:
         ip_address=m["ip_address"],
         data=m["data"] or {},
     )
-
-
-def user_from_row(m: Any, prefix: str = "") -> UserSnapshot:
-    return UserSnapshot(
-        id=m[f"{prefix}id"],
-        email=m[f"{prefix}email"],
-        phone=m[f"{prefix}phone"],
-        email_verified_at=m[f"{prefix}email_verified_at"],
-        phone_verified_at=m[f"{prefix}phone_verified_at"],
-        status=m[f"{prefix}status"],
-        is_mfa_enabled=bool(m[f"{prefix}is_mfa_enabled"]),
-        must_change_password=bool(m[f"{prefix}must_change_password"]),
-        meta=m[f"{prefix}metadata"] or {},
-        tenant_id=m[f"{prefix}tenant_scope"] or None,
-        created_at=m[f"{prefix}created_at"],
-        updated_at=m[f"{prefix}updated_at"],
-    )
-
-
-async def load_user_snapshot(db: Database, user_id: str) -> UserSnapshot | None:
-    async with db.reader.connect() as conn:
-        row = (await conn.execute(select(*_USER_COLS).where(U.c.id == user_id))).mappings().first()
-    return user_from_row(row) if row is not None else None
 
 
 def _columns(changes: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from authgate.sessions.records import SessionRecord, UserSnapshot
+from authgate.identity.snapshot import UserSnapshot
+from authgate.sessions.records import SessionRecord
 from authgate.sessions.store import UserLoader
 
 

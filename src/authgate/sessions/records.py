@@ -6,31 +6,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from authgate.identity.snapshot import UserSnapshot
+
 MfaState = Literal["none", "pending", "verified"]
 """``none``: MFA was not required at login; ``pending``: a second factor is still owed
 (only MFA-step routes are open); ``verified``: the second factor was given."""
-
-
-@dataclass(frozen=True, slots=True)
-class UserSnapshot:
-    """Every user column the hot path needs (and GET /auth/user returns): no secrets."""
-
-    id: str
-    email: str | None
-    phone: str | None
-    email_verified_at: datetime | None
-    phone_verified_at: datetime | None
-    status: str
-    is_mfa_enabled: bool
-    must_change_password: bool
-    meta: dict[str, Any]
-    tenant_id: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == "active"
 
 
 @dataclass(frozen=True, slots=True)

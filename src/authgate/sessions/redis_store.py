@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from authgate.errors import ServiceUnavailable
+from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import (
     SessionRecord,
-    UserSnapshot,
     session_from_json,
     to_json_dict,
     user_from_json,

@@ -13,9 +13,9 @@ from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
 from authgate.identity import store as users
+from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources
-from authgate.sessions.db_store import load_user_snapshot
-from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
+from authgate.sessions.records import MfaState, SessionRecord
 from authgate.tx import readonly
 
 log = logging.getLogger("authgate.sessions")

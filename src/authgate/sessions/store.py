@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from authgate.sessions.records import SessionRecord, UserSnapshot
+from authgate.identity.snapshot import UserSnapshot
+from authgate.sessions.records import SessionRecord
 
 UserLoader = Callable[[str], Awaitable[UserSnapshot | None]]
 

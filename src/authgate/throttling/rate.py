@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from authgate.config import RateBucket, RateRule
-from authgate.crypto.keys import derive
 from authgate.errors import AuthError, Code
 from authgate.resources import Resources
 from authgate.throttling import attempts
@@ -92,10 +91,7 @@ def ip_subject(ip: str) -> str:
 
 def account_subject(res: Resources, kind: str, value: str) -> str:
     """A keyed hash, so counters (in Redis or the database) never hold an email or phone."""
-    key = res.extras.get("_rate_account_key")
-    if key is None:
-        key = derive(res.keys.root, "rate-limit-account")
-        res.extras["_rate_account_key"] = key
+    key = res.keys.rate_account
     # surrogatepass: the limiter counts a request before validation refuses its bad text
     raw = f"{kind}:{value}".encode("utf-8", "surrogatepass")
     return hmac.new(key, raw, hashlib.sha256).hexdigest()
@@ -121,8 +117,8 @@ async def enforce(res: Resources, bucket: str, *, ip: str | None, account: str |
     if rules.per_ip is not None:
         if ip:
             await _hit(res, f"rl:{bucket}:ip", ip_subject(ip), rules.per_ip)
-        elif not res.extras.get("_rate_no_ip_warned"):
-            res.extras["_rate_no_ip_warned"] = True
+        elif not res.warned_no_client_ip:
+            res.warned_no_client_ip = True
             log.warning("client address unknown (Unix socket without a trusted proxy?): "
                         "per-IP rate limits do not apply to such requests")
     if account:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
+from authgate.accounts import login as accounts
 from authgate.errors import AuthError, Code
 from authgate.http import cookies
 from authgate.http.deps import (
@@ -37,12 +38,10 @@ from authgate.http.schemas import (
     json_response,
 )
 from authgate.http.serializers import user_row
-from authgate.identity import accounts, passwordless
 from authgate.mfa.trust import revoke_all_trust
-from authgate.sessions.records import UserSnapshot
-from authgate.sessions.service import ClientMeta, Sessions
+from authgate.registry import login_providers
+from authgate.sessions.service import Sessions
 from authgate.tx import readonly, transaction
-from authgate.vocabulary import CHANNELS
 
 router = APIRouter(tags=["Authentication"])
 
@@ -75,79 +74,18 @@ async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> 
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
 
 
-_REQUIRED = {"email": ("email", "password"), "phone": ("phone", "password")}
-
-
 @router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
              dependencies=[rate_limit("login")],
              summary="Sign in (email/phone + password, or a passwordless code)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
-    provider = body.providerName
-    enabled = {"email": res.settings.email_auth_enabled, "phone": res.settings.phone_auth_enabled,
-               "passwordless": res.settings.passwordless.enabled}
-    if provider is None or not enabled.get(provider, False):
-        raise AuthError(Code.INVALID_PROVIDER)
-    if provider == "passwordless":
-        return await _login_passwordless(body, request, res, client)
-    required = _REQUIRED[provider]
-    creds = body.credentials
-    if not all(creds.get(k) for k in required):
-        raise AuthError(Code.MISSING_REQUIRED_FIELDS,
-                        f"Missing {', '.join(required)} required fields")
-    for k in required:
-        if not isinstance(creds[k], str) or len(creds[k]) > 4096:
-            raise AuthError(Code.INVALID_INPUT, f"credentials.{k} must be a string")
-    user = await accounts.login_password(
-        res, email=creds["email"] if provider == "email" else None,
-        phone=creds["phone"] if provider == "phone" else None,
-        password=creds["password"], tenant_id=body.tenantId, client=client,
-    )
-    return await _finish_login(res, request, body, user, client, amr=("pwd",))
-
-
-async def _finish_login(res: Res, request: Request, body: LoginIn, user: UserSnapshot,
-                        client: ClientMeta, *, amr: tuple[str, ...]) -> Response:
-    """Open the session (pending MFA unless a trusted device vouches) and answer."""
-    outcome = await accounts.start_session(
-        res, user, client=client, amr=amr,
-        mfa_satisfied=await _trusted_device(res, request, user.id),
-    )
+    outcome = await accounts.login(
+        res, provider_name=body.providerName, credentials=body.credentials,
+        tenant_id=body.tenantId, client=client,
+        trust_token=cookies.trust_token(res.settings, request))
     return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
-                         requires_mfa=outcome.requires_mfa, user=user,
+                         requires_mfa=outcome.requires_mfa, user=outcome.user,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
                          remember_me=body.rememberMe)
-
-
-async def _login_passwordless(body: LoginIn, request: Request, res: Res,
-                              client: ClientMeta) -> Response:
-    """credentials {identifier, code, channels?}: the code from /auth/passwordless/send.
-    The MFA decision is made as for a password login (contract W4)."""
-    creds = body.credentials
-    if not all(creds.get(k) for k in ("identifier", "code")):
-        raise AuthError(Code.MISSING_REQUIRED_FIELDS, "Missing identifier, code required fields")
-    identifier, code = creds["identifier"], creds["code"]
-    if not isinstance(identifier, str) or not isinstance(code, str) or max(
-            len(identifier), len(code)) > 4096:
-        raise AuthError(Code.INVALID_INPUT,
-                        "identifier and code are required for passwordless OTP login")
-    channels = creds.get("channels")
-    if channels is None:
-        channels = list(CHANNELS)
-    if (not isinstance(channels, list) or not channels
-            or not all(c in CHANNELS for c in channels)):
-        raise AuthError(Code.INVALID_INPUT,
-                        "credentials.channels must be an array of: email, sms")
-    user = await passwordless.login(res, identifier=identifier, code=code, channels=channels,
-                                    client=client)
-    return await _finish_login(res, request, body, user, client, amr=("otp",))
-
-
-async def _trusted_device(res: Res, request: Request, user_id: str) -> bool:
-    """Seam for trusted devices: a hook set by the MFA package, if configured."""
-    check = res.extras.get("trusted_device_check")
-    if check is None:
-        return False
-    return bool(await check(res, request, user_id))
 
 
 @router.post("/refresh-token", response_model=AuthOut, responses=errors(401),
@@ -235,10 +173,7 @@ async def client_config(res: Res) -> Response:
         "tenants": {"enabled": False, "mode": "isolated"},
         "multipleAccounts": {"enabled": False},
         "roleGuards": ["web"],
-        "emailAuth": {"enabled": s.email_auth_enabled},
-        "phoneAuth": {"enabled": s.phone_auth_enabled},
-        "passwordless": {"enabled": s.passwordless.enabled,
-                         "allowSignUp": s.passwordless.allow_sign_up},
+        **{p.config_key: p.client_config(s) for p in login_providers},
         "google": off, "facebook": off, "apple": off, "github": off,
         "customProviders": [],
         "registration": {"enabled": s.registration.enabled, "requireInvitation": False},

@@ -14,9 +14,9 @@ from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, json_response
 from authgate.mfa import challenge as flow
+from authgate.registry import mfa_methods
 
 router = APIRouter(prefix="/mfa")
-_METHODS_MESSAGE = "must be one of the following values: email, sms, totp"
 
 
 class MfaChallengeIn(_In):
@@ -34,8 +34,10 @@ class MfaVerifyIn(_In):
     @field_validator("method", mode="after")
     @classmethod
     def _method(cls, v: Any) -> Any:
-        if v not in flow.METHODS:
-            raise ValueError(_METHODS_MESSAGE)
+        if not isinstance(v, str) or v not in mfa_methods:
+            names = sorted(mfa_methods, key=lambda m: m.login_rank)
+            raise ValueError("must be one of the following values: "
+                             + ", ".join(m.name for m in names))
         return v
 
 

@@ -1,5 +1,5 @@
 """/auth password routes: change, and forgot → verify the code → reset (flows in
-``authgate.identity.passwords`` and ``authgate.identity.password_reset``)."""
+``authgate.accounts.passwords`` and ``authgate.accounts.password_reset``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import Field, StrictStr, field_validator
 from starlette.responses import Response
 
+from authgate.accounts import password_reset, passwords
 from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError
 from authgate.http.deps import MfaCompleted, Res
@@ -20,8 +21,7 @@ from authgate.http.schemas import (
     errors,
     json_response,
 )
-from authgate.identity import password_reset, passwords
-from authgate.identity.accounts import valid_email
+from authgate.identity.store import valid_email
 
 router = APIRouter(tags=["Authentication"])
 # Not skip-MFA (contract W8): an MFA-pending session must not change the password.

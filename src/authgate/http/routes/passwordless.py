@@ -1,4 +1,4 @@
-"""/auth/passwordless/send (flow in ``authgate.identity.passwordless``). The sign-in itself is
+"""/auth/passwordless/send (flow in ``authgate.accounts.passwordless``). The sign-in itself is
 ``POST /auth/login`` with ``providerName: "passwordless"`` (routes/auth.py)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from pydantic import Field, StrictStr
 from starlette.responses import Response
 
+from authgate.accounts import passwordless
 from authgate.http.deps import Res
 from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import MessageOut, _In, errors, json_response
-from authgate.identity import passwordless
 
 router = APIRouter(tags=["Authentication"])
 

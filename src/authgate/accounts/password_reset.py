@@ -29,12 +29,13 @@ import jwt
 from sqlalchemy import delete, select
 
 from authgate import background, upsert, vocabulary
+from authgate.accounts import passwords
 from authgate.crypto.keys import derive, equal, keyed_hash
 from authgate.crypto.tokens import MAX_TOKEN_BYTES
 from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.events import PASSWORD_RESET, PASSWORD_RESET_REQUESTED, Event
-from authgate.identity import password_policy, passwords
+from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.contact import address_of, find_user, miss_without_account
 from authgate.mfa.trust import revoke_all_trust

@@ -31,12 +31,11 @@ from authgate.delivery.sms import check_phone
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, PASSWORDLESS_CODE_SENT, USER_CREATED, Event
 from authgate.identity import store as users
-from authgate.identity.accounts import valid_email
 from authgate.identity.contact import address_of, find_user, miss_without_account
 from authgate.identity.models import User
+from authgate.identity.snapshot import UserSnapshot
 from authgate.otp import codes
 from authgate.resources import Resources
-from authgate.sessions.records import UserSnapshot
 from authgate.sessions.service import ClientMeta
 from authgate.tx import readonly, transaction
 from authgate.vocabulary import Channel
@@ -73,7 +72,7 @@ async def send_code(res: Resources, *, identifier: str | None, channel: Channel,
     if not value:
         raise AuthError(Code.MISSING_REQUIRED_FIELD, "Identifier is required")
     if channel == "email":
-        if not valid_email(value):
+        if not users.valid_email(value):
             raise AuthError(Code.MISSING_REQUIRED_FIELD, "A valid email is required")
         if not _provider_enabled(res, "email"):
             raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled")

@@ -1,9 +1,10 @@
-"""Account flows: sign up and password login."""
+"""Account flows: sign up, and login through a registered provider (``providers``) with the
+shared tail: the trusted-device check and the session."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -13,18 +14,14 @@ from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
-from authgate.mfa import policy
+from authgate.identity.snapshot import UserSnapshot
+from authgate.mfa import policy, trust
+from authgate.registry import login_providers
 from authgate.resources import Resources
-from authgate.sessions.records import MfaState, SessionRecord, UserSnapshot
+from authgate.sessions.records import MfaState, SessionRecord
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
 from authgate.throttling import rate
 from authgate.tx import readonly, transaction
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
-
-
-def valid_email(email: str) -> bool:
-    return len(email) <= 320 and bool(_EMAIL.match(email.strip()))
 
 
 @dataclass(frozen=True)
@@ -179,3 +176,23 @@ async def login_password(
     snap = users.snapshot(user)
     await res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip}))
     return snap
+
+
+async def login(res: Resources, *, provider_name: str | None, credentials: dict[str, Any],
+                tenant_id: str | None, client: ClientMeta,
+                trust_token: str | None) -> LoginOutcome:
+    """``POST /auth/login``: the provider named by the request proves the user, then the
+    session opens (pending MFA unless the provider is a second factor itself or
+    ``trust_token``, read by the HTTP edge, is a live trusted device of this user).
+
+    Raises INVALID_PROVIDER for an unknown or disabled provider, then what the provider
+    raises (INVALID_CREDENTIALS, MISSING_REQUIRED_FIELDS, ...).
+    """
+    provider = login_providers.get(provider_name) if provider_name is not None else None
+    if provider is None or not provider.enabled(res.settings):
+        raise AuthError(Code.INVALID_PROVIDER)
+    user = await provider.authenticate(res, credentials, tenant_id=tenant_id, client=client)
+    satisfied = not provider.owes_mfa or (
+        trust_token is not None and await trust.trusted_device_check(res, user.id, trust_token))
+    return await start_session(res, user, client=client, amr=provider.amr,
+                               mfa_satisfied=satisfied)

@@ -1,0 +1,63 @@
+"""What a login provider is: ``POST /auth/login`` with ``providerName: <name>`` looks it up
+in ``authgate.registry.login_providers`` and hands it the ``credentials`` object."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from authgate.config import Settings
+from authgate.errors import AuthError, Code
+from authgate.identity.snapshot import UserSnapshot
+from authgate.resources import Resources
+from authgate.sessions.service import ClientMeta
+
+MAX_FIELD = 4096
+"""Longest credential string looked at (longer: 400 INVALID_INPUT, nothing hashed)."""
+
+
+class LoginProvider(Protocol):
+    @property
+    def name(self) -> str:
+        """The ``providerName`` of a login request."""
+        ...
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """Authentication methods the session records (RFC 8176: ``pwd``, ``otp``...)."""
+        ...
+
+    @property
+    def owes_mfa(self) -> bool:
+        """True: a user with MFA on still owes the second factor after this provider
+        (a password, a code by email); False: the provider is a second factor itself."""
+        ...
+
+    @property
+    def config_key(self) -> str:
+        """The key under which ``GET /auth/client-config`` reports this provider."""
+        ...
+
+    def enabled(self, settings: Settings) -> bool:
+        """Whether this app accepts this provider (else 400 INVALID_PROVIDER)."""
+        ...
+
+    def client_config(self, settings: Settings) -> dict[str, Any]:
+        """What ``GET /auth/client-config`` shows of it (at least ``enabled``)."""
+        ...
+
+    async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
+                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+        """The user these credentials prove, or a coded ``AuthError``."""
+        ...
+
+
+def require_strings(credentials: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """The named credentials as strings: MISSING_REQUIRED_FIELDS when one is absent or
+    empty, INVALID_INPUT when one is not a string or is too long."""
+    if not all(credentials.get(k) for k in names):
+        raise AuthError(Code.MISSING_REQUIRED_FIELDS,
+                        f"Missing {', '.join(names)} required fields")
+    for k in names:
+        if not isinstance(credentials[k], str) or len(credentials[k]) > MAX_FIELD:
+            raise AuthError(Code.INVALID_INPUT, f"credentials.{k} must be a string")
+    return [credentials[k] for k in names]

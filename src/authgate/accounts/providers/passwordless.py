@@ -1,0 +1,55 @@
+"""``providerName: "passwordless"``: credentials ``{identifier, code, channels?}``, the code
+from ``/auth/passwordless/send``. The MFA decision is made as for a password login (W4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authgate.accounts import passwordless
+from authgate.accounts.providers.base import MAX_FIELD
+from authgate.config import Settings
+from authgate.errors import AuthError, Code
+from authgate.identity.snapshot import UserSnapshot
+from authgate.resources import Resources
+from authgate.sessions.service import ClientMeta
+from authgate.vocabulary import CHANNELS
+
+
+@dataclass(frozen=True)
+class PasswordlessCode:
+    name: str = "passwordless"
+    amr: tuple[str, ...] = ("otp",)
+    owes_mfa: bool = True
+    config_key: str = "passwordless"
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.passwordless.enabled
+
+    def client_config(self, settings: Settings) -> dict[str, Any]:
+        return {"enabled": settings.passwordless.enabled,
+                "allowSignUp": settings.passwordless.allow_sign_up}
+
+    async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
+                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+        creds = credentials
+        if not all(creds.get(k) for k in ("identifier", "code")):
+            raise AuthError(Code.MISSING_REQUIRED_FIELDS,
+                            "Missing identifier, code required fields")
+        identifier, code = creds["identifier"], creds["code"]
+        if not isinstance(identifier, str) or not isinstance(code, str) or max(
+                len(identifier), len(code)) > MAX_FIELD:
+            raise AuthError(Code.INVALID_INPUT,
+                            "identifier and code are required for passwordless OTP login")
+        channels = creds.get("channels")
+        if channels is None:
+            channels = list(CHANNELS)
+        if (not isinstance(channels, list) or not channels
+                or not all(c in CHANNELS for c in channels)):
+            raise AuthError(Code.INVALID_INPUT,
+                            "credentials.channels must be an array of: email, sms")
+        return await passwordless.login(res, identifier=identifier, code=code,
+                                        channels=channels, client=client)
+
+
+PROVIDER = PasswordlessCode()

@@ -1,0 +1,36 @@
+"""``providerName: "phone"``: a phone number and a password."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authgate.accounts import login
+from authgate.accounts.providers.base import require_strings
+from authgate.config import Settings
+from authgate.identity.snapshot import UserSnapshot
+from authgate.resources import Resources
+from authgate.sessions.service import ClientMeta
+
+
+@dataclass(frozen=True)
+class PhonePassword:
+    name: str = "phone"
+    amr: tuple[str, ...] = ("pwd",)
+    owes_mfa: bool = True
+    config_key: str = "phoneAuth"
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.phone_auth_enabled
+
+    def client_config(self, settings: Settings) -> dict[str, Any]:
+        return {"enabled": settings.phone_auth_enabled}
+
+    async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
+                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+        phone, password = require_strings(credentials, ("phone", "password"))
+        return await login.login_password(res, phone=phone, password=password,
+                                          tenant_id=tenant_id, client=client)
+
+
+PROVIDER = PhonePassword()
