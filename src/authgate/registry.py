@@ -31,8 +31,13 @@ class Registry(Generic[T]):
         self._builtins = builtins
         self._loaded = False
         self._items: dict[str, T] = {}
-        self.version = 0
-        """Bumped on every change: statements composed from the registry are cached by it."""
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """Bumped on every change: what is composed from the registry is cached by it."""
+        self._load()
+        return self._version
 
     def _load(self) -> None:
         if not self._loaded:
@@ -44,12 +49,12 @@ class Registry(Generic[T]):
         if item.name in self._items:
             raise ValueError(f"{self.kind} {item.name!r} is already registered")
         self._items[item.name] = item
-        self.version += 1
+        self._version += 1
         return item
 
     def unregister(self, name: str) -> None:
         del self._items[name]
-        self.version += 1
+        self._version += 1
 
     def get(self, name: str) -> T | None:
         self._load()

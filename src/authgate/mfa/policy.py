@@ -51,20 +51,29 @@ def _live_devices(rows: list[_Device], now: datetime) -> list[_Device]:
     )
 
 
-def configured(res: Resources) -> list[MfaMethod]:
+def configured(res: Resources) -> tuple[MfaMethod, ...]:
     """The registered methods this app configures (``mfa.methods``), in that order."""
-    found = (mfa_methods.get(n) for n in res.settings.mfa.methods)
-    return [m for m in found if m is not None]
+    return _statements(res).methods
+
+
+_PLANS: dict[tuple[int, tuple[str, ...]], mfa_store.Statements] = {}
 
 
 def _statements(res: Resources) -> mfa_store.Statements:
-    return mfa_store.statements(configured(res), mfa_methods.version)
+    """The configured methods and their composed statements (once per configuration and
+    registry version: the status and the toggle are hot routes)."""
+    key = (mfa_methods.version, res.settings.mfa.methods)
+    found = _PLANS.get(key)
+    if found is None:
+        methods = [m for m in (mfa_methods.get(n) for n in key[1]) if m is not None]
+        found = _PLANS[key] = mfa_store.compose(methods)
+    return found
 
 
 def _methods(res: Resources, user: UserSnapshot, facts: dict[str, bool]) -> list[str]:
     """The usable methods in status order; ``facts``: the SQL facts (``usable_sql``)."""
-    usable = [m for m in configured(res) if m.usable(res, user) and facts.get(m.name, True)]
-    return [m.name for m in sorted(usable, key=lambda m: m.status_rank)]
+    return [m.name for m in _statements(res).by_status
+            if m.usable(res, user) and facts.get(m.name, True)]
 
 
 async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:

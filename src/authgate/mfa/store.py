@@ -8,7 +8,7 @@ written once (``_allowed``) and evaluated by the database on both dialects. Each
 is one round trip on PostgreSQL (the toggle a data-modifying CTE, atomic on its own); SQLite
 has no data-modifying CTEs: there the toggle reads the same expression, then writes in one
 short transaction that evaluates it again under the write lock. Statements are built once
-per set of configured methods.
+per set of configured methods (``mfa.policy`` caches them).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def _can(i: int) -> Any:
 @dataclass(frozen=True, slots=True)
 class Statements:
     methods: tuple[MfaMethod, ...]
+    by_status: tuple[MfaMethod, ...]
+    """The same methods in status order (``status_rank``)."""
     facts: tuple[int, ...]
     """Indexes of the methods with a SQL part (their value is column ``usable_<i>``)."""
     status: Any
@@ -70,7 +72,9 @@ class Statements:
     end_trust: Any
 
 
-def _compose(methods: tuple[MfaMethod, ...]) -> Statements:
+def compose(methods: Sequence[MfaMethod]) -> Statements:
+    """The statements for these methods (the caller caches them: ``mfa.policy``)."""
+    methods = tuple(methods)
     sql = [m.usable_sql(_UID) for m in methods]
     facts = tuple(i for i, e in enumerate(sql) if e is not None)
     usable_cols = [cast(ColumnElement[bool], sql[i]).label(f"usable_{i}") for i in facts]
@@ -111,21 +115,10 @@ def _compose(methods: tuple[MfaMethod, ...]) -> Statements:
         allowed.label("allowed"),
         *usable_cols,
     ).where(_U.c.id == _UID)
-    return Statements(methods, facts, status, toggle_pg, toggle_state,
+    by_status = tuple(sorted(methods, key=lambda m: m.status_rank))
+    return Statements(methods, by_status, facts, status, toggle_pg, toggle_state,
                        select(allowed.label("allowed"), *usable_cols), select(*usable_cols),
                       set_flag, end_trust)
-
-
-_CACHE: dict[tuple[int, tuple[str, ...]], Statements] = {}
-
-
-def statements(methods: Sequence[MfaMethod], version: int) -> Statements:
-    """The statements for these methods (cached per registry version and method list)."""
-    key = (version, tuple(m.name for m in methods))
-    found = _CACHE.get(key)
-    if found is None:
-        found = _CACHE[key] = _compose(tuple(methods))
-    return found
 
 
 def facts_of(st: Statements, row: Any) -> dict[str, bool]:
