@@ -1,4 +1,4 @@
-"""Message delivery (email, SMS) behind small interfaces, and its start-up hook.
+"""Message delivery (email, SMS) behind small interfaces, and how the senders are chosen.
 
 Flows do not talk to senders directly: they call ``res.delivery.send_code(...)``, which
 renders the template for the purpose and hands the message to the channel's sender. The
