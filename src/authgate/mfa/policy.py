@@ -70,10 +70,10 @@ def _statements(res: Resources) -> mfa_store.Statements:
     return found
 
 
-def _methods(res: Resources, user: UserSnapshot, facts: dict[str, bool]) -> list[str]:
+def _methods(res: Resources, st: mfa_store.Statements, user: UserSnapshot,
+             facts: dict[str, bool]) -> list[str]:
     """The usable methods in status order; ``facts``: the SQL facts (``usable_sql``)."""
-    return [m.name for m in _statements(res).by_status
-            if m.usable(res, user) and facts.get(m.name, True)]
+    return [m.name for m in st.by_status if m.usable(res, user) and facts.get(m.name, True)]
 
 
 async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:
@@ -85,7 +85,7 @@ async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) 
     if st.facts:
         row = (await s.execute(st.facts_query, {"uid": user.id})).mappings().one()
         facts = mfa_store.facts_of(st, row)
-    return _methods(res, user, facts)
+    return _methods(res, st, user, facts)
 
 
 def login_order(methods: list[str]) -> list[str]:
@@ -150,7 +150,7 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
         found = [DeviceInfo(r["id"], r["device_name"], bool(r["verified"]), r["last_used_at"],
                             r["created_at"], r["expires_at"]) for r in rows if r["id"] is not None]
         devices = _live_devices(found, now)
-        methods = _methods(res, user, mfa_store.facts_of(st, rows[0]) if rows else {})
+        methods = _methods(res, st, user, mfa_store.facts_of(st, rows[0]) if rows else {})
     return MfaStatus(
         is_enabled=cfg.enabled and (cfg.required or user.is_mfa_enabled),
         verified_methods=methods,
@@ -185,6 +185,6 @@ async def toggle(res: Resources, user: UserSnapshot, enabled: bool) -> None:
         raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
     if wrote.changed:
         await res.store.user_changed(user.id)
-        methods = _methods(res, user, wrote.facts) if enabled else []
+        methods = _methods(res, st, user, wrote.facts) if enabled else []
         data = {"method": methods[0]} if methods else {}
         await res.events.emit(Event(MFA_ENABLED if enabled else MFA_DISABLED, user.id, data))
