@@ -150,9 +150,9 @@ DEFAULT_MESSAGES: dict[Code, str] = {
 class AuthError(Exception):
     """A failure the client is told about, identified by a stable ``code``.
 
-    ``status`` is set only where the contract gives one code two statuses (for example
-    ``USER_NOT_FOUND`` is 401 on most routes but 400 on password reset); otherwise the
-    HTTP edge's table decides. ``retry_after`` (seconds) becomes a ``Retry-After`` header.
+    It carries no HTTP status: the edge's table (``authgate.http.errors.STATUS``) maps the
+    code, and a route that answers a code differently declares it (``route_statuses``).
+    ``retry_after`` (seconds) becomes a ``Retry-After`` header.
     """
 
     def __init__(
@@ -160,12 +160,10 @@ class AuthError(Exception):
         code: Code,
         message: str | None = None,
         *,
-        status: int | None = None,
         retry_after: int | None = None,
     ) -> None:
         self.code = code
         self.message = message or DEFAULT_MESSAGES.get(code, code.replace("_", " ").capitalize())
-        self.status = status
         self.retry_after = retry_after
         super().__init__(f"{code}: {self.message}")
 

@@ -58,9 +58,9 @@ async def signup(
     if not email and not phone:
         raise AuthError(Code.EMAIL_OR_PHONE_REQUIRED)
     if email and not cfg.email_auth_enabled:
-        raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled", status=400)
+        raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled")
     if phone and not email and not cfg.phone_auth_enabled:
-        raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled", status=400)
+        raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled")
     password_policy.check(cfg.password, password, identifiers=(email or "", phone or ""))
     email_n = users.normalise_email(email) if email else None
     phone_n = users.normalise_phone(phone) if phone else None
@@ -127,6 +127,20 @@ async def start_session(
         mfa_methods=methods,
         default_method=policy.default_method(res, methods) if requires else None,
     )
+
+
+async def refresh(res: Resources, token: str) -> LoginOutcome:
+    """``POST /auth/refresh-token``: rotate the pair; a session still pending MFA is told
+    again which methods finish it (the same list login gave)."""
+    rec, user, tokens = await Sessions(res).refresh(token)
+    pending = rec.mfa_state == "pending"
+    methods: list[str] = []
+    if pending:
+        async with readonly(res.readmaker) as s:
+            methods = policy.login_order(await policy.verified_methods(res, s, user))
+    return LoginOutcome(user=user, session=rec, tokens=tokens, requires_mfa=pending,
+                        mfa_methods=methods,
+                        default_method=policy.default_method(res, methods) if pending else None)
 
 
 async def login_password(

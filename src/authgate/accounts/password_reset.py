@@ -175,7 +175,7 @@ async def reset_password(res: Resources, *, token: str, new_password: str) -> No
     """Set a new password with a reset token.
 
     Raises PASSWORD_RESET_TOKEN_INVALID (bad, expired, wrong type, used, superseded, or
-    the password changed since), USER_NOT_FOUND (400), the password-policy codes.
+    the password changed since), USER_NOT_FOUND, the password-policy codes.
     """
     now = res.clock.now()
     claims = res.tokens.decode_purpose(TOKEN_TYPE, token, now)
@@ -191,7 +191,7 @@ async def reset_password(res: Resources, *, token: str, new_password: str) -> No
                 OneTimeCode.user_id == user_id, OneTimeCode.purpose == TOKEN_PURPOSE)
         )).one_or_none()
     if user is None:
-        raise AuthError(Code.USER_NOT_FOUND, status=400)
+        raise AuthError(Code.USER_NOT_FOUND)
     stored = user.password_hash
     expected = _token_hash(res, user_id, jti, stored)
     if row is None or not equal(row.code_hash, expected):

@@ -8,8 +8,9 @@ with a bare 500 envelope that reveals nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -97,8 +98,28 @@ STATUS: dict[Code, int] = {
 }
 
 
-def status_of(err: AuthError) -> int:
-    return err.status or STATUS.get(err.code, 400)
+_OVERRIDES = "__authgate_statuses__"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def route_statuses(overrides: Mapping[Code, int]) -> Callable[[_F], _F]:
+    """Declare on a route's endpoint where it answers a code with another status than
+    ``STATUS`` (contract quirks: the edge knows them, the flows do not). Put it under the
+    ``@router.<method>(...)`` line; it costs the route nothing (read only on an error)."""
+    def mark(endpoint: _F) -> _F:
+        setattr(endpoint, _OVERRIDES, dict(overrides))
+        return endpoint
+    return mark
+
+
+def status_of(err: AuthError, request: Request | None = None) -> int:
+    """The table's status for ``err.code``, or the matched route's declared override."""
+    if request is not None:
+        declared: Mapping[Code, int] | None = getattr(
+            request.scope.get("endpoint"), _OVERRIDES, None)
+        if declared is not None and err.code in declared:
+            return declared[err.code]
+    return STATUS.get(err.code, 400)
 
 
 def envelope(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> Response:
@@ -112,9 +133,9 @@ def envelope(status: int, message: str, code: str, headers: dict[str, str] | Non
                     media_type="application/json")
 
 
-def auth_error_response(err: AuthError) -> Response:
+def auth_error_response(err: AuthError, request: Request | None = None) -> Response:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else None
-    return envelope(status_of(err), err.message, err.code.value, headers)
+    return envelope(status_of(err, request), err.message, err.code.value, headers)
 
 
 _CONSTRAINTS = {
@@ -168,10 +189,10 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
     the process uses Redis) leaves out the 503 handler of Redis failures, and with it the
     import of the redis package (about 5 MB of a worker's memory)."""
     @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> Response:
+    async def _auth(request: Request, exc: AuthError) -> Response:
         if isinstance(exc, ServiceUnavailable):
             log.warning("503: %s", exc.message)
-        return auth_error_response(exc)
+        return auth_error_response(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
 from authgate.identity.snapshot import UserSnapshot
-from authgate.mfa import policy
+from authgate.mfa import policy, recovery_codes
 from authgate.mfa.methods.base import MfaMethod
 from authgate.mfa.trust import maybe_issue_trust
 from authgate.registry import mfa_methods
@@ -115,3 +115,20 @@ async def verify_step(res: Resources, principal: Principal, method: str, otp: st
         "trustedDevice": trust_token is not None}))
     return MfaVerified(user=user, tokens=tokens, trust_token=trust_token)
 
+
+
+async def verify_recovery_code(res: Resources, principal: Principal, code: str, *,
+                               trust_device: bool | None, client: ClientMeta) -> MfaVerified:
+    """Finish the MFA step with a recovery code (spent in its own unit of work), then
+    upgrade the session as ``verify_step`` does.
+
+    Raises MFA_NOT_ENABLED (the user owes no second factor), MFA_TOO_MANY_ATTEMPTS,
+    MFA_RECOVERY_CODE_INVALID.
+    """
+    user = principal.user
+    if not policy.mfa_required_for(res, user):
+        raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled")
+    await recovery_codes.redeem(res, user.id, code)
+    _, tokens = await Sessions(res).complete_mfa(principal, "recovery_code")
+    trust_token = await maybe_issue_trust(res, user.id, client, trust_device)
+    return MfaVerified(user=user, tokens=tokens, trust_token=trust_token)

@@ -21,8 +21,10 @@ from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import store as mfa_store
 from authgate.mfa.models import TotpDevice
+from authgate.mfa.reauth import require_recent_auth
 from authgate.registry import mfa_methods
 from authgate.resources import Resources
+from authgate.sessions.service import Principal
 
 if TYPE_CHECKING:  # the methods build on this module (methods.totp -> mfa.totp -> policy)
     from authgate.mfa.methods.base import MfaMethod
@@ -164,14 +166,18 @@ async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
     )
 
 
-async def toggle(res: Resources, user: UserSnapshot, enabled: bool) -> None:
-    """Turn the user's MFA flag on or off.
+async def toggle(res: Resources, principal: Principal, enabled: bool) -> None:
+    """Turn the caller's MFA flag on or off.
 
-    Raises MFA_NOT_ENABLED (app MFA off), MFA_TOGGLING_NOT_ALLOWED (toggle disallowed or MFA
-    required), MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent:
+    Raises REAUTH_REQUIRED (turning it off outside the step-up window), MFA_NOT_ENABLED (app
+    MFA off), MFA_TOGGLING_NOT_ALLOWED (toggle disallowed or MFA required),
+    MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent:
     one conditional write (a single statement on PostgreSQL), so concurrent toggles end in a
     consistent state and a repeated one writes nothing.
     """
+    user = principal.user
+    if not enabled and user.is_mfa_enabled and can_toggle(res):
+        require_recent_auth(res, principal)
     cfg = res.settings.mfa
     if not cfg.enabled:
         raise AuthError(Code.MFA_NOT_ENABLED)

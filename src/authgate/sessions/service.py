@@ -107,7 +107,7 @@ class Sessions:
         live = await self.res.store.list_for_user(user.id, now)
         if len(live) >= cfg.max_sessions_per_user:
             if cfg.on_max_sessions == "reject":
-                raise AuthError(Code.MAX_SESSIONS_REACHED, status=403)
+                raise AuthError(Code.MAX_SESSIONS_REACHED)
             for old in sorted(live, key=lambda s: s.last_active)[
                 : len(live) - cfg.max_sessions_per_user + 1
             ]:

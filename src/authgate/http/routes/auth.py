@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from authgate.accounts import login as accounts
+from authgate.accounts import logout as logout_flows
 from authgate.errors import AuthError, Code
 from authgate.http import cookies
 from authgate.http.deps import (
@@ -38,10 +39,7 @@ from authgate.http.schemas import (
     json_response,
 )
 from authgate.http.serializers import user_row
-from authgate.mfa.trust import revoke_all_trust
 from authgate.registry import login_providers
-from authgate.sessions.service import Sessions
-from authgate.tx import readonly, transaction
 
 router = APIRouter(tags=["Authentication"])
 
@@ -98,26 +96,17 @@ async def refresh_token(request: Request, res: Res,
         token = request.cookies.get(cookies.REFRESH_COOKIE)
     if not token:
         raise AuthError(Code.REFRESH_TOKEN_INVALID, "refreshToken is required")
-    rec, user, tokens = await Sessions(res).refresh(token)
-    pending = rec.mfa_state == "pending"
-    methods: list[str] = []
-    default: str | None = None
-    if pending:
-        from authgate.mfa import policy
-
-        async with readonly(res.readmaker) as s:
-            methods = policy.login_order(await policy.verified_methods(res, s, user))
-        default = policy.default_method(res, methods)
-    return auth_response(res, request, tokens=tokens, message="Token refreshed successfully",
-                         requires_mfa=pending, user=user, mfa_methods=methods,
-                         default_method=default)
+    outcome = await accounts.refresh(res, token)
+    return auth_response(res, request, tokens=outcome.tokens,
+                         message="Token refreshed successfully",
+                         requires_mfa=outcome.requires_mfa, user=outcome.user,
+                         mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
 
 
 @router.post("/logout", response_model=MessageOut, summary="Sign out of this session",
              openapi_extra=OPTIONAL_AUTH)
 async def logout(res: Res, principal: MaybeAuthed) -> Response:
-    if principal is not None:
-        await Sessions(res).revoke(principal.session.id)
+    await logout_flows.logout(res, principal)
     response = json_response({"message": "Logged out successfully"})
     cookies.clear_tokens(res.settings, response)
     return response
@@ -126,9 +115,7 @@ async def logout(res: Res, principal: MaybeAuthed) -> Response:
 @router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
              summary="Sign out of every session", openapi_extra=SECURED)
 async def logout_all(res: Res, principal: PendingMfaNoForcedChange) -> Response:
-    async with transaction(res.sessionmaker) as tx:  # "everywhere" includes trusted devices
-        await revoke_all_trust(res, tx, principal.user.id)
-    await Sessions(res).revoke_all(principal.user.id)
+    await logout_flows.logout_all(res, principal)
     response = json_response({"message": "Logged out from all devices successfully"})
     cookies.clear_tokens(res.settings, response)
     return response

@@ -16,7 +16,6 @@ from authgate.http.schemas import (
 )
 from authgate.http.serializers import device
 from authgate.mfa import policy
-from authgate.mfa.reauth import require_recent_auth
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
@@ -43,8 +42,6 @@ async def mfa_status(request: Request, principal: PendingMfaAllowed) -> Response
              summary="Enable or disable MFA for the current user", openapi_extra=SECURED)
 async def toggle(body: ToggleMfaIn, request: Request, principal: MfaCompleted) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
-    if not body.enabled and principal.user.is_mfa_enabled and policy.can_toggle(res):
-        require_recent_auth(res, principal)
-    await policy.toggle(res, principal.user, body.enabled)
+    await policy.toggle(res, principal, body.enabled)
     word = "enabled" if body.enabled else "disabled"
     return json_response({"message": f"MFA {word} successfully"})

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import Field, StrictBool, StrictStr
 from starlette.responses import Response
 
-from authgate.errors import AuthError, Code
+from authgate.errors import Code
 from authgate.http.deps import Client, MfaCompleted, PendingMfaAllowed, Res, guard
+from authgate.http.errors import route_statuses
 from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
@@ -29,12 +30,9 @@ from authgate.http.schemas import (
     json_response,
 )
 from authgate.http.serializers import device
-from authgate.mfa import policy, recovery_codes
+from authgate.mfa import challenge, devices
 from authgate.mfa import totp as totp_flows
-from authgate.mfa.reauth import require_recent_auth
-from authgate.mfa.trust import maybe_issue_trust
-from authgate.sessions.service import Principal, Sessions
-from authgate.tx import readonly, transaction
+from authgate.sessions.service import Principal
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 _PendingOk = guard(mfa_pending=True, must_change=True, unverified_email=True)
@@ -90,10 +88,8 @@ class RecoveryCodesOut(_Out):
              summary="Start setting up an authenticator app", openapi_extra=SECURED)
 async def setup_totp(res: Res, principal: Enrolling,
                      body: Annotated[SetupTotpIn | None, Body()] = None) -> Response:
-    async with transaction(res.sessionmaker) as tx:
-        st = await totp_flows.begin_setup(res, tx, principal.user,
-                                          label=body.label if body else None,
-                                          device_name=body.deviceName if body else None)
+    st = await devices.begin_totp_setup(res, principal, label=body.label if body else None,
+                                        device_name=body.deviceName if body else None)
     return json_response({"secret": st.secret, "qrCode": st.qr_code,
                           "otpAuthUrl": st.otp_auth_url, "issuer": st.issuer,
                           "account": st.account})
@@ -103,27 +99,21 @@ async def setup_totp(res: Res, principal: Enrolling,
              summary="Confirm an authenticator with a current code", openapi_extra=SECURED)
 async def verify_totp_setup(body: VerifyTotpSetupIn, res: Res,
                             principal: Enrolling) -> Response:
-    async with transaction(res.sessionmaker) as tx:
-        await totp_flows.confirm_setup(res, tx, principal.user.id, secret=body.secret,
-                                       code=body.otp)
+    await devices.confirm_totp_setup(res, principal, secret=body.secret, code=body.otp)
     return json_response({"message": "Device setup successfully"})
 
 
 @router.get("/devices", response_model=list[MfaDeviceOut], responses=errors(401, 403),
             summary="The caller's authenticator devices", openapi_extra=SECURED)
 async def list_devices(res: Res, principal: PendingMfaAllowed) -> Response:
-    async with readonly(res.readmaker) as s:
-        devices = await totp_flows.list_devices(res, s, principal.user.id)
-    return json_response([device(d) for d in devices])
+    return json_response([device(d) for d in await devices.list_devices(res, principal)])
 
 
 @router.delete("/devices/{deviceId}", response_model=MessageOut,
                responses=errors(401, 403, 404), summary="Remove an authenticator device",
                openapi_extra=SECURED)
 async def remove_device(deviceId: str, res: Res, principal: MfaCompleted) -> Response:
-    require_recent_auth(res, principal)
-    async with transaction(res.sessionmaker) as tx:
-        await totp_flows.remove_device(res, tx, principal.user, deviceId)
+    await devices.remove_device(res, principal, deviceId)
     return json_response({"message": "MFA device removed successfully"})
 
 
@@ -132,11 +122,7 @@ async def remove_device(deviceId: str, res: Res, principal: MfaCompleted) -> Res
              responses=errors(401, 403), summary="Replace the caller's recovery codes",
              openapi_extra=SECURED)
 async def generate_recovery_code(res: Res, principal: MfaCompleted) -> Response:
-    if not res.settings.mfa.enabled:
-        raise AuthError(Code.MFA_NOT_ENABLED)
-    require_recent_auth(res, principal)
-    async with transaction(res.sessionmaker) as tx:
-        codes = await recovery_codes.generate(res, tx, principal.user.id)
+    codes = await devices.regenerate_recovery_codes(res, principal)
     return json_response({"codes": codes, "code": codes[0]})
 
 
@@ -144,18 +130,15 @@ async def generate_recovery_code(res: Res, principal: MfaCompleted) -> Response:
              responses=errors(400, 401, 429), dependencies=[rate_limit("mfa_verify")],
              tags=["Authentication"], summary="Finish an MFA sign-in with a recovery code",
              openapi_extra=SECURED)
+@route_statuses({Code.MFA_NOT_ENABLED: 401})  # this route's answer upstream
 async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Res,
                                principal: PendingMfaAllowed, client: Client) -> Response:
-    user = principal.user
-    if not policy.mfa_required_for(res, user):
-        raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled", status=401)
-    await recovery_codes.redeem(res, user.id, body.code)
-    _, tokens = await Sessions(res).complete_mfa(principal, "recovery_code")
     wanted = body.trustDevice if body.trustDevice is not None else body.rememberDevice
-    trust = await maybe_issue_trust(res, user.id, client, wanted)
-    return auth_response(res, request, tokens=tokens,
-                         message="Recovery code verification successful", user=user,
-                         trust_token=trust)
+    done = await challenge.verify_recovery_code(res, principal, body.code,
+                                                trust_device=wanted, client=client)
+    return auth_response(res, request, tokens=done.tokens,
+                         message="Recovery code verification successful", user=done.user,
+                         trust_token=done.trust_token)
 
 
 @router.post("/reset-totp", response_model=MessageOut, responses=errors(401, 403, 429),
@@ -163,8 +146,5 @@ async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Re
              summary="Remove all authenticators with a recovery code", openapi_extra=SECURED)
 async def reset_totp(res: Res, principal: PendingMfaAllowed,
                      body: Annotated[ResetTotpIn | None, Body()] = None) -> Response:
-    if not res.settings.mfa.enabled:
-        raise AuthError(Code.MFA_NOT_ENABLED)
-    require_recent_auth(res, principal)
-    await totp_flows.reset_with_recovery_code(res, principal.user, body.code if body else None)
+    await devices.reset_totp(res, principal, body.code if body else None)
     return json_response({"message": "MFA reset successfully"})

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from authgate.accounts import password_reset, passwords
 from authgate.delivery.sms import check_phone
-from authgate.errors import AuthError
+from authgate.errors import AuthError, Code
 from authgate.http.deps import MfaCompleted, Res
+from authgate.http.errors import route_statuses
 from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import (
     SECURED,
@@ -104,6 +105,7 @@ async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) 
 
 @router.post("/reset-password", response_model=MessageOut, responses=errors(400),
              summary="Set a new password with a reset token (ends every session)")
+@route_statuses({Code.USER_NOT_FOUND: 400})  # the contract's answer for a deleted account
 async def reset_password(body: ResetPasswordIn, res: Res) -> Response:
     await password_reset.reset_password(res, token=body.token, new_password=body.newPassword)
     return json_response({"message": "Password has been reset successfully"})
