@@ -1,11 +1,17 @@
-"""The unit of work: one AsyncSession per request or command, committed once at the edge.
+"""The unit of work: one AsyncSession per flow step, committed once.
 
-Flows add rows and register what must happen only after commit (cache invalidation,
-events, message delivery); the edge calls ``commit``. Nothing is half-written: either the
-whole unit commits or none of it does.
+The rule that holds everywhere:
 
-Session-store writes happen outside an open unit of work: on SQLite a second writer
-connection would wait on the first one's lock.
+* **Flows own their units of work.** A flow opens ``transaction(...)`` (or
+  ``codes.consume(...)``, which is one) around its writes, registers what must happen only
+  after the commit (``tx.after_commit``: cache invalidation, events, message delivery) and
+  commits by leaving the block. Routes never open one: they parse, call one flow, serialise.
+  Nothing is half-written: either the whole unit commits or none of it does.
+* **Never write the session store while a writer transaction is open.** Commit first, then
+  revoke/rotate sessions or drop the cached user (``res.store``, ``Sessions``): on SQLite a
+  second writer connection waits on the first one's lock for the busy timeout, and on every
+  database a session must not outlive a rolled-back change. ``tests/http/test_flows_edge.py``
+  checks the source for store writes inside these blocks.
 """
 
 from __future__ import annotations
