@@ -74,6 +74,8 @@ async def test_protected_route(example_client: Client) -> None:
 async def test_mfa_pending_token_is_refused(example_client: Client) -> None:
     async with example_client() as c:
         token = await _signup(c)
+        await set_user(c._transport.app.state.authgate, claims(token)["sub"],
+                       email_verified_at=c._transport.app.state.authgate.clock.now())
         r = await c.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(token))
         assert r.status_code == 200, r.text
         login = (await c.post("/auth/login", json={"providerName": "email",

@@ -1,4 +1,5 @@
 from tests.conftest import Harness, bearer
+from tests.helpers import claims, set_user
 
 
 async def test_signup_login_user_toggle(h: Harness) -> None:
@@ -12,8 +13,9 @@ async def test_signup_login_user_toggle(h: Harness) -> None:
     r = await h.client.get("/auth/user", headers=bearer(tok))
     assert r.status_code == 200, r.text
     assert r.json()["email"] == "alice@example.com"
+    await set_user(h.res, claims(tok)["sub"], email_verified_at=h.clock.now())
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(tok))
-    # The email channel exists (development outbox), so an email address is a usable method.
+    # The email channel exists (development outbox), so a verified address is a usable method.
     assert r.status_code == 200, r.text
     assert r.json() == {"message": "MFA enabled successfully"}
 

@@ -109,6 +109,10 @@ class MfaSettings(_Section):
     default_method: str | None = None
     allow_user_toggle: bool = True
     allow_method_selection: bool = True
+    allow_weak_methods_with_strong: bool = False
+    """Offer the methods that only prove access to an inbox or a phone (email, SMS: the
+    password-reset channels too) at the MFA step of a user who has enrolled a strong one
+    (an authenticator). Off: mailbox access alone never gets past an enrolled TOTP."""
     otp_length: int = Field(6, ge=4, le=10)
     otp_expires_in: Duration = timedelta(minutes=10)
     resend_interval: Duration = timedelta(seconds=30)

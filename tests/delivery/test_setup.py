@@ -44,7 +44,8 @@ async def test_sms_counts_as_a_method_only_with_a_channel(make_harness: MakeHarn
     """A phone-only account can enable MFA with SMS only when an SMS provider exists."""
     h = await make_harness(mfa={"methods": ["sms"]})
     token = await h.user_token()
-    await set_user(h.res, await user_id_of(h.res, "alice@example.com"), phone="+15551234567")
+    await set_user(h.res, await user_id_of(h.res, "alice@example.com"), phone="+15551234567",
+                   phone_verified_at=h.clock.now())
     r = await h.client.get("/auth/mfa/status", headers=bearer(token))
     assert r.json()["verifiedMethods"] == []
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(token))

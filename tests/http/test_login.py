@@ -185,10 +185,12 @@ async def test_phone_login(make_harness: MakeHarness) -> None:
 
 
 async def test_login_with_mfa_enabled_is_pending(make_harness: MakeHarness) -> None:
-    h = await make_harness(mfa={"default_method": "totp"})
+    h = await make_harness(mfa={"default_method": "totp",
+                                "allow_weak_methods_with_strong": True})
     token = await h.user_token()
     await add_totp_device(h.res, claims(token)["sub"])
-    await set_user(h.res, claims(token)["sub"], is_mfa_enabled=True)
+    await set_user(h.res, claims(token)["sub"], is_mfa_enabled=True,
+                   email_verified_at=h.clock.now())
     r = await h.login()
     body = r.json()
     assert list(body) == ["accessToken", "refreshToken", "isRequiresMfa", "mfaMethods",

@@ -199,8 +199,8 @@ async def test_pending_session_stays_pending_across_refresh(hs: Harness) -> None
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["isRequiresMfa"] is True
-    assert body["mfaMethods"] == login["mfaMethods"] == ["email", "totp"]
-    assert body["defaultMfaMethod"] == "email"
+    assert body["mfaMethods"] == login["mfaMethods"] == ["totp"]
+    assert body["defaultMfaMethod"] == "totp"
     assert list(body) == ["accessToken", "refreshToken", "isRequiresMfa", "mfaMethods",
                           "defaultMfaMethod", "message"]
     assert_error(await hs.client.get("/auth/user", headers=bearer(body["accessToken"])),

@@ -140,6 +140,7 @@ async def test_user_snapshot_follows_the_user_row(make_harness: MakeHarness, sto
     on the very next request."""
     h = await _harness(make_harness, storage)
     token = await h.user_token()
+    await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
     r = await h.client.get("/auth/user", headers=bearer(token))
     assert r.json()["isMfaEnabled"] is False  # now cached (Redis/memory)
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(token))

@@ -66,6 +66,7 @@ async def test_enable_and_disable(make_harness: MakeHarness) -> None:
 async def test_a_repeated_toggle_writes_nothing(h: Harness) -> None:
     token = await h.user_token()
     uid = claims(token)["sub"]
+    await set_user(h.res, uid, email_verified_at=h.clock.now())
     assert (await _toggle(h, token, True)).status_code == 200
     stamped = (await stored_user(h.res, uid)).updated_at
     h.clock.advance(60)
@@ -188,9 +189,13 @@ async def test_cannot_enable_without_a_verified_method(make_harness: MakeHarness
     assert (await _toggle(h, token, True)).status_code == 200
 
 
-async def test_email_counts_as_a_method_when_an_email_channel_exists(h: Harness) -> None:
+async def test_email_counts_as_a_method_only_when_verified(h: Harness) -> None:
+    """Issue #12 item 2: an unproven address is no second factor (it may be anybody's)."""
     assert "email" in h.res.channels
     token = await h.user_token()
+    assert (await _status(h, token))["verifiedMethods"] == []
+    assert_error(await _toggle(h, token, True), 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD")
+    await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
     assert (await _status(h, token))["verifiedMethods"] == ["email"]
     assert (await _toggle(h, token, True)).status_code == 200
 
@@ -232,6 +237,7 @@ STATUS_KEYS = ["isEnabled", "verifiedMethods", "configuredMethods", "allowUserTo
 
 async def test_status_defaults(h: Harness) -> None:
     token = await h.user_token()
+    await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
     st = await _status(h, token)
     assert list(st) == STATUS_KEYS
     assert st == {
@@ -255,7 +261,7 @@ async def test_status_with_devices_and_recovery_codes(h: Harness) -> None:
         s.add(RecoveryCode(id=new_id(), user_id=uid, code_hash="h" * 64, created_at=created))
         await s.commit()
     st = await _status(h, token)
-    assert st["verifiedMethods"] == ["totp", "email"]
+    assert st["verifiedMethods"] == ["totp"]
     assert st["hasRecoveryCode"] is True
     assert st["totpDevices"] == [
         {"id": pending, "deviceName": "New phone", "method": "totp", "lastUsedAt": None,
@@ -279,7 +285,7 @@ async def test_status_sees_only_the_callers_rows_and_unused_codes(h: Harness) ->
         await s.commit()
     st = await _status(h, token)
     assert st["totpDevices"] == [] and st["hasRecoveryCode"] is False
-    assert st["verifiedMethods"] == ["email"]
+    assert st["verifiedMethods"] == []  # an unverified address
     st = await _status(h, other)
     assert [d["deviceName"] for d in st["totpDevices"]] == ["Bob's phone"]
     assert st["hasRecoveryCode"] is True

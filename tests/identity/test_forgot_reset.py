@@ -449,6 +449,7 @@ async def test_reset_ends_every_session_and_trusted_device(make_harness: MakeHar
     # Even with sessions kept on password change, a reset ends all of them.
     h = await _app(make_harness, smtp_sink, password={"revoke_sessions_on_change": "none"})
     uid = await _user(h)
+    await set_user(h.res, uid, email_verified_at=h.clock.now())
     first = (await h.login()).json()["accessToken"]
     assert (await h.client.post("/auth/mfa/toggle", json={"enabled": True},
                                 headers=bearer(first))).status_code == 200

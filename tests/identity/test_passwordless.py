@@ -221,6 +221,7 @@ async def test_mfa_is_not_skipped(make_harness: MakeHarness, smtp_sink: SmtpSink
     h = await _app(make_harness, smtp_sink, mfa={"required": required})
     r = await h.signup(EMAIL, PW)
     if not required:
+        await set_user(h.res, await user_id_of(h.res, EMAIL), email_verified_at=h.clock.now())
         toggle = await h.client.post("/auth/mfa/toggle", json={"enabled": True},
                                      headers=bearer(r.json()["accessToken"]))
         assert toggle.status_code == 200, toggle.text

@@ -31,12 +31,14 @@ async def _app(make_harness: MakeHarness, smtp_sink: SmtpSink, sms: SmsSink | No
 
 
 async def _mfa_user(h: Harness, phone: str | None = None) -> str:
-    """Sign up, optionally give the account a phone, turn MFA on; returns the user id."""
+    """Sign up (the address verified), optionally give the account a verified phone, turn
+    MFA on; returns the user id."""
     r = await h.signup(EMAIL, PASSWORD)
     assert r.status_code == 200, r.text
     uid = await user_id_of(h.res, EMAIL)
+    await set_user(h.res, uid, email_verified_at=h.clock.now())
     if phone is not None:
-        await set_user(h.res, uid, phone=phone)
+        await set_user(h.res, uid, phone=phone, phone_verified_at=h.clock.now())
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True},
                             headers=bearer(r.json()["accessToken"]))
     assert r.status_code == 200, r.text
@@ -203,22 +205,18 @@ async def test_success_clears_the_user_counter(make_harness: MakeHarness,
         h.clock.advance(timedelta(seconds=31))
 
 
-async def test_email_code_refused_as_sms_and_only_the_used_channel_is_verified(
+async def test_email_code_refused_as_sms(
         make_harness: MakeHarness, smtp_sink: SmtpSink, sms_sink: SmsSink) -> None:
     h = await _app(make_harness, smtp_sink, sms_sink, mfa={"methods": ["email", "sms"]})
-    uid = await _mfa_user(h, phone=PHONE)
+    await _mfa_user(h, phone=PHONE)
     login = await _pending(h)
     assert login["mfaMethods"] == ["email", "sms"]
     pending = login["accessToken"]
     await _challenge(h, pending, "email")
     code = smtp_sink.last_code(EMAIL)
     assert_error(await _verify(h, pending, code, "sms"), 400, "VERIFICATION_CODE_INVALID")
-    user = await stored_user(h.res, uid)
-    assert user.phone_verified_at is None and user.email_verified_at is None
     assert sms_sink.posts == []
     assert (await _verify(h, pending, code, "email")).status_code == 200
-    user = await stored_user(h.res, uid)
-    assert user.email_verified_at is not None and user.phone_verified_at is None
 
 
 async def test_sms_flow_through_the_http_provider(make_harness: MakeHarness,
@@ -238,9 +236,8 @@ async def test_sms_flow_through_the_http_provider(make_harness: MakeHarness,
                  "MFA_METHOD_NOT_AVAILABLE")  # email is not a configured method here
     r = await _verify(h, pending, post.code, "sms")
     assert r.status_code == 200, r.text
-    assert claims(r.json()["accessToken"])["phoneVerifiedAt"] is not None
-    user = await stored_user(h.res, uid)
-    assert user.phone_verified_at is not None and user.email_verified_at is None
+    assert claims(r.json()["accessToken"])["isMfaVerified"] is True
+    assert (await stored_user(h.res, uid)).phone == PHONE
 
 
 async def test_concurrent_verification_of_one_code_one_success(
@@ -377,6 +374,7 @@ async def test_app_required_mfa_pending_user_can_use_email(make_harness: MakeHar
     r = await h.signup(EMAIL, PASSWORD)
     assert r.json()["isRequiresMfa"] is True
     pending = r.json()["accessToken"]
+    await set_user(h.res, await user_id_of(h.res, EMAIL), email_verified_at=h.clock.now())
     assert (await _challenge(h, pending)).status_code == 200
     r = await _verify(h, pending, smtp_sink.last_code(EMAIL))
     assert r.status_code == 200, r.text
@@ -405,25 +403,24 @@ async def test_totp_through_verify(make_harness: MakeHarness, smtp_sink: SmtpSin
     secret = await mfa_helpers.enroll(h, token)
     await mfa_helpers.enable_mfa(h, token)
     login = await _pending(h)
-    assert login["mfaMethods"] == ["email", "totp"]
+    assert login["mfaMethods"] == ["totp"]  # email steps aside for the authenticator
     pending = login["accessToken"]
     r = await _challenge(h, pending, "totp")
     assert r.status_code == 200 and smtp_sink.messages == []  # nothing to send for TOTP
     code = mfa_helpers.code(h, secret)
     assert_error(await _verify(h, pending, _wrong(code), "totp"), 401, "MFA_CODE_INVALID",
                  "Invalid MFA code")
-    assert_error(await _verify(h, pending, code, "email"), 400,
-                 "VERIFICATION_CODE_INVALID")  # a TOTP code is no email code
+    assert_error(await _verify(h, pending, code, "email"), 400, "MFA_METHOD_NOT_AVAILABLE")
     r = await _verify(h, pending, code, "totp")
     assert r.status_code == 200, r.text
     assert claims(r.json()["accessToken"])["isMfaVerified"] is True
-    assert claims(r.json()["accessToken"])["emailVerifiedAt"] is None  # TOTP proves no address
     assert_error(await _verify(h, pending, code, "totp"), 401, "MFA_CODE_INVALID")  # replay
 
 
 async def test_totp_misses_share_the_user_limit(make_harness: MakeHarness,
                                                 smtp_sink: SmtpSink) -> None:
-    h = await _app(make_harness, smtp_sink, mfa={"max_attempts": 3})
+    h = await _app(make_harness, smtp_sink,
+                   mfa={"max_attempts": 3, "allow_weak_methods_with_strong": True})
     token = await mfa_helpers.signup_token(h)
     secret = await mfa_helpers.enroll(h, token)
     await mfa_helpers.enable_mfa(h, token)

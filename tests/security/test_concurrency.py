@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from authgate.sessions.models import SessionRow
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.helpers import assert_error, claims, count_users, stored_user
+from tests.helpers import assert_error, claims, count_users, set_user, stored_user
 
 PASSWORD = "correct horse battery"
 N_INSTANCES = 2  # each has its own pools: more would crowd a shared PostgreSQL
@@ -100,6 +100,7 @@ async def test_toggles_across_instances_end_consistent(make_harness: MakeHarness
     hs = await cluster(make_harness, session={"storage": storage})
     token = await hs[0].user_token()  # email is a usable method (the outbox channel)
     uid = claims(token)["sub"]
+    await set_user(hs[0].res, uid, email_verified_at=hs[0].clock.now())  # once verified
     results = await asyncio.gather(*[
         c.post("/auth/mfa/toggle", json={"enabled": i % 3 != 0}, headers=bearer(token))
         for i, c in enumerate(spread(hs, 30))])

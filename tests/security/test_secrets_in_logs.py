@@ -90,6 +90,7 @@ async def test_no_secret_reaches_a_log_or_an_error_body(
         sms_sink: SmsSink) -> None:
     h = await make_harness(phone_auth_enabled=True, passwordless={"enabled": True},
                            rate_limit={"enabled": False},
+                           mfa={"allow_weak_methods_with_strong": True},
                            delivery={"smtp": smtp_sink.settings(), "sms": sms_sink.settings()})
     rec = Recorder(h)
 

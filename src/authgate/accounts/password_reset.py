@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from authgate import background, upsert, vocabulary
 from authgate.accounts import passwords
@@ -38,6 +38,8 @@ from authgate.events import PASSWORD_RESET, PASSWORD_RESET_REQUESTED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.contact import address_of, find_user, miss_without_account
+from authgate.identity.models import User
+from authgate.mfa import policy
 from authgate.mfa.trust import revoke_all_trust
 from authgate.otp import codes
 from authgate.otp.models import OneTimeCode
@@ -211,6 +213,10 @@ async def reset_password(res: Resources, *, token: str, new_password: str) -> No
         await tx.session.execute(delete(OneTimeCode).where(
             OneTimeCode.user_id == user_id, OneTimeCode.purpose == CODE_PURPOSE))
         await revoke_all_trust(res, tx, user_id)
+        if policy.mfa_required_for(res, users.snapshot(user)):
+            # The code came over email/SMS: the same inbox must not also pass the MFA step.
+            await tx.session.execute(update(User).where(User.id == user_id)
+                                     .values(mfa_strong_factor_required=True))
     await passwords.revoke_after_password_change(res, user_id, keep_session=None, mode="all")
     await rate.unlock_account(res, user_id)
     await res.events.emit(Event(PASSWORD_RESET, user_id, {"initiatedBy": "reset"}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authgate.db import Base, IdPk, Utc, UtcOpt
@@ -29,6 +29,10 @@ class User(Base):
     phone_verified_at: Mapped[UtcOpt]
     is_mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    mfa_strong_factor_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
+    """Set by a password reset (proved over email/SMS) for an MFA user: the next MFA step
+    needs a strong factor (an authenticator) or a recovery code. Cleared by either."""
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     tenant_scope: Mapped[str] = mapped_column(String(36), default="")
     password_changed_at: Mapped[UtcOpt]

@@ -34,6 +34,8 @@ class UserSnapshot:
     tenant_id: str | None
     created_at: datetime
     updated_at: datetime
+    mfa_strong_factor_required: bool = False
+    """A password reset over email/SMS happened since the last strong MFA step."""
 
     @property
     def is_active(self) -> bool:
@@ -53,6 +55,7 @@ USER_COLS = [
     U.c.tenant_scope,
     U.c.created_at,
     U.c.updated_at,
+    U.c.mfa_strong_factor_required,
 ]
 
 def user_from_row(m: Any, prefix: str = "") -> UserSnapshot:
@@ -69,6 +72,7 @@ def user_from_row(m: Any, prefix: str = "") -> UserSnapshot:
         tenant_id=m[f"{prefix}tenant_scope"] or None,
         created_at=m[f"{prefix}created_at"],
         updated_at=m[f"{prefix}updated_at"],
+        mfa_strong_factor_required=bool(m[f"{prefix}mfa_strong_factor_required"]),
     )
 
 

@@ -93,4 +93,5 @@ def snapshot(u: User) -> UserSnapshot:
         tenant_id=u.tenant_scope or None,
         created_at=u.created_at,
         updated_at=u.updated_at,
+        mfa_strong_factor_required=bool(u.mfa_strong_factor_required),
     )

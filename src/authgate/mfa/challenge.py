@@ -32,6 +32,7 @@ from authgate.registry import mfa_methods
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Principal, Sessions, TokenPair
 from authgate.throttling import attempts
+from authgate.tx import readonly
 
 ALIASES = {"phone": "sms"}
 """The official SDK's ``send2fa("phone")`` means SMS."""
@@ -60,6 +61,18 @@ def _require_step(res: Resources, principal: Principal) -> None:
         raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled for this account")
 
 
+async def _require_offered(res: Resources, method: MfaMethod, user: UserSnapshot) -> None:
+    """A weak method (email, SMS) the MFA step does not offer this user (an unverified
+    address, a strong method enrolled, a password reset since the last strong step) is
+    refused like an unavailable one (issue #12 item 2)."""
+    if method.strong:
+        return
+    async with readonly(res.readmaker) as s:
+        offered = await policy.verified_methods(res, s, user)
+    if method.name not in offered:
+        raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
+
+
 def _configured(res: Resources, name: str | None) -> MfaMethod | None:
     """The registered method ``name`` when this app configures it."""
     if name is None or name not in res.settings.mfa.methods:
@@ -82,6 +95,7 @@ async def send_challenge(res: Resources, principal: Principal, raw_method: objec
         return False
     if _configured(res, method.name) is None:
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
+    await _require_offered(res, method, principal.user)
     await method.send_challenge(res, principal.user)
     await res.events.emit(Event(MFA_CODE_SENT, principal.user.id, {"method": method.name}))
     return True
@@ -100,6 +114,7 @@ async def verify_step(res: Resources, principal: Principal, method: str, otp: st
     found = _configured(res, method)
     if found is None or not found.ready(res):
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
+    await _require_offered(res, found, user)
     try:
         await attempts.check_and_count(res, attempts.MFA_SCOPE, user.id)
         user = await found.verify(res, user, otp)
@@ -108,6 +123,8 @@ async def verify_step(res: Resources, principal: Principal, method: str, otp: st
                                                           "reason": err.code.value}))
         raise
     await attempts.clear(res, attempts.MFA_SCOPE, user.id)
+    if found.strong:
+        user = await policy.strong_factor_proven(res, user)
     _, tokens = await Sessions(res).complete_mfa(replace(principal, user=user), method)
     trust_token = await maybe_issue_trust(res, user.id, client, trust_device)
     await res.events.emit(Event(MFA_VERIFIED, user.id, {
@@ -129,6 +146,8 @@ async def verify_recovery_code(res: Resources, principal: Principal, code: str, 
     if not policy.mfa_required_for(res, user):
         raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled")
     await recovery_codes.redeem(res, user.id, code)
-    _, tokens = await Sessions(res).complete_mfa(principal, "recovery_code")
+    user = await policy.strong_factor_proven(res, user)
+    _, tokens = await Sessions(res).complete_mfa(replace(principal, user=user),
+                                                 "recovery_code")
     trust_token = await maybe_issue_trust(res, user.id, client, trust_device)
     return MfaVerified(user=user, tokens=tokens, trust_token=trust_token)

@@ -2,22 +2,24 @@
 
 Method rules (contract §3.9/§3.10, with W5/W16 fixed): a method counts only when it is
 configured for the app *and* usable by this user (``MfaMethod.usable`` and, when the method
-has rows of its own, ``usable_sql``): ``totp`` with a verified device, ``email`` with an
-address and an email channel, ``sms`` with a phone and an SMS channel. The methods are the
+has rows of its own, ``usable_sql``): ``totp`` with a verified device, ``email`` with a
+verified address and an email channel, ``sms`` with a verified phone and an SMS channel.
+Weak methods (email, SMS) step aside for a strong one (see ``_methods``). The methods are the
 registered ones (``authgate.registry.mfa_methods``, built-ins in ``authgate.mfa.methods``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_DISABLED, MFA_ENABLED, Event
+from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import store as mfa_store
 from authgate.mfa.models import TotpDevice
@@ -25,6 +27,7 @@ from authgate.mfa.reauth import require_recent_auth
 from authgate.registry import mfa_methods
 from authgate.resources import Resources
 from authgate.sessions.service import Principal
+from authgate.tx import transaction
 
 if TYPE_CHECKING:  # the methods build on this module (methods.totp -> mfa.totp -> policy)
     from authgate.mfa.methods.base import MfaMethod
@@ -73,13 +76,26 @@ def _statements(res: Resources) -> mfa_store.Statements:
 
 
 def _methods(res: Resources, st: mfa_store.Statements, user: UserSnapshot,
-             facts: dict[str, bool]) -> list[str]:
-    """The usable methods in status order; ``facts``: the SQL facts (``usable_sql``)."""
-    return [m.name for m in st.by_status if m.usable(res, user) and facts.get(m.name, True)]
+             facts: dict[str, bool], *, offered: bool = True) -> list[str]:
+    """The usable methods in status order; ``facts``: the SQL facts (``usable_sql``).
+
+    ``offered`` (issue #12 item 2): what the MFA step accepts. Once the user has a strong
+    method, the weak ones (email, SMS: the inbox that also resets the password) are left
+    out unless ``mfa.allow_weak_methods_with_strong``; after a password reset
+    (``mfa_strong_factor_required``) only strong ones count, whatever the setting.
+    """
+    usable = [m for m in st.by_status if m.usable(res, user) and facts.get(m.name, True)]
+    if offered and (user.mfa_strong_factor_required or (
+            not res.settings.mfa.allow_weak_methods_with_strong
+            and any(m.strong for m in usable))):
+        usable = [m for m in usable if m.strong]
+    return [m.name for m in usable]
 
 
-async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) -> list[str]:
-    """Status order (totp, email, sms for the built-ins)."""
+async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot, *,
+                           offered: bool = True) -> list[str]:
+    """Status order (totp, email, sms for the built-ins): the methods the MFA step accepts
+    now; ``offered=False``: every method the user can use (whether the user has any)."""
     if not res.settings.mfa.enabled:
         return []
     st = _statements(res)
@@ -87,7 +103,7 @@ async def verified_methods(res: Resources, s: AsyncSession, user: UserSnapshot) 
     if st.facts:
         row = (await s.execute(st.facts_query, {"uid": user.id})).mappings().one()
         facts = mfa_store.facts_of(st, row)
-    return _methods(res, st, user, facts)
+    return _methods(res, st, user, facts, offered=offered)
 
 
 def login_order(methods: list[str]) -> list[str]:
@@ -103,6 +119,19 @@ def default_method(res: Resources, methods: list[str]) -> str | None:
     if preferred in methods:
         return preferred
     return methods[0] if methods else None
+
+
+async def strong_factor_proven(res: Resources, user: UserSnapshot) -> UserSnapshot:
+    """A strong method or a recovery code finished the MFA step: the weak methods count
+    again (clears ``mfa_strong_factor_required``, set by a password reset)."""
+    if not user.mfa_strong_factor_required:
+        return user
+    async with transaction(res.sessionmaker) as tx:
+        await tx.session.execute(update(User).where(
+            User.id == user.id, User.mfa_strong_factor_required.is_(True))
+            .values(mfa_strong_factor_required=False))
+    await res.store.user_changed(user.id)  # after the commit (tx.py)
+    return replace(user, mfa_strong_factor_required=False)
 
 
 def mfa_required_for(res: Resources, user: UserSnapshot) -> bool:

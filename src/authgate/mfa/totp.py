@@ -102,7 +102,7 @@ async def check_enrollment_allowed(res: Resources, principal: Principal) -> None
     if not principal.mfa_pending:
         return
     async with res.readmaker() as s:
-        methods = await policy.verified_methods(res, s, principal.user)
+        methods = await policy.verified_methods(res, s, principal.user, offered=False)
     if not enrollment_open(res, methods):
         raise AuthError(Code.MFA_REQUIRED)
 
@@ -227,7 +227,7 @@ def _parse_id(device_id: str) -> str | None:
 async def disable_if_no_method(res: Resources, tx: Tx, user: UserSnapshot) -> bool:
     """W16: after factors were removed, turn the user's MFA flag off (and revoke trusted
     devices) when no usable method is left. Returns True when MFA was turned off."""
-    if await policy.verified_methods(res, tx.session, user):
+    if await policy.verified_methods(res, tx.session, user, offered=False):
         return False
     result = await tx.session.execute(
         update(User).where(User.id == user.id, User.is_mfa_enabled.is_(True))

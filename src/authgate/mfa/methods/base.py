@@ -28,6 +28,15 @@ class MfaMethod(Protocol):
         """Position in the status's ``verifiedMethods`` (totp, email, sms)."""
         ...
 
+    @property
+    def strong(self) -> bool:
+        """True for a factor the user holds (an authenticator, later a passkey); False for
+        one that proves access to an inbox or a phone (email, SMS), which the password
+        reset proves too. A weak method counts only for a verified address, is not offered
+        beside an enrolled strong one (unless ``mfa.allow_weak_methods_with_strong``) and
+        not after a password reset (``mfa_strong_factor_required``)."""
+        ...
+
     def ready(self, res: Resources) -> bool:
         """The app can use this method at all (e.g. a delivery channel exists)."""
         ...

@@ -1,16 +1,15 @@
-"""The shared shape of a method whose code is delivered to an address on the account (email,
-SMS): the challenge sends it, verifying consumes it and marks that address verified."""
+"""The shared shape of a method whose code is delivered to a verified address on the account
+(email, SMS): the challenge sends it, verifying consumes it. Weak (``strong`` False): the
+same inbox or phone resets the password."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement
 
 from authgate import vocabulary
 from authgate.errors import AuthError, Code
-from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.otp import codes
 from authgate.resources import Resources
@@ -26,13 +25,16 @@ class DeliveredCode:
     login_rank: int
     status_rank: int
     delivers: bool = True
+    strong: bool = False
+    """Access to the inbox/phone also resets the password: never beats a strong method."""
 
     def ready(self, res: Resources) -> bool:
         return self.channel in res.channels
 
     def address(self, res: Resources, user: UserSnapshot) -> str | None:
-        """Where a code would go, or None when this user cannot receive one here."""
-        if not self.ready(res):
+        """Where a code would go, or None when this user cannot receive one here: only a
+        verified address is a second factor (an unproven one may be anybody's)."""
+        if not self.ready(res) or getattr(user, f"{self.address_field}_verified_at") is None:
             return None
         found: str | None = getattr(user, self.address_field)
         return found
@@ -51,18 +53,7 @@ class DeliveredCode:
                                    channel=self.channel, to=to)
 
     async def verify(self, res: Resources, user: UserSnapshot, code: str) -> UserSnapshot:
-        now = res.clock.now()
-        stamp = f"{self.address_field}_verified_at"
-        column = getattr(User, stamp)
         async with codes.consume(res, user_id=user.id, purpose=vocabulary.MFA,
-                                 channel=self.channel, code=code) as tx:
-            # Only the channel the code travelled over is proven, and only if still unproven.
-            result = await tx.session.execute(
-                update(User).where(User.id == user.id, column.is_(None))
-                .values({column: now, User.updated_at: now}))
-            stamped = bool(result.rowcount)  # type: ignore[attr-defined]
-        if not stamped:
-            return user
-        await res.store.user_changed(user.id)
-        changes: dict[str, Any] = {stamp: now}
-        return replace(user, **changes)
+                                 channel=self.channel, code=code):
+            pass  # the code is spent when this commits (the address was verified already)
+        return user

@@ -24,6 +24,7 @@ class Totp:
     login_rank: int = 30
     status_rank: int = 10
     delivers: bool = False
+    strong: bool = True
 
     def ready(self, res: Resources) -> bool:
         return True
