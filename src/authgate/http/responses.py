@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from authgate.http import cookies
-from authgate.http.schemas import json_response
+from authgate.http.schemas import AuthOut, respond
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
 from authgate.sessions.service import TokenPair
@@ -27,27 +25,24 @@ def auth_response(
     trust_token: str | None = None,
     remember_me: bool | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
-        "accessToken": tokens.access_token if tokens else "",
-        "refreshToken": tokens.refresh_token if tokens else "",
-        "isRequiresMfa": requires_mfa,
-    }
+    cookie = tokens is not None and cookies.cookie_mode(res.settings, request)
+    body = AuthOut(isRequiresMfa=requires_mfa, message=message)
+    if not cookie:  # cookie mode: the tokens (cookies.TOKEN_FIELDS) travel in cookies only
+        body.accessToken = tokens.access_token if tokens else ""
+        body.refreshToken = tokens.refresh_token if tokens else ""
     if user is not None and user.must_change_password:
-        body["mustChangePassword"] = True
+        body.mustChangePassword = True
     if requires_mfa:
-        body["mfaMethods"] = mfa_methods or []
+        body.mfaMethods = mfa_methods or []
         if default_method:
-            body["defaultMfaMethod"] = default_method
-    if trust_token is not None:
-        body["trustToken"] = trust_token
-    body["message"] = message
-    if tokens is not None and cookies.cookie_mode(res.settings, request):
-        for key in cookies.TOKEN_FIELDS:
-            body.pop(key, None)
-        response = json_response(body)
+            body.defaultMfaMethod = default_method
+    if trust_token is not None and not cookie:
+        body.trustToken = trust_token
+    response = respond(body)
+    if cookie:
+        assert tokens is not None
         cookies.write_tokens(
             res.settings, request, response, access=tokens.access_token,
             refresh=tokens.refresh_token, trust=trust_token, remember_me=remember_me,
         )
-        return response
-    return json_response(body)
+    return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -14,6 +13,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     StrictBool,
     StrictStr,
+    TypeAdapter,
     field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -28,8 +28,18 @@ from authgate.registry import mfa_methods
 iso = iso_millis
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def respond(body: BaseModel, status: int = 200) -> Response:
+    """Serialise a response model: the one definition of the shape (the OpenAPI document
+    reads the same model). Fields the route did not set are left out (the contract omits
+    them rather than sending null); pydantic-core writes the JSON directly."""
+    return Response(body.__pydantic_serializer__.to_json(body, exclude_unset=True),
+                    status_code=status, media_type="application/json")
+
+
+def respond_list(adapter: TypeAdapter[list[Any]], items: list[Any]) -> Response:
+    """A JSON array of response models, through a ``TypeAdapter`` built once per shape."""
+    return Response(adapter.dump_json(items, exclude_unset=True),
+                    media_type="application/json")
 
 
 def storable_text(value: Any) -> bool:

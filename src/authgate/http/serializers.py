@@ -1,40 +1,68 @@
-"""Serialisers from records to the contract's JSON objects."""
+"""From records to the response models (``authgate.http.schemas``), the one definition of
+each response shape."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from authgate.http.schemas import iso
+from authgate.http.schemas import MeOut, MfaDeviceOut, MfaStatusOut, RoleOut, UserOut, iso
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa.methods.totp import METHOD as TOTP
 from authgate.mfa.models import TotpDevice
-from authgate.mfa.policy import DeviceInfo
+from authgate.mfa.policy import DeviceInfo, MfaStatus
+from authgate.sessions.records import SessionRecord
 
 
-def user_row(u: UserSnapshot) -> dict[str, Any]:
+def user_row(u: UserSnapshot) -> UserOut:
     """GET /auth/user: the user row, minus every secret."""
-    return {
-        "id": u.id,
-        "email": u.email,
-        "emailVerifiedAt": iso(u.email_verified_at),
-        "phone": u.phone,
-        "phoneVerifiedAt": iso(u.phone_verified_at),
-        "isActive": u.is_active,
-        "mustChangePassword": u.must_change_password,
-        "metadata": u.meta,
-        "isMfaEnabled": u.is_mfa_enabled,
-        "mfaRecoveryCode": None,
-        "createdAt": iso(u.created_at),
-        "updatedAt": iso(u.updated_at),
-    }
+    return UserOut(
+        id=u.id,
+        email=u.email,
+        emailVerifiedAt=iso(u.email_verified_at),
+        phone=u.phone,
+        phoneVerifiedAt=iso(u.phone_verified_at),
+        isActive=u.is_active,
+        mustChangePassword=u.must_change_password,
+        metadata=u.meta,
+        isMfaEnabled=u.is_mfa_enabled,
+        mfaRecoveryCode=None,
+        createdAt=iso(u.created_at),
+        updatedAt=iso(u.updated_at),
+    )
 
 
-def device(d: TotpDevice | DeviceInfo) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "deviceName": d.device_name,
-        "method": TOTP.name,
-        "lastUsedAt": iso(d.last_used_at),
-        "createdAt": iso(d.created_at),
-        "verified": d.verified,
-    }
+def me(u: UserSnapshot, session: SessionRecord) -> MeOut:
+    """GET /auth/me: the user and the roles/permissions captured in the session."""
+    data = session.data
+    return MeOut(
+        id=u.id, email=u.email, phone=u.phone,
+        emailVerifiedAt=iso(u.email_verified_at), phoneVerifiedAt=iso(u.phone_verified_at),
+        isMfaEnabled=u.is_mfa_enabled, metadata=u.meta,
+        mustChangePassword=u.must_change_password,
+        roles=[RoleOut(id=r.get("id"), name=r.get("name"), guard=r.get("guard"))
+               for r in data.get("roles", [])],
+        permissions=list(data.get("permissions", [])),
+    )
+
+
+def device(d: TotpDevice | DeviceInfo) -> MfaDeviceOut:
+    return MfaDeviceOut(
+        id=d.id,
+        deviceName=d.device_name,
+        method=TOTP.name,
+        lastUsedAt=iso(d.last_used_at),
+        createdAt=iso(d.created_at),
+        verified=d.verified,
+    )
+
+
+def mfa_status(st: MfaStatus) -> MfaStatusOut:
+    return MfaStatusOut(
+        isEnabled=st.is_enabled,
+        verifiedMethods=st.verified_methods,
+        configuredMethods=st.configured_methods,
+        allowUserToggle=st.allow_user_toggle,
+        allowMethodSelection=st.allow_method_selection,
+        totpDevices=[device(d) for d in st.totp_devices],
+        hasRecoveryCode=st.has_recovery_code,
+        required=st.required,
+        canToggle=st.can_toggle,
+    )

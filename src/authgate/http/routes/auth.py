@@ -10,7 +10,7 @@ from starlette.responses import Response
 from authgate.accounts import login as accounts
 from authgate.accounts import logout as logout_flows
 from authgate.errors import AuthError, Code
-from authgate.http import cookies
+from authgate.http import cookies, serializers
 from authgate.http.deps import (
     Client,
     MaybeAuthed,
@@ -36,9 +36,8 @@ from authgate.http.schemas import (
     VerifySessionOut,
     errors,
     iso,
-    json_response,
+    respond,
 )
-from authgate.http.serializers import user_row
 from authgate.registry import login_providers
 
 router = APIRouter(tags=["Authentication"])
@@ -48,10 +47,10 @@ router = APIRouter(tags=["Authentication"])
 async def csrf(res: Res) -> Response:
     cfg = res.settings.security.csrf
     if not cfg.enabled:
-        return json_response({"enabled": False})
+        return respond(CsrfOut(enabled=False))
     token = cookies.new_csrf_token()
-    response = json_response({"enabled": True, "csrfToken": token,
-                              "headerName": cfg.header_name.lower(), "cookieName": cfg.cookie_name})
+    response = respond(CsrfOut(enabled=True, csrfToken=token,
+                               headerName=cfg.header_name.lower(), cookieName=cfg.cookie_name))
     cookies.write_csrf(res.settings, response, token)
     return response
 
@@ -65,8 +64,8 @@ async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> 
     outcome = await accounts.start_session(res, user, client=client, amr=("pwd",),
                                            mfa_satisfied=False)
     if not res.settings.registration.auto_login_after_signup:
-        return json_response({"message": "Signup successful", "accessToken": "",
-                              "refreshToken": "", "isRequiresMfa": False})
+        return respond(AuthOut(accessToken="", refreshToken="", isRequiresMfa=False,
+                               message="Signup successful"))
     return auth_response(res, request, tokens=outcome.tokens, message="Signup successful",
                          requires_mfa=outcome.requires_mfa, user=user,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
@@ -107,7 +106,7 @@ async def refresh_token(request: Request, res: Res,
              openapi_extra=OPTIONAL_AUTH)
 async def logout(res: Res, principal: MaybeAuthed) -> Response:
     await logout_flows.logout(res, principal)
-    response = json_response({"message": "Logged out successfully"})
+    response = respond(MessageOut(message="Logged out successfully"))
     cookies.clear_tokens(res.settings, response)
     return response
 
@@ -116,7 +115,7 @@ async def logout(res: Res, principal: MaybeAuthed) -> Response:
              summary="Sign out of every session", openapi_extra=SECURED)
 async def logout_all(res: Res, principal: PendingMfaNoForcedChange) -> Response:
     await logout_flows.logout_all(res, principal)
-    response = json_response({"message": "Logged out from all devices successfully"})
+    response = respond(MessageOut(message="Logged out from all devices successfully"))
     cookies.clear_tokens(res.settings, response)
     return response
 
@@ -124,31 +123,20 @@ async def logout_all(res: Res, principal: PendingMfaNoForcedChange) -> Response:
 @router.get("/me", response_model=MeOut, responses=errors(401, 403),
             summary="Session user data", openapi_extra=SECURED)
 async def me(principal: PendingMfaNoForcedChange) -> Response:
-    u, data = principal.user, principal.session.data
-    roles = [{"id": r.get("id"), "name": r.get("name"), "guard": r.get("guard")}
-             for r in data.get("roles", [])]
-    return json_response({
-        "id": u.id, "email": u.email, "phone": u.phone,
-        "emailVerifiedAt": iso(u.email_verified_at), "phoneVerifiedAt": iso(u.phone_verified_at),
-        "isMfaEnabled": u.is_mfa_enabled, "metadata": u.meta,
-        "mustChangePassword": u.must_change_password, "roles": roles,
-        "permissions": list(data.get("permissions", [])),
-    })
-
-
+    return respond(serializers.me(principal.user, principal.session))
 
 
 @router.get("/user", response_model=UserOut, responses=errors(401, 403),
             summary="The current user", openapi_extra=SECURED)
 async def user(principal: MfaCompleted) -> Response:
-    return json_response(user_row(principal.user))
+    return respond(serializers.user_row(principal.user))
 
 
 @router.get("/verify-session", response_model=VerifySessionOut, responses=errors(401),
             summary="Check that the session is live", openapi_extra=SECURED)
 async def verify_session(principal: PendingMfaAllowed) -> Response:
-    return json_response({"valid": True, "userId": principal.user.id,
-                          "expiresAt": iso(principal.session.expires_at)})
+    return respond(VerifySessionOut(valid=True, userId=principal.user.id,
+                                    expiresAt=iso(principal.session.expires_at)))
 
 
 @router.get("/client-config", response_model=ClientConfigOut,
@@ -156,17 +144,17 @@ async def verify_session(principal: PendingMfaAllowed) -> Response:
 async def client_config(res: Res) -> Response:
     s = res.settings
     off = {"enabled": False}
-    return json_response({
-        "tenants": {"enabled": False, "mode": "isolated"},
-        "multipleAccounts": {"enabled": False},
-        "roleGuards": ["web"],
+    return respond(ClientConfigOut(
+        tenants={"enabled": False, "mode": "isolated"},
+        multipleAccounts={"enabled": False},
+        roleGuards=["web"],
         **{p.config_key: p.client_config(s) for p in login_providers},
-        "google": off, "facebook": off, "apple": off, "github": off,
-        "customProviders": [],
-        "registration": {"enabled": s.registration.enabled, "requireInvitation": False},
-        "mfa": {"enabled": s.mfa.enabled, "methods": list(s.mfa.methods),
-                "allowUserToggle": s.mfa.allow_user_toggle,
-                "allowMethodSelection": s.mfa.allow_method_selection},
-        "platformAccess": {"enabled": False},
-        "accessTokenType": s.session.access_token_type or "header",
-    })
+        google=off, facebook=off, apple=off, github=off,
+        customProviders=[],
+        registration={"enabled": s.registration.enabled, "requireInvitation": False},
+        mfa={"enabled": s.mfa.enabled, "methods": list(s.mfa.methods),
+             "allowUserToggle": s.mfa.allow_user_toggle,
+             "allowMethodSelection": s.mfa.allow_method_selection},
+        platformAccess={"enabled": False},
+        accessTokenType=s.session.access_token_type or "header",
+    ))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from authgate.http import serializers
 from authgate.http.deps import MfaCompleted, PendingMfaAllowed, get_resources
 from authgate.http.schemas import (
     SECURED,
@@ -12,9 +13,8 @@ from authgate.http.schemas import (
     MfaStatusOut,
     ToggleMfaIn,
     errors,
-    json_response,
+    respond,
 )
-from authgate.http.serializers import device
 from authgate.mfa import policy
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
@@ -25,17 +25,7 @@ router = APIRouter(prefix="/mfa", tags=["MFA"])
 async def mfa_status(request: Request, principal: PendingMfaAllowed) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
     st = await policy.status(res, principal.user)
-    return json_response({
-        "isEnabled": st.is_enabled,
-        "verifiedMethods": st.verified_methods,
-        "configuredMethods": st.configured_methods,
-        "allowUserToggle": st.allow_user_toggle,
-        "allowMethodSelection": st.allow_method_selection,
-        "totpDevices": [device(d) for d in st.totp_devices],
-        "hasRecoveryCode": st.has_recovery_code,
-        "required": st.required,
-        "canToggle": st.can_toggle,
-    })
+    return respond(serializers.mfa_status(st))
 
 
 @router.post("/toggle", response_model=MessageOut, responses=errors(400, 401, 403),
@@ -44,4 +34,4 @@ async def toggle(body: ToggleMfaIn, request: Request, principal: MfaCompleted) -
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
     await policy.toggle(res, principal, body.enabled)
     word = "enabled" if body.enabled else "disabled"
-    return json_response({"message": f"MFA {word} successfully"})
+    return respond(MessageOut(message=f"MFA {word} successfully"))

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from authgate.http.deps import Client, PendingMfaAllowed, Res
 from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
-from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, json_response
+from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, respond
 from authgate.mfa import challenge as flow
 from authgate.registry import mfa_methods
 
@@ -48,7 +48,7 @@ class MfaVerifyIn(_In):
 async def mfa_challenge(res: Res, principal: PendingMfaAllowed,
                         body: Annotated[MfaChallengeIn | None, Body()] = None) -> Response:
     await flow.send_challenge(res, principal, body.method if body else None)
-    return json_response({"message": "MFA code sent successfully"})
+    return respond(MessageOut(message="MFA code sent successfully"))
 
 
 @router.post("/verify", tags=["Authentication"], response_model=AuthOut,

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
-from pydantic import Field, StrictBool, StrictStr
+from pydantic import Field, StrictBool, StrictStr, TypeAdapter
 from starlette.responses import Response
 
 from authgate.errors import Code
+from authgate.http import serializers
 from authgate.http.deps import Client, MfaCompleted, PendingMfaAllowed, Res, guard
 from authgate.http.errors import route_statuses
 from authgate.http.rate_limits import rate_limit
@@ -27,9 +28,9 @@ from authgate.http.schemas import (
     _In,
     _Out,
     errors,
-    json_response,
+    respond,
+    respond_list,
 )
-from authgate.http.serializers import device
 from authgate.mfa import challenge, devices
 from authgate.mfa import totp as totp_flows
 from authgate.sessions.service import Principal
@@ -83,6 +84,9 @@ class RecoveryCodesOut(_Out):
     code: str
 
 
+_DEVICES = TypeAdapter(list[MfaDeviceOut])
+
+
 # authenticator set-up ---------------------------------------------------------------------
 @router.post("/setup-totp", response_model=TotpSetupOut, responses=errors(400, 401, 403),
              summary="Start setting up an authenticator app", openapi_extra=SECURED)
@@ -90,9 +94,9 @@ async def setup_totp(res: Res, principal: Enrolling,
                      body: Annotated[SetupTotpIn | None, Body()] = None) -> Response:
     st = await devices.begin_totp_setup(res, principal, label=body.label if body else None,
                                         device_name=body.deviceName if body else None)
-    return json_response({"secret": st.secret, "qrCode": st.qr_code,
-                          "otpAuthUrl": st.otp_auth_url, "issuer": st.issuer,
-                          "account": st.account})
+    return respond(TotpSetupOut(secret=st.secret, qrCode=st.qr_code,
+                                otpAuthUrl=st.otp_auth_url, issuer=st.issuer,
+                                account=st.account))
 
 
 @router.post("/verify-totp-setup", response_model=MessageOut, responses=errors(400, 401, 403),
@@ -100,13 +104,14 @@ async def setup_totp(res: Res, principal: Enrolling,
 async def verify_totp_setup(body: VerifyTotpSetupIn, res: Res,
                             principal: Enrolling) -> Response:
     await devices.confirm_totp_setup(res, principal, secret=body.secret, code=body.otp)
-    return json_response({"message": "Device setup successfully"})
+    return respond(MessageOut(message="Device setup successfully"))
 
 
 @router.get("/devices", response_model=list[MfaDeviceOut], responses=errors(401, 403),
             summary="The caller's authenticator devices", openapi_extra=SECURED)
 async def list_devices(res: Res, principal: PendingMfaAllowed) -> Response:
-    return json_response([device(d) for d in await devices.list_devices(res, principal)])
+    found = await devices.list_devices(res, principal)
+    return respond_list(_DEVICES, [serializers.device(d) for d in found])
 
 
 @router.delete("/devices/{deviceId}", response_model=MessageOut,
@@ -114,7 +119,7 @@ async def list_devices(res: Res, principal: PendingMfaAllowed) -> Response:
                openapi_extra=SECURED)
 async def remove_device(deviceId: str, res: Res, principal: MfaCompleted) -> Response:
     await devices.remove_device(res, principal, deviceId)
-    return json_response({"message": "MFA device removed successfully"})
+    return respond(MessageOut(message="MFA device removed successfully"))
 
 
 # recovery codes -----------------------------------------------------------------------------
@@ -123,7 +128,7 @@ async def remove_device(deviceId: str, res: Res, principal: MfaCompleted) -> Res
              openapi_extra=SECURED)
 async def generate_recovery_code(res: Res, principal: MfaCompleted) -> Response:
     codes = await devices.regenerate_recovery_codes(res, principal)
-    return json_response({"codes": codes, "code": codes[0]})
+    return respond(RecoveryCodesOut(codes=codes, code=codes[0]))
 
 
 @router.post("/verify-recovery-code", response_model=AuthOut,
@@ -147,4 +152,4 @@ async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Re
 async def reset_totp(res: Res, principal: PendingMfaAllowed,
                      body: Annotated[ResetTotpIn | None, Body()] = None) -> Response:
     await devices.reset_totp(res, principal, body.code if body else None)
-    return json_response({"message": "MFA reset successfully"})
+    return respond(MessageOut(message="MFA reset successfully"))

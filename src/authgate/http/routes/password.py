@@ -20,7 +20,7 @@ from authgate.http.schemas import (
     _In,
     _Out,
     errors,
-    json_response,
+    respond,
 )
 from authgate.identity.store import valid_email
 
@@ -38,7 +38,7 @@ class ChangePasswordIn(_In):
              openapi_extra=SECURED)
 async def change_password(body: ChangePasswordIn, res: Res, principal: MfaCompleted) -> Response:
     await passwords.change_password(res, principal, body.currentPassword, body.newPassword)
-    return json_response({"message": "Password changed successfully"})
+    return respond(MessageOut(message="Password changed successfully"))
 
 
 # forgot → verify code → reset --------------------------------------------------------------
@@ -90,7 +90,7 @@ class ResetTokenOut(_Out):
 async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
     await password_reset.request_reset(res, email=body.email, phone=body.phone,
                                  tenant_id=body.tenantId)
-    return json_response({"message": password_reset.REQUESTED})
+    return respond(MessageOut(message=password_reset.REQUESTED))
 
 
 @router.post("/verify-forgot-password-otp", response_model=ResetTokenOut, responses=errors(400),
@@ -100,7 +100,7 @@ async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) 
     token = await password_reset.verify_code(
         res, email=body.email, phone=body.phone, tenant_id=body.tenantId,
         code=body.value())
-    return json_response({"message": "OTP verified successfully", "resetToken": token})
+    return respond(ResetTokenOut(message="OTP verified successfully", resetToken=token))
 
 
 @router.post("/reset-password", response_model=MessageOut, responses=errors(400),
@@ -108,4 +108,4 @@ async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) 
 @route_statuses({Code.USER_NOT_FOUND: 400})  # the contract's answer for a deleted account
 async def reset_password(body: ResetPasswordIn, res: Res) -> Response:
     await password_reset.reset_password(res, token=body.token, new_password=body.newPassword)
-    return json_response({"message": "Password has been reset successfully"})
+    return respond(MessageOut(message="Password has been reset successfully"))

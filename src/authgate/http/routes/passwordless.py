@@ -12,7 +12,7 @@ from starlette.responses import Response
 from authgate.accounts import passwordless
 from authgate.http.deps import Res
 from authgate.http.rate_limits import rate_limit
-from authgate.http.schemas import MessageOut, _In, errors, json_response
+from authgate.http.schemas import MessageOut, _In, errors, respond
 
 router = APIRouter(tags=["Authentication"])
 
@@ -30,4 +30,4 @@ class PasswordlessSendIn(_In):
 async def passwordless_send(body: PasswordlessSendIn, res: Res) -> Response:
     await passwordless.send_code(res, identifier=body.identifier, channel=body.channel,
                                  tenant_id=body.tenantId)
-    return json_response({"message": passwordless.SENT})
+    return respond(MessageOut(message=passwordless.SENT))

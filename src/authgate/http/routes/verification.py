@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from authgate.http.deps import MfaCompleted, Res
 from authgate.http.rate_limits import rate_limit
-from authgate.http.schemas import SECURED, MessageOut, _CodeIn, _In, errors, json_response
+from authgate.http.schemas import SECURED, MessageOut, _CodeIn, _In, errors, respond
 from authgate.identity import verification
 
 router = APIRouter(tags=["Authentication"])
@@ -39,7 +39,7 @@ SendBody = Annotated[SendVerificationIn | None, Body()]
 async def send_email_verification(res: Res, principal: MfaCompleted,
                                   body: SendBody = None) -> Response:
     await verification.send(res, principal.user.id, "email")
-    return json_response({"message": "Verification email sent"})
+    return respond(MessageOut(message="Verification email sent"))
 
 
 @router.post("/verify-email", response_model=MessageOut, responses=errors(400, 401, 403),
@@ -47,7 +47,7 @@ async def send_email_verification(res: Res, principal: MfaCompleted,
              summary="Verify the email address with the emailed code", openapi_extra=SECURED)
 async def verify_email(body: VerifyCodeIn, res: Res, principal: MfaCompleted) -> Response:
     await verification.verify(res, principal.user.id, "email", body.value())
-    return json_response({"message": "Email verified successfully"})
+    return respond(MessageOut(message="Email verified successfully"))
 
 
 @router.post("/send-phone-verification", response_model=MessageOut,
@@ -57,7 +57,7 @@ async def verify_email(body: VerifyCodeIn, res: Res, principal: MfaCompleted) ->
 async def send_phone_verification(res: Res, principal: MfaCompleted,
                                   body: SendBody = None) -> Response:
     await verification.send(res, principal.user.id, "phone")
-    return json_response({"message": "Verification SMS sent"})
+    return respond(MessageOut(message="Verification SMS sent"))
 
 
 @router.post("/verify-phone", response_model=MessageOut, responses=errors(400, 401, 403),
@@ -65,4 +65,4 @@ async def send_phone_verification(res: Res, principal: MfaCompleted,
              summary="Verify the phone number with the texted code", openapi_extra=SECURED)
 async def verify_phone(body: VerifyCodeIn, res: Res, principal: MfaCompleted) -> Response:
     await verification.verify(res, principal.user.id, "phone", body.value())
-    return json_response({"message": "Phone verified successfully"})
+    return respond(MessageOut(message="Phone verified successfully"))
