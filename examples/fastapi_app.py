@@ -20,10 +20,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
-from authgate.app import AuthGate
+from authgate import AuthGate, Principal, Settings, load_settings
 from authgate.clock import Clock
-from authgate.config import Settings, load_settings
-from authgate.sessions.service import Principal
 
 ORDERS: dict[str, list[dict[str, Any]]] = {}
 """Orders per user id: the host app's own data, keyed by the authenticated user."""

@@ -2,9 +2,9 @@
 synchronously on a query-only connection (SQLite).
 
 Every authenticated request reads its session (and ``GET /auth/mfa/status`` its devices) with
-one statement. Through SQLAlchemy's async engine one such read cost ~175 µs of CPU (pool
-checkout and reset, the greenlet bridge, cursor and result adaptation); on the driver
-connection it costs ~40 µs (measured in-process against the local PostgreSQL). So the hot
+one statement. Through SQLAlchemy's async engine such a read costs several times its cost on
+the driver connection (pool checkout and reset, the greenlet bridge, result adaptation;
+figures in docs/DESIGN-NOTES.md). So the hot
 statements are compiled by SQLAlchemy once, and run here on a few connections that are
 checked out of the ``hot`` engine once and kept: they come with the engine's connect-time
 set-up (JSON codecs, timeouts), and a connection found broken is invalidated and replaced.
@@ -179,9 +179,8 @@ class HotConnections:
 class SqliteHotReader:
     """SQLite's hot statements, run synchronously on the event loop's thread.
 
-    A point read on a WAL database takes tens of microseconds; aiosqlite's hand-off to its
-    connection thread and back cost far more (GET /auth/verify-session: ~1,000 µs of CPU per
-    request through it). WAL readers never wait for the writer, so the loop is not held up;
+    A point read on a WAL database is cheap; aiosqlite's hand-off to its connection thread
+    and back costs far more (docs/DESIGN-NOTES.md). WAL readers never wait for the writer, so the loop is not held up;
     the short busy timeout bounds the rare case that does wait (recovery of a crashed
     writer's WAL): past it the read fails as a 503 rather than stalling every request.
     """

@@ -1,14 +1,14 @@
-"""Forgot password → verify the emailed/texted code → reset (contract §2.2, §3.8, §5.3).
+"""Forgot password → verify the emailed/texted code → reset.
 
-What differs from upstream, on purpose (contract §8):
+What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
 
-* W10 — ``request_reset`` answers before the account is even looked up: the look-up, the
+* ``request_reset`` answers before the account is even looked up: the look-up, the
   code and its delivery run in a background task (``authgate.background``), so neither the
   answer nor its timing depends on the account or on the mail relay. A resend inside the
   throttle window is dropped silently there (a 429 only for real accounts would be an
   oracle). ``verify_code`` answers an unknown account exactly like a wrong code
   (VERIFICATION_CODE_INVALID, after the same engine query), never PASSWORD_RESET_INVALID_REQUEST.
-* W13 — a reset token is single use and only the newest one works: its random ``jti`` is
+* a reset token is single use and only the newest one works: its random ``jti`` is
   stored as a keyed hash in the one-time-code table (purpose ``password_reset_token``, one
   row per user, so issuing a token replaces the previous one). The hash also covers the
   stored password hash, so any password change kills the token. Redeeming it deletes the row

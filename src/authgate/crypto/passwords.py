@@ -27,8 +27,8 @@ def _yield_to_event_loop() -> None:
     if sys.platform.startswith("linux"):
         try:
             # SCHED_IDLE: any runnable normal thread (the event loop) preempts it at once,
-            # where a niced thread only loses on weight (a request waking behind it waited
-            # for the scheduler's wake-up granularity: storm p99 3.8x idle, measured).
+            # where a niced thread only loses on weight (a request waking behind it waits
+            # for the scheduler's wake-up granularity; docs/DESIGN-NOTES.md).
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             return
         except (OSError, AttributeError):

@@ -1,9 +1,8 @@
 """Adding authgate's routes to an app: flat, and the hot ones first.
 
 FastAPI (0.16x) matches included routers lazily: each level of ``include_router`` costs every
-request ~30 µs of CPU, and matching walks the routes in order. Measured on GET /auth/user
-(in-process, PostgreSQL): two levels of includes 197 µs, one 168 µs, routes added directly to
-the app's router 134 µs. So the feature routers are the place routes are *declared*, and
+request CPU, and matching walks the routes in order (figures in docs/DESIGN-NOTES.md). So
+the feature routers are the place routes are *declared*, and
 ``add_routes`` copies them onto the app's own router (as ``@app.get`` would: the app's
 dependency overrides and dependencies apply), the routes every request passes first.
 """

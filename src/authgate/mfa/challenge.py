@@ -1,18 +1,18 @@
 """The MFA step: send an email/SMS code (``mfa/challenge``) and check a second factor
-(``mfa/verify``) to upgrade the session (contract §2.5, §3.3).
+(``mfa/verify``) to upgrade the session.
 
-What differs from upstream, on purpose (contract §8):
+What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
 
-* W5 — a code is sent only over a method that is configured, has a delivery channel and an
+* a code is sent only over a method that is configured, has a delivery channel and an
   address on the account (else 400 MFA_METHOD_NOT_AVAILABLE), and it is bound to that
   channel: an emailed code is refused with ``method: "sms"``, and only the channel the code
   went to is marked verified.
-* W3 — every verification attempt (email, SMS or TOTP) is counted against the user's shared
+* every verification attempt (email, SMS or TOTP) is counted against the user's shared
   MFA limit (``limits.attempts``, ``mfa.max_attempts`` per ``mfa.attempt_window``) before
   the code is looked at; beyond it the answer is 429 MFA_TOO_MANY_ATTEMPTS even for the
   right code, until the window ends. Email/SMS codes also die after ``mfa.max_attempts``
   misses of their own.
-* W11 — a code is consumed atomically; two concurrent verifications cannot both win.
+* a code is consumed atomically; two concurrent verifications cannot both win.
 * The step is open only to users who owe a second factor (a pending session, or MFA on for
   the account or the app); otherwise 403 MFA_NOT_ENABLED, instead of minting codes that can
   never matter.

@@ -1,6 +1,6 @@
 """Which MFA methods a user has, what ``GET /auth/mfa/status`` says, and the toggle.
 
-Method rules (contract §3.9/§3.10, with W5/W16 fixed): a method counts only when it is
+Method rules: a method counts only when it is
 configured for the app *and* usable by this user (``MfaMethod.usable`` and, when the method
 has rows of its own, ``usable_sql``): ``totp`` with a verified device, ``email`` with a
 verified address and an email channel, ``sms`` with a verified phone and an SMS channel.

@@ -1,18 +1,18 @@
 """Authenticator apps (TOTP): enrolment, the login check with its replay guard, removal,
 reset by recovery code, and re-encryption of stored seeds.
 
-What differs from upstream, on purpose (contract §8):
+What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
 
-* W2 — each time step is accepted at most once per device: ``last_used_step`` is advanced
+* each time step is accepted at most once per device: ``last_used_step`` is advanced
   with a conditional UPDATE (``WHERE last_used_step IS NULL OR last_used_step < :step``),
   so a replayed code, or two concurrent uses of one code, can win only once. Set-up
   confirmation records its step too, so the code typed to enrol cannot then sign in.
-* W6 — seeds are AES-GCM encrypted (``crypto.secretbox``) and bound to their user; set-ups
+* seeds are AES-GCM encrypted (``crypto.secretbox``) and bound to their user; set-ups
   that are never confirmed expire after ``mfa.totp.setup_expires_in`` and are purged;
   verify-totp-setup always checks the code; ``mfa.totp.period/digits/algorithm`` drive both
   the QR URL and verification.
-* W3 — login codes count against the shared MFA attempt limit.
-* W16 — removing the last authenticator (or a reset) turns the user's MFA flag off when no
+* login codes count against the shared MFA attempt limit.
+* removing the last authenticator (or a reset) turns the user's MFA flag off when no
   usable method is left, instead of leaving an account that can never finish MFA.
 """
 
@@ -91,7 +91,7 @@ class TotpSetup:
 
 
 def enrollment_open(res: Resources, verified_methods: list[str]) -> bool:
-    """W1: a session pending only because ``mfa.required`` is on, for a user with no
+    """A session pending only because ``mfa.required`` is on, for a user with no
     usable method, may enrol an authenticator (it could never finish MFA otherwise)."""
     return res.settings.mfa.required and not verified_methods
 
@@ -177,7 +177,7 @@ async def _advance_step(s: AsyncSession, device: TotpDevice, step: int, now: dat
 async def confirm_setup(res: Resources, tx: Tx, user_id: str, *, secret: str,
                         code: str) -> TotpDevice:
     """POST /auth/mfa/verify-totp-setup: activate the user's device holding ``secret``
-    when ``code`` is a current code for it. Always checks the code (W6), also for a device
+    when ``code`` is a current code for it. Always checks the code, also for a device
     that is already active. Raises MFA_CODE_INVALID "Invalid OTP" for an unknown, expired
     or foreign secret and for a wrong or replayed code."""
     _require_totp(res)
@@ -225,7 +225,7 @@ def _parse_id(device_id: str) -> str | None:
 
 
 async def disable_if_no_method(res: Resources, tx: Tx, user: UserSnapshot) -> bool:
-    """W16: after factors were removed, turn the user's MFA flag off (and revoke trusted
+    """After factors were removed, turn the user's MFA flag off (and revoke trusted
     devices) when no usable method is left. Returns True when MFA was turned off."""
     if await policy.verified_methods(res, tx.session, user, offered=False):
         return False

@@ -178,7 +178,7 @@ class Sessions:
             raise AuthError(Code.USER_NOT_FOUND if user is None else Code.ACCOUNT_INACTIVE)
         if claims.generation == rec.generation:
             issued = _whole_seconds(now)
-            # contract §2.1: role and permission changes reach a session at its next refresh
+            # role and permission changes reach a session at its next refresh
             async with readonly(self.res.readmaker) as s:
                 roles, perms = await users.roles_and_permissions(s, rec.user_id)
             changes = {"rotated_at": now, "expires_at": issued + self._refresh_ttl,

@@ -1,9 +1,10 @@
-"""/auth/mfa: authenticator set-up and devices, recovery codes (contract §2.5).
+"""/auth/mfa: authenticator set-up and devices, recovery codes (flows in
+``authgate.mfa.devices``).
 
-Guards follow §2.0 (setup, verify-setup, device removal and recovery-code generation are
-closed to MFA-pending sessions; listing devices, verify-recovery-code and reset-totp are
-open to them), plus W1's enrolment exception: a session pending only because
-``mfa.required`` is on, for a user with no usable method, may set up an authenticator.
+Setup, verify-setup, device removal and recovery-code generation are closed to MFA-pending
+sessions; listing devices, verify-recovery-code and reset-totp are open to them. The
+enrolment exception: a session pending only because ``mfa.required`` is on, for a user with
+no usable method, may set up an authenticator (else it could never finish MFA).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _PendingOk = guard(mfa_pending=True, must_change=True, unverified_email=True)
 
 async def _enrolling_principal(principal: Annotated[Principal, Depends(_PendingOk)],
                                res: Res) -> Principal:
-    """Verified sessions, or pending ones with enrolment open (W1); else MFA_REQUIRED."""
+    """Verified sessions, or pending ones with enrolment open; else MFA_REQUIRED."""
     await totp_flows.check_enrollment_allowed(res, principal)
     return principal
 

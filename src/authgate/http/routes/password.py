@@ -25,7 +25,7 @@ from authgate.http.schemas import (
 from authgate.identity.store import valid_email
 
 router = APIRouter(tags=["Authentication"])
-# Not skip-MFA (contract W8): an MFA-pending session must not change the password.
+# Not skip-MFA: an MFA-pending session (a password alone) must not change the password.
 
 
 class ChangePasswordIn(_In):

@@ -1,7 +1,8 @@
 """/auth email and phone verification for the signed-in user (flows in
 ``authgate.identity.verification``).
 
-Guard: authenticated with MFA completed (an MFA-pending session is refused, contract W8),
+Guard: authenticated with MFA completed (an MFA-pending session is refused: a password
+alone must not prove an address),
 allowed while a password change is forced and while the email is unverified (P E).
 """
 
