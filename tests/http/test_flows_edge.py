@@ -103,3 +103,19 @@ def test_no_session_store_write_inside_a_unit_of_work() -> None:
                     if call.startswith(store_writes):
                         offenders.append(f"{path.relative_to(SRC)}:{stmt.lineno} {call}")
     assert offenders == []
+
+
+def test_routes_open_no_unit_of_work_and_build_no_body_by_hand() -> None:
+    """Routes parse, call one flow, serialise a response model: no ``transaction``/
+    ``readonly`` and no hand-built JSON (orjson, a ``Response`` of a dict) in them."""
+    found: list[str] = []
+    for path in (SRC / "http" / "routes").glob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                if name in ("transaction", "readonly", "orjson.dumps", "JSONResponse"):
+                    found.append(f"{path.name}:{node.lineno} {name}")
+            if isinstance(node, ast.ImportFrom) and node.module in ("authgate.tx", "orjson"):
+                found.append(f"{path.name}:{node.lineno} imports {node.module}")
+    assert found == []
