@@ -3,10 +3,11 @@
 
 What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
 
-* a code is sent only over a method that is configured, has a delivery channel and an
-  address on the account (else 400 MFA_METHOD_NOT_AVAILABLE), and it is bound to that
-  channel: an emailed code is refused with ``method: "sms"``, and only the channel the code
-  went to is marked verified.
+* a code is sent only over a method that is configured, has a delivery channel and a
+  verified address on the account, and that the MFA step offers this user (email/SMS step
+  aside for an authenticator, and after a password reset); else 400
+  MFA_METHOD_NOT_AVAILABLE. It is bound to that channel: an emailed code is refused with
+  ``method: "sms"``.
 * every verification attempt (email, SMS or TOTP) is counted against the user's shared
   MFA limit (``limits.attempts``, ``mfa.max_attempts`` per ``mfa.attempt_window``) before
   the code is looked at; beyond it the answer is 429 MFA_TOO_MANY_ATTEMPTS even for the
@@ -131,7 +132,6 @@ async def verify_step(res: Resources, principal: Principal, method: str, otp: st
         "method": method, "sessionId": principal.session.id,
         "trustedDevice": trust_token is not None}))
     return MfaVerified(user=user, tokens=tokens, trust_token=trust_token)
-
 
 
 async def verify_recovery_code(res: Resources, principal: Principal, code: str, *,
