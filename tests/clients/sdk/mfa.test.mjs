@@ -23,12 +23,26 @@ const PHONE = await needs(srv.url, 'POST /auth/send-phone-verification', 'POST /
 const RESET = await needs(srv.url, 'POST /auth/mfa/reset-totp', 'POST /auth/mfa/generate-recovery-code',
   'POST /auth/mfa/setup-totp', 'POST /auth/mfa/verify-totp-setup');
 
+/** Verify the account's address through the SDK (code from the outbox): only a verified
+ * address is a second factor. */
+async function verifyEmail(c, email) {
+  const seen = outboxMark(srv.dataDir);
+  assert.equal((await c.client.sendEmailVerification()).message, 'Verification email sent');
+  const msg = await waitForMessage(srv.dataDir, email, seen);
+  assert.equal((await c.client.verifyEmail({ code: msg.code })).message, 'Email verified successfully');
+}
+
 /** E-mail MFA needs the challenge/verify routes and an e-mail channel (the outbox will do). */
 async function emailMfa() {
-  const routes = await needs(srv.url, 'POST /auth/mfa/challenge', 'POST /auth/mfa/verify');
+  const routes = await needs(srv.url, 'POST /auth/mfa/challenge', 'POST /auth/mfa/verify',
+    'POST /auth/send-email-verification', 'POST /auth/verify-email');
   if (routes.skip) return routes;
   const c = await makeClient(srv.url, 'header');
-  await c.client.signup({ email: uniqueEmail('probe'), password: PASSWORD });
+  const email = uniqueEmail('probe');
+  await c.client.signup({ email, password: PASSWORD });
+  assert.deepEqual((await c.client.getMfaStatus()).verifiedMethods, [],
+    'an unverified address is no second factor');
+  await verifyEmail(c, email);
   const st = await c.client.getMfaStatus();
   return st.verifiedMethods.includes('email') ? {} : { skip: 'no e-mail channel: email is not a verified MFA method' };
 }
@@ -58,6 +72,7 @@ async function enrolTotp(c, deviceName = 'CI authenticator') {
 async function enableMfa(owner) {
   let pass;
   if (!EMAIL.skip) {
+    await verifyEmail(owner, owner.email);
     pass = { method: 'email', code: async (c) => emailedCode(c, owner.email) };
   } else {
     const { authenticator } = await enrolTotp(owner);
@@ -182,6 +197,7 @@ for (const mode of MODES) {
 
     it('sign in with a code e-mailed by send2fa (read from the outbox)', EMAIL, async () => {
       const a = await signedUp(mode, 'email');
+      await verifyEmail(a, a.email);
       assert.equal((await a.client.toggleMfa({ enabled: true })).message, 'MFA enabled successfully');
       const b = await loginPending(mode, a.email);
       assert.equal(b.res.isRequiresMfa, true);
@@ -191,7 +207,7 @@ for (const mode of MODES) {
       assert.equal(done.message, '2FA verification successful');
       assert.equal(b.client.getIsAuthenticated(), true);
       const me = await b.client.getSessionUserData();
-      assert.ok(me.emailVerifiedAt, 'an e-mailed MFA code proves the address (contract §2.5)');
+      assert.ok(me.emailVerifiedAt, 'verified before it could serve as a second factor');
 
       // Codes are single-use.
       const c = await loginPending(mode, a.email);
@@ -323,6 +339,12 @@ describe('SMS (private server, SMS channel = a local Twilio-style sink)', { ...V
       const email = uniqueEmail(`sms-${mode}`);
       const phone = `+1555010${String(1000 + i + (process.pid % 900)).slice(-4)}`;
       await a.client.signup({ email, phone, password: PASSWORD });
+      assert.ok(!(await a.client.getMfaStatus()).verifiedMethods.includes('sms'),
+        'an unverified number is no second factor');
+      const sent = sink.messages.length;
+      assert.equal((await a.client.sendPhoneVerification()).message, 'Verification SMS sent');
+      const proof = await sink.waitForCode(phone, sent);
+      assert.equal((await a.client.verifyPhone({ code: proof.code })).message, 'Phone verified successfully');
       assert.ok((await a.client.getMfaStatus()).verifiedMethods.includes('sms'));
       await a.client.toggleMfa({ enabled: true });
 
@@ -337,7 +359,7 @@ describe('SMS (private server, SMS channel = a local Twilio-style sink)', { ...V
       const done = await b.client.verify2fa({ method: 'sms', otp: msg.code });
       assert.equal(done.isRequiresMfa, false);
       assert.equal(b.client.getIsAuthenticated(), true);
-      assert.ok((await b.client.getSessionUserData()).phoneVerifiedAt, 'an SMS code proves the phone');
+      assert.ok((await b.client.getSessionUserData()).phoneVerifiedAt);
     });
   }
 
