@@ -238,3 +238,49 @@ async def test_database_pool_size_reaches_the_postgres_engines() -> None:
         assert res.db.hot.pool.size() == 3  # type: ignore[attr-defined]
     finally:
         await res.close()
+
+
+# rate-limit overrides merge into the defaults (issue 12 item 9) ---------------------------
+def _mfa_verify_kept(s: Settings, *, per_ip_limit: int) -> None:
+    b = s.rate_limit.mfa_verify
+    assert b.per_ip is not None and b.per_ip.limit == per_ip_limit
+    assert b.per_ip.window == timedelta(minutes=1)  # the default window survives
+    assert b.per_account is not None and b.per_account.limit == 10
+    assert b.per_account_long is not None  # the daily MFA cap survives
+    assert (b.per_account_long.limit, b.per_account_long.window) == (50, timedelta(days=1))
+
+
+def test_one_rate_limit_field_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHGATE_RATE_LIMIT__MFA_VERIFY__PER_IP__LIMIT", "5")
+    _mfa_verify_kept(load_settings(), per_ip_limit=5)
+
+
+def test_one_rate_limit_rule_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "authgate.toml"
+    path.write_text("[rate_limit.mfa_verify.per_ip]\nlimit = 7\nwindow = \"1m\"\n")
+    _mfa_verify_kept(load_settings(path), per_ip_limit=7)
+    path.write_text('[rateLimit.mfaVerify.perIp]\nlimit = 8\n')  # camelCase, limit only
+    _mfa_verify_kept(load_settings(path), per_ip_limit=8)
+
+
+def test_one_rate_limit_field_from_keywords() -> None:
+    _mfa_verify_kept(load_settings(rate_limit={"mfa_verify": {"per_ip": {"limit": 9}}}),
+                     per_ip_limit=9)
+
+
+def test_rate_limit_sources_merge_and_null_switches_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "authgate.json"
+    path.write_text(json.dumps({"rate_limit": {"mfa_verify": {"per_account": None},
+                                               "login": {"per_ip": {"limit": 3}}}}))
+    monkeypatch.setenv("AUTHGATE_RATE_LIMIT__MFA_VERIFY__PER_IP__LIMIT", "4")
+    s = load_settings(path)
+    b = s.rate_limit.mfa_verify
+    assert b.per_account is None  # an explicit null still switches a rule off
+    assert b.per_ip is not None and b.per_ip.limit == 4
+    assert b.per_account_long is not None and b.per_account_long.limit == 50
+    login = s.rate_limit.login
+    assert login.per_ip is not None and login.per_ip.limit == 3
+    assert login.per_account is not None and login.per_account.limit == 10
+    # untouched buckets keep their defaults entirely
+    assert s.rate_limit.otp_verify == Settings().rate_limit.otp_verify

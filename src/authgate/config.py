@@ -311,6 +311,31 @@ class RateLimitSettings(_Section):
     """MFA challenges, verification sends and passwordless sends (each costs a message)."""
     lockout: LockoutSettings = LockoutSettings()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_into_defaults(cls, data: Any) -> Any:
+        """An override names only what it changes: ``rate_limit.mfa_verify.per_ip.limit=5``
+        keeps that rule's window and the bucket's other rules (the daily MFA cap among
+        them). Only an explicit ``null`` switches a rule off. Applies to every source
+        (keywords, environment, file): they arrive here already merged into one dict."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            default = field.default if field is not None else None
+            if isinstance(default, RateBucket) and isinstance(value, dict):
+                base = {k: getattr(default, k) for k in RateBucket.model_fields}
+                bucket: dict[str, Any] = dict(base)
+                for key, rule in value.items():
+                    current = base.get(key)
+                    if isinstance(rule, dict) and isinstance(current, RateRule):
+                        bucket[key] = {"limit": current.limit, "window": current.window, **rule}
+                    else:
+                        bucket[key] = rule
+                merged[name] = bucket
+        return merged
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
