@@ -114,7 +114,8 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHGATE_")}
-        env |= {"AUTHGATE_DATABASE_URL": url, "AUTHGATE_JWT__SECRET": secrets.token_urlsafe(48)}
+        env |= {"AUTHGATE_DATABASE_URL": url, "AUTHGATE_JWT__SECRET": secrets.token_urlsafe(48),
+                "AUTHGATE_DEV_MODE": "true"}  # the outbox, also on PostgreSQL
         subprocess.run([str(BIN / "authgate"), "migrate"], env=env, cwd=tmp, check=True,
                        capture_output=True)
         prefix = f"rss{secrets.token_hex(4)}"  # a new user each run (PostgreSQL keeps rows)

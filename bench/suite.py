@@ -72,6 +72,9 @@ class Stack:
         env = {
             "AUTHGATE_DATABASE_URL": self.db_url,
             "AUTHGATE_JWT__SECRET": SECRET,
+            # the outbox on PostgreSQL/Redis, and the /openapi.json the fuzz pass reads
+            "AUTHGATE_DEV_MODE": "true",
+            "AUTHGATE_DOCS__ENABLED": "true",
             # long enough for a --full run; token lifetime does not change per-request cost
             "AUTHGATE_JWT__ACCESS_TOKEN_EXPIRES_IN": "6h",
             "AUTHGATE_DATA_DIR": str(OUT / self.name),

@@ -61,6 +61,77 @@ def test_check_config_names_the_bad_setting(tmp_path: Path) -> None:
     assert r.returncode == 2 and "cannot load configuration" in r.stderr
 
 
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/never-connected"
+SECRET = "a-perfectly-fine-secret-of-forty-characters"
+
+
+@pytest.mark.parametrize(("env", "setting"), [
+    ({"AUTHGATE_DATABASE_URL": PG_URL}, "jwt.secret"),
+    ({"AUTHGATE_DATABASE_URL": PG_URL, "AUTHGATE_JWT__SECRET": SECRET}, "delivery.smtp.host"),
+    ({"AUTHGATE_REDIS_URL": "redis://127.0.0.1:6379/0"}, "jwt.secret"),
+    ({"AUTHGATE_DEV_MODE": "false", "AUTHGATE_JWT__SECRET": SECRET}, "delivery.smtp.host"),
+])
+def test_production_mode_refuses_development_stand_ins(tmp_path: Path, env: dict[str, str],
+                                                       setting: str) -> None:
+    """Issue 12 item 8: check-config and serve refuse, naming the setting, before anything
+    is created or connected."""
+    for args in (["check-config"], ["serve", "--port", str(_free_port())]):
+        r = _run(args, tmp_path, **env)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert f"invalid setting {setting}" in r.stderr and "dev_mode=true" in r.stderr
+    assert not (tmp_path / ".authgate-secret").exists()
+    assert not (tmp_path / "authgate.db").exists()
+
+
+@pytest.mark.parametrize("env", [
+    {},  # the embedded SQLite default
+    {"AUTHGATE_DATABASE_URL": PG_URL, "AUTHGATE_DEV_MODE": "true"},
+    {"AUTHGATE_DATABASE_URL": PG_URL, "AUTHGATE_JWT__SECRET": SECRET,
+     "AUTHGATE_DELIVERY__SMTP__HOST": "smtp.example.com"},
+])
+def test_check_config_allows_development_and_real_production(tmp_path: Path,
+                                                             env: dict[str, str]) -> None:
+    r = _run(["check-config"], tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+
+
+def _cookie_login(base: str) -> dict[str, str]:
+    """Sign up and log in in cookie mode; the raw Set-Cookie headers by cookie name."""
+    creds = {"email": "c@example.com", "password": "correct horse battery"}
+    with httpx.Client(base_url=base, timeout=10) as c:
+        assert c.post("/auth/signup", json=creds).status_code == 200
+        r = c.post("/auth/login", headers={"x-access-token-type": "cookie"},
+                   json={"providerName": "email", "credentials": creds})
+        assert r.status_code == 200, r.text
+        return {h.split("=", 1)[0]: h for h in r.headers.get_list("set-cookie")}
+
+
+def test_serve_on_localhost_in_development_drops_secure(tmp_path: Path) -> None:
+    """Issue 12 item 7: the one exception to Secure cookies is plain-HTTP localhost in
+    development mode, and the start-up log says so; an explicit setting wins."""
+    with serving(tmp_path, "--host", "127.0.0.1") as (base, log):
+        cookies = _cookie_login(base)
+        assert "secure" not in cookies["accessToken"].lower()
+        assert "secure" not in cookies["nest_auth_csrf"].lower()
+        text = log.read_text()
+        assert "development mode" in text and "cookies without Secure" in text
+        assert httpx.get(f"{base}/openapi.json").status_code == 200  # docs on in development
+    (tmp_path / "authgate.db").unlink()
+    with serving(tmp_path, AUTHGATE_SESSION__COOKIE__SECURE="true") as (base, log):
+        assert "; secure" in _cookie_login(base)["accessToken"].lower()
+        assert "cookies Secure=True" in log.read_text()
+
+
+def test_serve_in_production_mode(tmp_path: Path) -> None:
+    """dev_mode=false: Secure cookies and no API docs, even on localhost."""
+    with serving(tmp_path, AUTHGATE_DEV_MODE="false", AUTHGATE_JWT__SECRET=SECRET,
+                 AUTHGATE_DELIVERY__SMTP__HOST="127.0.0.1") as (base, log):
+        assert "; secure" in _cookie_login(base)["accessToken"].lower()
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert httpx.get(f"{base}{path}").status_code == 404
+        assert "production mode" in log.read_text()
+
+
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     r = _run(["migrate"], tmp_path)
     assert r.returncode == 0, r.stderr
@@ -87,13 +158,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(cwd: Path, *args: str) -> Iterator[tuple[str, Path]]:
+def serving(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
     """Start ``authgate serve`` and yield (base URL, stderr log) once it answers."""
     port = _free_port()
     log = cwd / "serve.log"
     with log.open("w") as err:
         proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args], cwd=cwd,
-                                env=_env(**CHEAP_ENV), stdout=err, stderr=err)
+                                env=_env(**CHEAP_ENV, **env), stdout=err, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

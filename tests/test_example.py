@@ -116,7 +116,7 @@ async def test_host_routes_honour_every_gate(example_client: Client) -> None:
 
 
 async def test_cookie_clients_need_csrf_on_host_writes(example_client: Client) -> None:
-    async with example_client() as c:
+    async with example_client(session={"cookie": {"secure": False}}) as c:  # http://host
         await _signup(c)
         r = await c.post("/auth/login", headers={"x-access-token-type": "cookie"},
                          json={"providerName": "email", "credentials": CREDS})

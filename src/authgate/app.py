@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from authgate import __version__, background
 from authgate.clock import Clock
 from authgate.composition import build_resources
-from authgate.config import Settings, sqlite_path
+from authgate.config import Settings, check_deployment, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
 from authgate.http.body_size import BodyGuard
@@ -66,6 +66,7 @@ class AuthGate:
     """Dependency factory: ``Depends(gate.require(roles=("admin",)))``."""
 
     async def start(self) -> Resources:
+        check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
         res = build_resources(self.settings, clock=self.clock,
                               hash_processes=self.server_process)
         try:
@@ -128,6 +129,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         version=__version__,
         description="Authentication and MFA service, wire-compatible with @ackplus/nest-auth.",
         lifespan=lifespan,
+        # API docs are a map for attackers too: on in development mode unless configured.
+        **({} if settings.docs_enabled() else {"docs_url": None, "redoc_url": None,
+                                                 "openapi_url": None}),
     )
     gate.install(app)
     app.state.gate = gate

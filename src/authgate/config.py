@@ -65,7 +65,10 @@ class JwtSettings(_Section):
 
 
 class CookieSettings(_Section):
-    secure: bool = False
+    secure: bool = True
+    """Cookies travel over HTTPS only. Left unset, ``authgate serve`` turns it off when it
+    binds a loopback address in development mode (plain-HTTP localhost; said in the
+    start-up log); nothing else does."""
     same_site: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None
     path: str = "/"
@@ -253,6 +256,12 @@ class DeliverySettings(_Section):
         return v
 
 
+class DocsSettings(_Section):
+    enabled: bool | None = None
+    """``/docs``, ``/redoc`` and ``/openapi.json`` of the standalone app. Unset: on in
+    development mode only (see ``Settings.dev_mode``)."""
+
+
 class RateRule(_Section):
     """At most ``limit`` requests per fixed ``window`` (the window opens at the first one)."""
 
@@ -343,6 +352,11 @@ class Settings(BaseSettings):
     )
 
     app_name: str = "authgate"
+    dev_mode: bool | None = None
+    """Development mode allows a generated JWT secret and the file outbox, and turns the API
+    docs on. Unset: development exactly when the database is SQLite and no ``redis_url`` is
+    set (the embedded default); anything else is production mode, which refuses to start
+    without ``jwt.secret`` (or ``jwt.private_key_file``) and ``delivery.smtp.host``."""
     database_url: str = "sqlite+aiosqlite:///./authgate.db"
     database_pool_size: int = Field(10, ge=1, le=500)
     """PostgreSQL connections per engine and process (a worker holds up to about three times
@@ -366,6 +380,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     delivery: DeliverySettings = DeliverySettings()
+    docs: DocsSettings = DocsSettings()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -384,6 +399,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ConfigFileSource(settings_cls))
 
+    def embedded(self) -> bool:
+        """The embedded default: a SQLite database and no Redis (one machine, one process
+        group sharing one data directory)."""
+        return self.database_url.startswith("sqlite") and not self.redis_url
+
+    def development(self) -> bool:
+        """Development mode: ``dev_mode`` when set, else the embedded default."""
+        return self.dev_mode if self.dev_mode is not None else self.embedded()
+
+    def docs_enabled(self) -> bool:
+        return self.docs.enabled if self.docs.enabled is not None else self.development()
+
     def resolved_data_dir(self) -> Path:
         if self.data_dir is not None:
             return self.data_dir
@@ -397,6 +424,39 @@ def sqlite_path(url: str) -> Path | None:
     if not m or m.group(1).startswith(":memory:"):
         return None
     return Path(m.group(1)).resolve()
+
+
+class DeploymentError(ValueError):
+    """The settings are valid but unsafe to run in production mode; names the setting."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+        self.reason = message
+
+
+def check_deployment(settings: Settings) -> None:
+    """Refuse development stand-ins in production mode (see ``Settings.dev_mode``): a
+    generated secret differs per data directory, so replicas would sign and encrypt TOTP
+    secrets under different keys (and a lost file loses every TOTP secret); the outbox
+    writes codes to a local file nobody reads."""
+    if settings.development():
+        return
+    if settings.dev_mode is False:
+        why = "dev_mode=false"
+    elif not settings.database_url.startswith("sqlite"):
+        why = "the database is not the embedded SQLite"
+    else:
+        why = "redis_url is set"
+    if settings.jwt.secret is None and settings.jwt.private_key_file is None:
+        raise DeploymentError(
+            "jwt.secret", f"not set, and production mode ({why}) refuses a generated "
+            "development secret: set AUTHGATE_JWT__SECRET (or jwt.private_key_file), or "
+            "dev_mode=true for development")
+    if settings.delivery.smtp.host is None:
+        raise DeploymentError(
+            "delivery.smtp.host", f"not set, and production mode ({why}) refuses the file "
+            "outbox: configure an SMTP relay, or dev_mode=true for development")
 
 
 _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(

@@ -7,12 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import assert_error, claims, set_cookies
 
 COOKIE = {"x-access-token-type": "cookie"}
 CREDS = {"email": "alice@example.com", "password": "correct horse battery"}
+# The test client speaks plain http://: a Secure cookie (the default) would never come back.
+PLAIN_HTTP = {"cookie": {"secure": False}}
+
+
+@pytest.fixture
+async def h(make_harness: MakeHarness) -> Harness:
+    return await make_harness(session=PLAIN_HTTP)
 
 
 async def _cookie_login(h: Harness, **extra: Any) -> httpx.Response:
@@ -37,7 +45,7 @@ async def test_login_puts_tokens_in_cookies_only(h: Harness) -> None:
     assert claims(refresh["value"])["type"] == "refresh"
     for cookie, lifetime in ((access, "900"), (refresh, str(7 * 86400))):
         assert "httponly" in cookie and cookie["path"] == "/"
-        assert cookie["samesite"] == "lax" and "secure" not in cookie and "domain" not in cookie
+        assert cookie["samesite"] == "lax" and "domain" not in cookie
         assert cookie["max-age"] == lifetime
     assert c["nest_auth_remember"]["value"] == "" and c["nest_auth_remember"]["max-age"] == "0"
     csrf = c["nest_auth_csrf"]
@@ -74,7 +82,7 @@ async def test_cookie_attributes_follow_settings(make_harness: MakeHarness) -> N
 
 
 async def test_csrf_endpoint(make_harness: MakeHarness) -> None:
-    h = await make_harness()
+    h = await make_harness(session=PLAIN_HTTP)
     r = await h.client.get("/auth/csrf")
     body = r.json()
     assert list(body) == ["enabled", "csrfToken", "headerName", "cookieName"]
@@ -84,7 +92,7 @@ async def test_csrf_endpoint(make_harness: MakeHarness) -> None:
     assert cookie["value"] == body["csrfToken"]
     assert "httponly" not in cookie and "max-age" not in cookie and cookie["path"] == "/"
     assert (await h.client.get("/auth/csrf")).json()["csrfToken"] != body["csrfToken"]
-    off = await make_harness(security={"csrf": {"enabled": False}})
+    off = await make_harness(session=PLAIN_HTTP, security={"csrf": {"enabled": False}})
     r = await off.client.get("/auth/csrf")
     assert r.json() == {"enabled": False} and "set-cookie" not in r.headers
 
@@ -126,7 +134,7 @@ async def test_bearer_header_wins_over_the_cookie(h: Harness) -> None:
 
 
 async def test_allowed_origins(make_harness: MakeHarness) -> None:
-    h = await make_harness(security={"csrf": {"allowed_origins": ["https://app.example.com"]}})
+    h = await make_harness(session=PLAIN_HTTP, security={"csrf": {"allowed_origins": ["https://app.example.com"]}})
     await h.signup()
     await _cookie_login(h)
     body = {"enabled": False}
@@ -193,7 +201,7 @@ async def test_logout_all_through_cookies(h: Harness) -> None:
 
 
 async def test_configured_cookie_mode(make_harness: MakeHarness) -> None:
-    h = await make_harness(session={"access_token_type": "cookie"})
+    h = await make_harness(session={**PLAIN_HTTP, "access_token_type": "cookie"})
     await h.signup()
     r = await h.login()  # no x-access-token-type header needed
     assert r.json() == {"isRequiresMfa": False, "message": "Login successful"}
@@ -207,7 +215,7 @@ async def test_configured_cookie_mode(make_harness: MakeHarness) -> None:
 
 
 async def test_configured_header_mode(make_harness: MakeHarness) -> None:
-    h = await make_harness(session={"access_token_type": "header"})
+    h = await make_harness(session={**PLAIN_HTTP, "access_token_type": "header"})
     await h.signup()
     r = await h.client.post("/auth/login", headers=COOKIE,
                             json={"providerName": "email", "credentials": CREDS})
@@ -220,9 +228,26 @@ async def test_configured_header_mode(make_harness: MakeHarness) -> None:
 
 
 async def test_csrf_disabled(make_harness: MakeHarness) -> None:
-    h = await make_harness(security={"csrf": {"enabled": False}})
+    h = await make_harness(session=PLAIN_HTTP, security={"csrf": {"enabled": False}})
     await h.signup()
     c = set_cookies(await _cookie_login(h))
     assert "nest_auth_csrf" not in c
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": False})
     assert r.status_code == 200, r.text
+
+
+async def test_cookies_are_secure_by_default(make_harness: MakeHarness) -> None:
+    """Issue 12 item 7: every cookie authgate sets carries Secure unless configured off."""
+    h = await make_harness()
+    await h.signup()
+    c = set_cookies(await _cookie_login(h, rememberMe=False))
+    for name in ("accessToken", "refreshToken", "nest_auth_remember", "nest_auth_csrf"):
+        assert "secure" in c[name], name
+    csrf = set_cookies(await h.client.get("/auth/csrf"))
+    assert "secure" in csrf["nest_auth_csrf"]
+    off = await make_harness(session=PLAIN_HTTP)
+    await off.signup("bob@example.com")
+    c = set_cookies(await off.client.post("/auth/login", headers=COOKIE, json={
+        "providerName": "email",
+        "credentials": {"email": "bob@example.com", "password": CREDS["password"]}}))
+    assert "secure" not in c["accessToken"] and "secure" not in c["nest_auth_csrf"]

@@ -110,7 +110,8 @@ async def test_validation_names_the_field(h: Harness) -> None:
     assert_error(r, 400, "INVALID_INPUT", "Request body is required")
 
 
-async def test_empty_json_body_accepted_on_bodiless_posts(h: Harness) -> None:
+async def test_empty_json_body_accepted_on_bodiless_posts(make_harness: MakeHarness) -> None:
+    h = await make_harness(session={"cookie": {"secure": False}})  # cookies over http://
     """The official SDK sends Content-Type: application/json with no body."""
     token = await h.user_token()
     r = await h.client.post("/auth/logout-all", content=b"", headers={**JSON, **bearer(token)})

@@ -284,6 +284,7 @@ databaseUrl = "{database_url}"
 redisUrl = "{REDIS_URL}"
 redisPrefix = "{prefix}"
 dataDir = "{tmp_path}"
+devMode = true
 [jwt]
 secret = "{TEST_SECRET}"
 [passwordHash]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from authgate.crypto.secretbox import SecretBox
     from authgate.mfa.totp import RotationReport
 
+log = logging.getLogger("authgate")
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="authgate: authentication and MFA service.")
 
@@ -71,6 +73,47 @@ def owned(app: Any) -> Any:
     return app
 
 
+def _deployable(settings: Settings) -> None:
+    """Exit 2 naming the setting when production mode lacks a secret or a mail relay."""
+    from authgate.config import DeploymentError, check_deployment
+
+    try:
+        check_deployment(settings)
+    except DeploymentError as exc:
+        typer.echo(f"authgate: invalid setting {exc.setting}: {exc.reason}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _announce_mode(settings: Settings, host: str) -> None:
+    """Say once, before the workers start, which mode runs and what it changes. Plain-HTTP
+    localhost in development gets cookies without ``Secure`` (browsers drop Secure cookies
+    set over http on a real host name), unless ``session.cookie.secure`` was set."""
+    if not settings.development():
+        log.info("production mode: configured secret and SMTP relay; API docs %s; "
+                 "cookies Secure=%s", "on" if settings.docs_enabled() else "off",
+                 settings.session.cookie.secure)
+        return
+    reason = "dev_mode=true" if settings.dev_mode else "embedded SQLite, no Redis"
+    cookie_set = "secure" in settings.session.cookie.model_fields_set
+    if _is_loopback(host) and not cookie_set:
+        os.environ["AUTHGATE_SESSION__COOKIE__SECURE"] = "false"  # the workers re-read it
+        cookies = "cookies without Secure (plain-HTTP localhost)"
+    else:
+        cookies = f"cookies Secure={settings.session.cookie.secure}"
+    log.warning("development mode (%s): generated secret and file outbox allowed, API docs "
+                "%s, %s. Production: set AUTHGATE_DEV_MODE=false, a JWT secret and an SMTP "
+                "relay.", reason, "on" if settings.docs_enabled() else "off", cookies)
+
+
 def _factory() -> object:
     """uvicorn/granian app factory for worker processes (they re-read the same environment);
     the worker process is ours, so it is tuned after start-up."""
@@ -104,9 +147,11 @@ def serve(
                        err=True)
             raise typer.Exit(2) from None
     settings = _settings(config)
+    _deployable(settings)
     if config is not None:
         os.environ["AUTHGATE_CONFIG"] = str(config.resolve())
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    _announce_mode(settings, host)
     from authgate.config import sqlite_path
 
     if sqlite_path(settings.database_url) is not None:
@@ -161,8 +206,10 @@ def migrate(config: ConfigOpt = None) -> None:
 
 @app.command("check-config")
 def check_config(config: ConfigOpt = None) -> None:
-    """Validate the configuration and print it (secrets masked)."""
+    """Validate the configuration (including production mode's requirements) and print it
+    (secrets masked)."""
     settings = _settings(config)
+    _deployable(settings)
     typer.echo(settings.model_dump_json(indent=2))
 
 
@@ -190,6 +237,7 @@ def rotate_keys(config: ConfigOpt = None) -> None:
     from authgate.resources import build_keys
 
     settings = _settings(config)
+    _deployable(settings)  # never re-encrypt under a generated secret in production
     try:
         box = SecretBox.from_config([k.get_secret_value() for k in settings.mfa.encryption_keys],
                                     build_keys(settings).root)
