@@ -53,7 +53,9 @@ def fuzz_settings(url: str) -> Any:
     # their own tests; here a 429 would only hide the route behind it.
     wide = {"limit": 1_000_000, "window": 60}
     table: dict[str, Any] = {b: {"per_ip": wide, "per_account": wide} for b in BUCKETS}
-    return base_settings(url, rate_limit={**table, "lockout": {"max_failures": 1000}})
+    # The fuzzer reads /openapi.json: served only when enabled (off in production mode).
+    return base_settings(url, rate_limit={**table, "lockout": {"max_failures": 1000}},
+                         docs={"enabled": True})
 
 
 @pytest.fixture(scope="module")
