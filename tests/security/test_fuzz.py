@@ -52,7 +52,8 @@ def fuzz_settings(url: str) -> Any:
     # The limiter stays on (its code path is fuzzed too) but never trips: abuse limits have
     # their own tests; here a 429 would only hide the route behind it.
     wide = {"limit": 1_000_000, "window": 60}
-    table: dict[str, Any] = {b: {"per_ip": wide, "per_account": wide} for b in BUCKETS}
+    table: dict[str, Any] = {b: {"per_ip": wide, "per_account": wide, "per_account_long": wide}
+                             for b in BUCKETS}
     # The fuzzer reads /openapi.json: served only when enabled (off in production mode).
     return base_settings(url, rate_limit={**table, "lockout": {"max_failures": 1000}},
                          docs={"enabled": True})
