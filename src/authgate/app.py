@@ -124,14 +124,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     gate = AuthGate(settings, clock=clock, server_process=server_process)
     lifespan = gate.lifespan
 
+    docs = settings.docs_enabled()
     app = FastAPI(
         title="authgate",
         version=__version__,
         description="Authentication and MFA service, wire-compatible with @ackplus/nest-auth.",
         lifespan=lifespan,
         # API docs are a map for attackers too: on in development mode unless configured.
-        **({} if settings.docs_enabled() else {"docs_url": None, "redoc_url": None,
-                                                 "openapi_url": None}),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     gate.install(app)
     app.state.gate = gate
