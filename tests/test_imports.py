@@ -28,6 +28,7 @@ LAZY = {
     "yaml": "YAML configuration files",
     "sqlalchemy.dialects.postgresql": "the upsert of the other database",
     "redis": "the Redis session store and counters (only with redis_url set)",
+    "phonenumbers": "phone numbers (signup, login, reset and passwordless by phone)",
 }
 """Module → the feature that imports it on first use."""
 

@@ -370,6 +370,9 @@ class Settings(BaseSettings):
     enforce_must_change_password: bool = False
     email_auth_enabled: bool = True
     phone_auth_enabled: bool = False
+    phone_default_region: str | None = None
+    """ISO 3166 region (``"US"``, ``"GB"``) for numbers written without ``+`` and a country
+    code. Unset: every phone number must start with ``+``. Numbers are stored in E.164."""
     jwt: JwtSettings = JwtSettings()
     session: SessionSettings = SessionSettings()
     mfa: MfaSettings = MfaSettings()
@@ -381,6 +384,17 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     delivery: DeliverySettings = DeliverySettings()
     docs: DocsSettings = DocsSettings()
+
+    @field_validator("phone_default_region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import phonenumbers  # only when a region is configured
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be an ISO 3166 region code such as US or GB")
+        return v.upper()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -25,6 +25,7 @@ class Code(StrEnum):
     MISSING_REQUIRED_FIELD = "MISSING_REQUIRED_FIELD"
     MISSING_REQUIRED_FIELDS = "MISSING_REQUIRED_FIELDS"
     EMAIL_OR_PHONE_REQUIRED = "EMAIL_OR_PHONE_REQUIRED"
+    INVALID_PHONE_FORMAT = "INVALID_PHONE_FORMAT"
     # accounts and login
     REGISTRATION_DISABLED = "REGISTRATION_DISABLED"
     EMAIL_ALREADY_EXISTS = "EMAIL_ALREADY_EXISTS"
@@ -100,6 +101,8 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.INTERNAL_ERROR: "Internal server error",
     Code.SERVICE_UNAVAILABLE: "Service temporarily unavailable, please retry",
     Code.EMAIL_OR_PHONE_REQUIRED: "Either email or phone must be provided",
+    Code.INVALID_PHONE_FORMAT: ("Invalid phone number: use the international format with the "
+                                "country code, e.g. +14155552671"),
     Code.REGISTRATION_DISABLED: "Registration is disabled",
     Code.EMAIL_ALREADY_EXISTS: "Email already exists in this tenant",
     Code.PHONE_ALREADY_EXISTS: "Phone number already exists in this tenant",

@@ -115,6 +115,10 @@ async def test_sql_and_script_strings_are_stored_verbatim_and_escaped(
     h = await make_harness(phone_auth_enabled=True)
     email = "o'hara--<script>alert(1)</script>@example.com".lower()
     phone = "+1'OR'1'='1--"
+    # a phone is normalised to E.164 first, so such a string never reaches the database
+    r = await post(h, "/auth/signup", {"email": email, "phone": phone, "password": PASSWORD})
+    assert_error(r, 400, "INVALID_PHONE_FORMAT")
+    phone = "+15551234567"
     r = await post(h, "/auth/signup", {"email": email, "phone": phone, "password": PASSWORD})
     assert r.status_code == 200, r.text
     token = r.json()["accessToken"]
@@ -133,6 +137,9 @@ async def test_sql_and_script_strings_are_stored_verbatim_and_escaped(
     r = await post(h, "/auth/login", {"providerName": "email", "credentials": {
         "email": "x' OR '1'='1", "password": "' OR '1'='1"}})
     assert_error(r, 401, "INVALID_CREDENTIALS")
+    r = await post(h, "/auth/login", {"providerName": "phone", "credentials": {
+        "phone": "+1' OR '1'='1", "password": "' OR '1'='1"}})
+    assert_error(r, 400, "INVALID_PHONE_FORMAT")
     # a device name with markup comes back as the same characters inside a JSON string
     name = "<img src=x onerror=alert(1)>'\"\\"
     r = await post(h, "/auth/mfa/setup-totp", {"deviceName": name}, token)
@@ -158,7 +165,8 @@ async def test_crlf_in_addresses_never_reaches_a_message(make_harness: MakeHarne
         assert r.status_code < 500, (path, r.text)
         if r.status_code >= 400:
             assert r.json()["code"] in ("INVALID_INPUT", "PASSWORDLESS_DISABLED",
-                                        "PROVIDER_NOT_FOUND", "EMAIL_OR_PHONE_REQUIRED"), r.text
+                                        "PROVIDER_NOT_FOUND", "EMAIL_OR_PHONE_REQUIRED",
+                                        "INVALID_PHONE_FORMAT"), r.text
     outbox = h.res.settings.resolved_data_dir() / "outbox"
     for f in (outbox.rglob("*") if outbox.exists() else []):
         if f.is_file():

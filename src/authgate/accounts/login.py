@@ -63,7 +63,7 @@ async def signup(
         raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled")
     password_policy.check(cfg.password, password, identifiers=(email or "", phone or ""))
     email_n = users.normalise_email(email) if email else None
-    phone_n = users.normalise_phone(phone) if phone else None
+    phone_n = users.normalise_phone(phone, cfg.phone_default_region) if phone else None
     password_hash = await res.hasher.hash(password)
     now = res.clock.now()
     async with transaction(res.sessionmaker) as tx:
@@ -162,6 +162,8 @@ async def login_password(
     """
     if tenant_id is not None:
         raise AuthError(Code.TENANT_NOT_ENABLED)
+    if phone is not None:  # INVALID_PHONE_FORMAT; one lockout key however it is written
+        phone = users.normalise_phone(phone, res.settings.phone_default_region)
     async with readonly(res.readmaker) as s:
         user = None
         if email is not None:

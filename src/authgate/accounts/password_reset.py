@@ -64,7 +64,8 @@ TOKEN_STALE = "Reset token is no longer valid"
 def _channel(res: Resources, email: str | None, phone: str | None,
              tenant_id: str | None) -> tuple[Channel, str]:
     """Which address the request names: the phone wins when both are given (upstream).
-    Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND (all 400)."""
+    Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
+    INVALID_PHONE_FORMAT (all 400). A phone comes back in E.164."""
     if tenant_id is not None:
         raise AuthError(Code.TENANT_NOT_ENABLED)
     if not email and not phone:
@@ -72,7 +73,7 @@ def _channel(res: Resources, email: str | None, phone: str | None,
     if phone:
         if not res.settings.phone_auth_enabled:
             raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled")
-        return "sms", phone
+        return "sms", users.normalise_phone(phone, res.settings.phone_default_region)
     assert email is not None
     if not res.settings.email_auth_enabled:
         raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled")

@@ -15,7 +15,8 @@ increment), keys the client IP via ``deps.client_ip`` (X-Forwarded-For only from
   invalid token gives no account key (the guard rejects the request anyway). Use it on
   authenticated routes so a caller cannot pick another account's bucket via the body.
 * ``body``: the first of ``credentials.email``, ``credentials.phone``, ``email``,
-  ``phone``, ``identifier`` in the JSON body, normalised (trimmed, lower-cased).
+  ``phone``, ``identifier`` in the JSON body, normalised (trimmed, lower-cased; phones in
+  E.164 as the look-up does, ``identifier_key``).
 * ``refresh``: the session of a valid refresh token (body ``refreshToken`` or the cookie).
 
 Routes carrying it are documented with a 429 response in the OpenAPI file.
@@ -31,6 +32,7 @@ from fastapi import Depends, Request
 from authgate.errors import AuthError
 from authgate.http import cookies
 from authgate.http.deps import client_ip, extract_token, get_resources
+from authgate.identity import store as users
 from authgate.resources import Resources
 from authgate.throttling import rate
 from authgate.throttling.rate import AccountSource
@@ -92,8 +94,21 @@ async def account_of(res: Resources, request: Request, source: AccountSource) ->
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and value.strip():
-            return rate.account_subject(res, "id", "".join(value.split()).lower())
+            return rate.account_subject(res, "id", identifier_key(res, path[-1], value))
     return None
+
+
+def identifier_key(res: Resources, field: str, value: str) -> str:
+    """An email or phone as the look-up normalises it, so ``+1-555-123-4567`` and
+    ``+15551234567`` spend one budget. A phone that cannot be normalised keeps its
+    stripped form (the route refuses it with INVALID_PHONE_FORMAT anyway)."""
+    stripped = "".join(value.split()).lower()
+    if field == "phone" or (field == "identifier" and "@" not in stripped):
+        try:
+            return users.normalise_phone(value, res.settings.phone_default_region)
+        except AuthError:
+            return stripped
+    return stripped
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ async def find_user(res: Resources, channel: Channel, identifier: str) -> User |
     async with readonly(res.readmaker) as s:
         if channel == "email":
             return await users.by_email(s, identifier)
-        return await users.by_phone(s, identifier)
+        return await users.by_phone(s, identifier, region=res.settings.phone_default_region)
 
 
 def address_of(user: User, channel: Channel) -> str | None:

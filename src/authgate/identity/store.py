@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authgate.errors import AuthError, Code
 from authgate.identity.models import Permission, Role, RolePermission, User, UserRole
 from authgate.identity.snapshot import UserSnapshot
 
@@ -22,8 +23,30 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def normalise_phone(phone: str) -> str:
-    return "".join(phone.split())
+_PHONE_CHARS = re.compile(r"^\+?[0-9(][0-9 ().\-]{1,40}$")
+
+
+def normalise_phone(phone: str, default_region: str | None = None) -> str:
+    """The number in E.164 (``+15551234567``), so ``+1 (555) 123-4567``, ``+1-555-123-4567``
+    and ``+15551234567`` are one account and one rate-limit key. Without ``default_region``
+    (``phone_default_region``) a number must start with ``+`` and its country code.
+
+    Raises INVALID_PHONE_FORMAT (400) unless the number is *possible* (the right length for
+    its country): not whether it is assigned, so test ranges such as 555-01xx still work.
+    Digits and the usual separators only (no letters, extensions or control characters).
+    """
+    raw = phone.strip()
+    if not _PHONE_CHARS.match(raw):
+        raise AuthError(Code.INVALID_PHONE_FORMAT)
+    import phonenumbers  # a large package: loaded on the first phone, never on the hot path
+
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise AuthError(Code.INVALID_PHONE_FORMAT) from None
+    if not phonenumbers.is_possible_number(number):
+        raise AuthError(Code.INVALID_PHONE_FORMAT)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 async def by_id(s: AsyncSession, user_id: str, *, for_update: bool = False) -> User | None:
@@ -40,9 +63,11 @@ async def by_email(s: AsyncSession, email: str, tenant_id: str | None = None) ->
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
-async def by_phone(s: AsyncSession, phone: str, tenant_id: str | None = None) -> User | None:
+async def by_phone(s: AsyncSession, phone: str, tenant_id: str | None = None, *,
+                   region: str | None = None) -> User | None:
+    """INVALID_PHONE_FORMAT for a number that cannot be normalised (see normalise_phone)."""
     stmt = select(User).where(
-        User.phone == normalise_phone(phone), User.tenant_scope == (tenant_id or "")
+        User.phone == normalise_phone(phone, region), User.tenant_scope == (tenant_id or "")
     )
     return (await s.execute(stmt)).scalar_one_or_none()
 

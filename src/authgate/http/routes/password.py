@@ -8,8 +8,7 @@ from pydantic import Field, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.accounts import password_reset, passwords
-from authgate.delivery.sms import check_phone
-from authgate.errors import AuthError, Code
+from authgate.errors import Code
 from authgate.http.deps import MfaCompleted, Res
 from authgate.http.errors import route_statuses
 from authgate.http.rate_limits import rate_limit
@@ -58,15 +57,7 @@ class _ByAddressIn(_In):
 
 
 class ForgotPasswordIn(_ByAddressIn):
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, v: str | None) -> str | None:
-        if v:
-            try:
-                check_phone("".join(v.split()))
-            except AuthError:
-                raise ValueError("must be a valid phone number") from None
-        return v
+    """The phone is normalised (and refused with INVALID_PHONE_FORMAT) by the flow."""
 
 
 class VerifyForgotPasswordOtpIn(_CodeIn, _ByAddressIn):
