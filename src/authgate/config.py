@@ -147,6 +147,12 @@ class RegistrationSettings(_Section):
     enabled: bool = True
     auto_login_after_signup: bool = True
     require_verified_email: bool = False
+    hide_existing_accounts: bool = False
+    """Signup with an email/phone that already has an account answers like a successful
+    signup without auto-login (no tokens for anyone) and tells the owner by email/SMS,
+    instead of 400 ``EMAIL_ALREADY_EXISTS``/``PHONE_ALREADY_EXISTS`` (the contract's answer,
+    kept by default). With ``auto_login_after_signup`` on, a new address still gets tokens
+    and a taken one does not: set it off too to hide accounts completely."""
 
 
 class PasswordlessSettings(_Section):

@@ -4,11 +4,13 @@ shared tail: the trusted-device check and the session."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from authgate import background
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
@@ -22,6 +24,7 @@ from authgate.sessions.records import MfaState, SessionRecord
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
 from authgate.throttling import rate
 from authgate.tx import readonly, transaction
+from authgate.vocabulary import Channel
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,17 @@ async def signup(
     phone: str | None,
     password: str,
     tenant_id: str | None,
-) -> UserSnapshot:
+) -> UserSnapshot | None:
     """Create an account.
 
     Raises REGISTRATION_DISABLED, TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED,
-    PROVIDER_NOT_FOUND, the password-policy codes, EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS.
+    PROVIDER_NOT_FOUND, INVALID_PHONE_FORMAT, the password-policy codes,
+    EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS. With ``registration.hide_existing_accounts``
+    a taken address returns None instead (nothing written; the owner is told in the
+    background): the caller answers as for a signup without auto-login.
     The password is hashed before the (short) write transaction opens, so argon2 never holds
-    a database lock; the unique constraint, not a prior read, decides a race between two
-    signups.
+    a database lock, and in both paths, so a taken address costs the same; the unique
+    constraint, not a prior read, decides a race between two signups.
     """
     cfg = res.settings
     if not cfg.registration.enabled:
@@ -65,6 +71,42 @@ async def signup(
     email_n = users.normalise_email(email) if email else None
     phone_n = users.normalise_phone(phone, cfg.phone_default_region) if phone else None
     password_hash = await res.hasher.hash(password)
+    try:
+        return await _create(res, email_n, phone_n, password_hash)
+    except AuthError as exc:
+        if exc.code not in _TAKEN or not cfg.registration.hide_existing_accounts:
+            raise
+        taken = exc.code
+    channel: Channel = "email" if taken == Code.EMAIL_ALREADY_EXISTS else "sms"
+    address = email_n if channel == "email" else phone_n
+    assert address is not None
+    background.spawn(res, _tell_owner(res, channel, address), name="signup notice")
+    return None
+
+
+_TAKEN = (Code.EMAIL_ALREADY_EXISTS, Code.PHONE_ALREADY_EXISTS)
+NOTICE_SCOPE = "signup-notice"
+NOTICE_INTERVAL = timedelta(hours=1)
+
+
+async def _tell_owner(res: Resources, channel: Channel, address: str) -> None:
+    """Tell the owner of ``address`` that someone tried to sign up with it: at most once an
+    hour per account (signup attempts must not become a way to flood a mailbox), by SMS only
+    when an SMS provider is configured."""
+    from authgate.identity.contact import find_user
+    from authgate.throttling import attempts
+
+    user = await find_user(res, channel, address)
+    to = (user.email if channel == "email" else user.phone) if user is not None else None
+    if user is None or to is None or channel not in res.channels:
+        return
+    if (await attempts.count(res, NOTICE_SCOPE, user.id, window=NOTICE_INTERVAL)).count > 1:
+        return
+    await res.delivery.send_notice(channel=channel, to=to, kind="account_exists")
+
+
+async def _create(res: Resources, email_n: str | None, phone_n: str | None,
+                  password_hash: str) -> UserSnapshot:
     now = res.clock.now()
     async with transaction(res.sessionmaker) as tx:
         s = tx.session

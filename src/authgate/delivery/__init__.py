@@ -25,7 +25,14 @@ from authgate.delivery.email import (
     check_recipient,
 )
 from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
-from authgate.delivery.templates import EMAIL_KINDS, SMS_KINDS, Kind, TemplateError, Templates
+from authgate.delivery.templates import (
+    EMAIL_KINDS,
+    NOTICE_KINDS,
+    SMS_KINDS,
+    Kind,
+    TemplateError,
+    Templates,
+)
 from authgate.errors import AuthError, Code
 from authgate.vocabulary import Channel
 
@@ -101,6 +108,24 @@ class Delivery:
             body = self.templates.sms(kind, app_name=self.app_name, code=code,
                                       expires_in=expires_in)
             await self.sms.send(to, body)
+        else:
+            raise ValueError(f"unknown channel {channel!r}")
+
+    async def send_notice(self, *, channel: Channel, to: str, kind: Kind) -> None:
+        """Send a message that carries no code (``NOTICE_KINDS``), e.g. ``account_exists``
+        to the owner of an address someone tried to sign up with. Errors as ``send_code``."""
+        if kind not in NOTICE_KINDS:
+            raise ValueError(f"{kind!r} is not a notice")
+        if channel == "email":
+            rendered = self.templates.email(kind, app_name=self.app_name, code="",
+                                            expires_in=timedelta(0))
+            await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
+                                                text=rendered.text, html=rendered.html))
+        elif channel == "sms":
+            if self.sms is None:
+                raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
+            await self.sms.send(to, self.templates.sms(kind, app_name=self.app_name, code="",
+                                                       expires_in=timedelta(0)))
         else:
             raise ValueError(f"unknown channel {channel!r}")
 

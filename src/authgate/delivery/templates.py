@@ -23,12 +23,14 @@ from typing import Literal
 
 Kind = Literal[
     "mfa_code", "email_verification", "phone_verification", "password_reset",
-    "passwordless_login",
+    "passwordless_login", "account_exists",
 ]
 EMAIL_KINDS: tuple[Kind, ...] = (
-    "mfa_code", "email_verification", "password_reset", "passwordless_login")
+    "mfa_code", "email_verification", "password_reset", "passwordless_login", "account_exists")
 SMS_KINDS: tuple[Kind, ...] = (
-    "mfa_code", "phone_verification", "password_reset", "passwordless_login")
+    "mfa_code", "phone_verification", "password_reset", "passwordless_login", "account_exists")
+NOTICE_KINDS: tuple[Kind, ...] = ("account_exists",)
+"""Notices carry no code: rendered with an empty ``code`` and ``expires_in``."""
 PLACEHOLDERS = frozenset({"app_name", "code", "expires_in", "expires_minutes"})
 
 

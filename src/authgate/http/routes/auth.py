@@ -55,17 +55,25 @@ async def csrf(res: Res) -> Response:
     return response
 
 
+def _no_auto_login() -> Response:
+    """A signup answered without signing in (also a taken address under
+    ``registration.hide_existing_accounts``): the same body either way."""
+    return respond(AuthOut(accessToken="", refreshToken="", isRequiresMfa=False,
+                           message="Signup successful"))
+
+
 @router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
              dependencies=[rate_limit("signup")],
              summary="Create an account and sign in")
 async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> Response:
     user = await accounts.signup(res, email=body.email, phone=body.phone,
                                  password=body.password, tenant_id=body.tenantId)
+    if user is None:  # registration.hide_existing_accounts: taken; no tokens for anyone
+        return _no_auto_login()
     outcome = await accounts.start_session(res, user, client=client, amr=("pwd",),
                                            mfa_satisfied=False)
     if not res.settings.registration.auto_login_after_signup:
-        return respond(AuthOut(accessToken="", refreshToken="", isRequiresMfa=False,
-                               message="Signup successful"))
+        return _no_auto_login()
     return auth_response(res, request, tokens=outcome.tokens, message="Signup successful",
                          requires_mfa=outcome.requires_mfa, user=user,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
