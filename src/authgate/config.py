@@ -72,6 +72,22 @@ class CookieSettings(_Section):
     same_site: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None
     path: str = "/"
+    host_prefix: bool = False
+    """Name every cookie ``__Host-<name>`` (``__Host-accessToken``, ``__Host-nest_auth_csrf``):
+    browsers then keep it only if Secure, ``Path=/`` and without ``Domain``, so a sibling
+    subdomain or a plain-HTTP page cannot plant or shadow it. Off by default: clients that
+    read a cookie by name (the CSRF cookie; ``GET /auth/csrf`` answers the prefixed
+    ``cookieName``) must use the new names."""
+
+    def named(self, name: str) -> str:
+        """The name a cookie is set and read under."""
+        return "__Host-" + name if self.host_prefix else name
+
+    @model_validator(mode="after")
+    def _host_prefix_rules(self) -> CookieSettings:
+        if self.host_prefix and (not self.secure or self.path != "/" or self.domain):
+            raise ValueError("host_prefix needs secure=true, path='/' and no domain")
+        return self
 
 
 class SessionSettings(_Section):

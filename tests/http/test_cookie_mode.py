@@ -251,3 +251,39 @@ async def test_cookies_are_secure_by_default(make_harness: MakeHarness) -> None:
         "providerName": "email",
         "credentials": {"email": "bob@example.com", "password": CREDS["password"]}}))
     assert "secure" not in c["accessToken"] and "secure" not in c["nest_auth_csrf"]
+
+
+async def test_host_prefix_switch(make_harness: MakeHarness) -> None:
+    """``session.cookie.host_prefix``: every cookie is set and read as ``__Host-<name>``
+    (Secure, Path=/, no Domain), and the unprefixed names are no longer honoured."""
+    h = await make_harness(session={"cookie": {"host_prefix": True}})
+    h.client.base_url = httpx.URL("https://testserver")  # __Host- cookies need https
+    await h.signup()
+    c = set_cookies(await _cookie_login(h, rememberMe=False))
+    for name in ("accessToken", "refreshToken", "nest_auth_remember", "nest_auth_csrf"):
+        cookie = c[f"__Host-{name}"]
+        assert "secure" in cookie and cookie["path"] == "/" and "domain" not in cookie
+    assert not set(c) - {f"__Host-{n}" for n in ("accessToken", "refreshToken",
+                                                  "nest_auth_remember", "nest_auth_csrf")}
+    assert (await h.client.get("/auth/user")).status_code == 200
+    csrf = {"x-csrf-token": h.client.cookies["__Host-nest_auth_csrf"]}
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": False}, headers=csrf)
+    assert r.status_code == 200, r.text
+    assert (await h.client.get("/auth/csrf")).json()["cookieName"] == "__Host-nest_auth_csrf"
+    r = await h.client.post("/auth/refresh-token", headers=COOKIE, json={})
+    assert r.status_code == 200, r.text
+    # the unprefixed name (what a sibling subdomain could plant) is ignored
+    access = h.client.cookies["__Host-accessToken"]
+    h.client.cookies.clear()
+    h.client.cookies.set("accessToken", access)
+    assert_error(await h.client.get("/auth/user"), 401, "NO_AUTH_PROVIDED")
+
+
+def test_host_prefix_needs_secure_root_path_and_no_domain() -> None:
+    from pydantic import ValidationError
+
+    from authgate.config import load_settings
+
+    for cookie in ({"secure": False}, {"path": "/app"}, {"domain": "example.com"}):
+        with pytest.raises(ValidationError, match="host_prefix"):
+            load_settings(session={"cookie": {"host_prefix": True, **cookie}})

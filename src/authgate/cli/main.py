@@ -103,7 +103,8 @@ def _announce_mode(settings: Settings, host: str) -> None:
                  settings.session.cookie.secure)
         return
     reason = "dev_mode=true" if settings.dev_mode else "embedded SQLite, no Redis"
-    cookie_set = "secure" in settings.session.cookie.model_fields_set
+    cookie = settings.session.cookie
+    cookie_set = "secure" in cookie.model_fields_set or cookie.host_prefix
     if _is_loopback(host) and not cookie_set:
         os.environ["AUTHGATE_SESSION__COOKIE__SECURE"] = "false"  # the workers re-read it
         cookies = "cookies without Secure (plain-HTTP localhost)"

@@ -15,6 +15,11 @@ REMEMBER_COOKIE = "nest_auth_remember"
 TOKEN_FIELDS = ("accessToken", "refreshToken", "trustToken")
 
 
+def cookie_name(settings: Settings, name: str) -> str:
+    """The name a cookie is set and read under (``session.cookie.host_prefix``)."""
+    return settings.session.cookie.named(name)
+
+
 def cookie_mode(settings: Settings, request: Request) -> bool:
     """Config 'cookie', or config unset and the client asks with x-access-token-type."""
     configured = settings.session.access_token_type
@@ -27,14 +32,14 @@ def _set(settings: Settings, response: Response, name: str, value: str, max_age:
          *, httponly: bool = True) -> None:
     c = settings.session.cookie
     response.set_cookie(
-        name, value, max_age=max_age, path=c.path, domain=c.domain, secure=c.secure,
+        cookie_name(settings, name), value, max_age=max_age, path=c.path, domain=c.domain, secure=c.secure,
         httponly=httponly, samesite=c.same_site,
     )
 
 
 def clear(settings: Settings, response: Response, name: str) -> None:
     c = settings.session.cookie
-    response.delete_cookie(name, path=c.path, domain=c.domain, secure=c.secure,
+    response.delete_cookie(cookie_name(settings, name), path=c.path, domain=c.domain, secure=c.secure,
                            samesite=c.same_site)
 
 
@@ -54,7 +59,7 @@ def write_tokens(
 ) -> None:
     """Set the token cookies; ``remember_me=False`` makes them session cookies."""
     if remember_me is None:
-        remember_me = request.cookies.get(REMEMBER_COOKIE) != "0"
+        remember_me = request.cookies.get(cookie_name(settings, REMEMBER_COOKIE)) != "0"
     jwt = settings.jwt
     persistent = remember_me
     _set(settings, response, ACCESS_COOKIE, access,
@@ -70,7 +75,7 @@ def write_tokens(
              int(settings.mfa.trusted_device_duration.total_seconds()))
     csrf = settings.security.csrf
     if csrf.enabled:
-        token = request.cookies.get(csrf.cookie_name) or new_csrf_token()
+        token = request.cookies.get(cookie_name(settings, csrf.cookie_name)) or new_csrf_token()
         _set(settings, response, csrf.cookie_name, token,
              int(jwt.refresh_token_expires_in.total_seconds()), httponly=False)
 
@@ -91,7 +96,7 @@ def trust_token(settings: Settings, request: Request) -> str | None:
     """The trusted-device token a login presents: the cookie (first) or the header named
     ``mfa.trust_device_storage_name``; None when absent or implausibly long."""
     name = settings.mfa.trust_device_storage_name
-    token = request.cookies.get(name) or request.headers.get(name)
+    token = request.cookies.get(cookie_name(settings, name)) or request.headers.get(name)
     if not token or len(token) > _MAX_TRUST_TOKEN_LEN:
         return None
     return token.strip() or None

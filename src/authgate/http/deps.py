@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import ACCESS_COOKIE
+from authgate.http.cookies import ACCESS_COOKIE, cookie_name
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Principal, Sessions
 
@@ -88,7 +88,7 @@ def extract_token(res: Resources, request: Request) -> tuple[str, str] | None:
                     raise AuthError(Code.INVALID_AUTH_FORMAT)
                 return token, "header"
     if mode != "header":
-        cookie = request.cookies.get(ACCESS_COOKIE)
+        cookie = request.cookies.get(cookie_name(res.settings, ACCESS_COOKIE))
         if cookie:
             return cookie, "cookie"
     return None
@@ -107,7 +107,7 @@ def check_csrf(res: Resources, request: Request) -> None:
         if origin is not None and origin not in csrf.allowed_origins:
             raise AuthError(Code.CSRF_ORIGIN_REJECTED)
     header = request.headers.get(csrf.header_name, "")
-    cookie = request.cookies.get(csrf.cookie_name, "")
+    cookie = request.cookies.get(cookie_name(res.settings, csrf.cookie_name), "")
     if not header or not cookie or not equal(header, cookie):
         raise AuthError(Code.CSRF_TOKEN_INVALID)
 

@@ -79,7 +79,7 @@ async def account_of(res: Resources, request: Request, source: AccountSource) ->
     if source == "refresh":
         token = body.get("refreshToken") if body else None
         if not isinstance(token, str) or not token:
-            token = request.cookies.get(cookies.REFRESH_COOKIE)
+            token = request.cookies.get(cookies.cookie_name(res.settings, cookies.REFRESH_COOKIE))
         if not token:
             return None
         try:

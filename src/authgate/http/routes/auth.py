@@ -50,7 +50,8 @@ async def csrf(res: Res) -> Response:
         return respond(CsrfOut(enabled=False))
     token = cookies.new_csrf_token()
     response = respond(CsrfOut(enabled=True, csrfToken=token,
-                               headerName=cfg.header_name.lower(), cookieName=cfg.cookie_name))
+                               headerName=cfg.header_name.lower(),
+                               cookieName=cookies.cookie_name(res.settings, cfg.cookie_name)))
     cookies.write_csrf(res.settings, response, token)
     return response
 
@@ -100,7 +101,7 @@ async def refresh_token(request: Request, res: Res,
                         body: Annotated[RefreshIn | None, Body()] = None) -> Response:
     token = body.refreshToken if body else None
     if not token and cookies.cookie_mode(res.settings, request):
-        token = request.cookies.get(cookies.REFRESH_COOKIE)
+        token = request.cookies.get(cookies.cookie_name(res.settings, cookies.REFRESH_COOKIE))
     if not token:
         raise AuthError(Code.REFRESH_TOKEN_INVALID, "refreshToken is required")
     outcome = await accounts.refresh(res, token)
