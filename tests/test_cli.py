@@ -83,6 +83,12 @@ def test_production_mode_refuses_development_stand_ins(tmp_path: Path, env: dict
     assert not (tmp_path / "authgate.db").exists()
 
 
+def test_rotate_keys_refuses_a_generated_secret_in_production(tmp_path: Path) -> None:
+    r = _run(["rotate-keys"], tmp_path, AUTHGATE_DATABASE_URL=PG_URL)
+    assert r.returncode == 2 and "invalid setting jwt.secret" in r.stderr, r.stderr
+    assert not (tmp_path / ".authgate-secret").exists()
+
+
 @pytest.mark.parametrize("env", [
     {},  # the embedded SQLite default
     {"AUTHGATE_DATABASE_URL": PG_URL, "AUTHGATE_DEV_MODE": "true"},

@@ -471,11 +471,11 @@ class DeploymentError(ValueError):
         self.reason = message
 
 
-def check_deployment(settings: Settings) -> None:
+def check_deployment(settings: Settings, *, mail: bool = True) -> None:
     """Refuse development stand-ins in production mode (see ``Settings.dev_mode``): a
     generated secret differs per data directory, so replicas would sign and encrypt TOTP
     secrets under different keys (and a lost file loses every TOTP secret); the outbox
-    writes codes to a local file nobody reads."""
+    writes codes to a local file nobody reads. ``mail=False``: for commands that send none."""
     if settings.development():
         return
     if settings.dev_mode is False:
@@ -489,7 +489,7 @@ def check_deployment(settings: Settings) -> None:
             "jwt.secret", f"not set, and production mode ({why}) refuses a generated "
             "development secret: set AUTHGATE_JWT__SECRET (or jwt.private_key_file), or "
             "dev_mode=true for development")
-    if settings.delivery.smtp.host is None:
+    if mail and settings.delivery.smtp.host is None:
         raise DeploymentError(
             "delivery.smtp.host", f"not set, and production mode ({why}) refuses the file "
             "outbox: configure an SMTP relay, or dev_mode=true for development")

@@ -73,12 +73,12 @@ def owned(app: Any) -> Any:
     return app
 
 
-def _deployable(settings: Settings) -> None:
+def _deployable(settings: Settings, *, mail: bool = True) -> None:
     """Exit 2 naming the setting when production mode lacks a secret or a mail relay."""
     from authgate.config import DeploymentError, check_deployment
 
     try:
-        check_deployment(settings)
+        check_deployment(settings, mail=mail)
     except DeploymentError as exc:
         typer.echo(f"authgate: invalid setting {exc.setting}: {exc.reason}", err=True)
         raise typer.Exit(2) from None
@@ -238,7 +238,7 @@ def rotate_keys(config: ConfigOpt = None) -> None:
     from authgate.resources import build_keys
 
     settings = _settings(config)
-    _deployable(settings)  # never re-encrypt under a generated secret in production
+    _deployable(settings, mail=False)  # never re-encrypt under a generated secret
     try:
         box = SecretBox.from_config([k.get_secret_value() for k in settings.mfa.encryption_keys],
                                     build_keys(settings).root)
