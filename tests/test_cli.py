@@ -122,10 +122,12 @@ def test_serve_on_localhost_in_development_drops_secure(tmp_path: Path) -> None:
         text = log.read_text()
         assert "development mode" in text and "cookies without Secure" in text
         assert httpx.get(f"{base}/openapi.json").status_code == 200  # docs on in development
-    (tmp_path / "authgate.db").unlink()
-    with serving(tmp_path, AUTHGATE_SESSION__COOKIE__SECURE="true") as (base, log):
-        assert "; secure" in _cookie_login(base)["accessToken"].lower()
-        assert "cookies Secure=True" in log.read_text()
+    for env in ({"AUTHGATE_SESSION__COOKIE__SECURE": "true"},
+                {"AUTHGATE_SECURITY__TRUSTED_PROXIES": '["127.0.0.1"]'}):  # TLS ends there
+        (tmp_path / "authgate.db").unlink()
+        with serving(tmp_path, **env) as (base, log):
+            assert "; secure" in _cookie_login(base)["accessToken"].lower()
+            assert "cookies Secure=True" in log.read_text()
 
 
 def test_serve_in_production_mode(tmp_path: Path) -> None:

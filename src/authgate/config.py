@@ -67,8 +67,8 @@ class JwtSettings(_Section):
 class CookieSettings(_Section):
     secure: bool = True
     """Cookies travel over HTTPS only. Left unset, ``authgate serve`` turns it off when it
-    binds a loopback address in development mode (plain-HTTP localhost; said in the
-    start-up log); nothing else does."""
+    binds a loopback address in development mode with no ``security.trusted_proxies``
+    (plain-HTTP localhost; said in the start-up log); nothing else does."""
     same_site: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None
     path: str = "/"

@@ -96,7 +96,8 @@ def _is_loopback(host: str) -> bool:
 def _announce_mode(settings: Settings, host: str) -> None:
     """Say once, before the workers start, which mode runs and what it changes. Plain-HTTP
     localhost in development gets cookies without ``Secure`` (browsers drop Secure cookies
-    set over http on a real host name), unless ``session.cookie.secure`` was set."""
+    set over http on a real host name), unless ``session.cookie.secure`` was set or a proxy
+    is configured in front (``security.trusted_proxies``)."""
     if not settings.development():
         log.info("production mode: configured secret and SMTP relay; API docs %s; "
                  "cookies Secure=%s", "on" if settings.docs_enabled() else "off",
@@ -105,7 +106,8 @@ def _announce_mode(settings: Settings, host: str) -> None:
     reason = "dev_mode=true" if settings.dev_mode else "embedded SQLite, no Redis"
     cookie = settings.session.cookie
     cookie_set = "secure" in cookie.model_fields_set or cookie.host_prefix
-    if _is_loopback(host) and not cookie_set:
+    behind_proxy = bool(settings.security.trusted_proxies)  # TLS may end there: keep Secure
+    if _is_loopback(host) and not cookie_set and not behind_proxy:
         os.environ["AUTHGATE_SESSION__COOKIE__SECURE"] = "false"  # the workers re-read it
         cookies = "cookies without Secure (plain-HTTP localhost)"
     else:
