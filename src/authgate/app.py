@@ -67,11 +67,6 @@ class AuthGate:
 
     async def start(self) -> Resources:
         check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
-        reg = self.settings.registration
-        if reg.hide_existing_accounts and reg.auto_login_after_signup:
-            log.warning("registration.hide_existing_accounts is on but auto_login_after_signup "
-                        "too: a new address gets tokens and a taken one does not, which still "
-                        "tells them apart. Turn auto_login_after_signup off to hide accounts.")
         res = build_resources(self.settings, clock=self.clock,
                               hash_processes=self.server_process)
         try:

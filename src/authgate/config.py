@@ -167,8 +167,13 @@ class RegistrationSettings(_Section):
     """Signup with an email/phone that already has an account answers like a successful
     signup without auto-login (no tokens for anyone) and tells the owner by email/SMS,
     instead of 400 ``EMAIL_ALREADY_EXISTS``/``PHONE_ALREADY_EXISTS`` (the contract's answer,
-    kept by default). With ``auto_login_after_signup`` on, a new address still gets tokens
-    and a taken one does not: set it off too to hide accounts completely."""
+    kept by default). Hiding implies no auto-login for any signup: tokens for a new address
+    but none for a taken one would tell them apart."""
+
+    def signs_in_after_signup(self) -> bool:
+        """A successful signup answers with tokens (``auto_login_after_signup``), never while
+        existing accounts are hidden."""
+        return self.auto_login_after_signup and not self.hide_existing_accounts
 
 
 class PasswordlessSettings(_Section):

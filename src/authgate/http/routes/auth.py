@@ -73,7 +73,7 @@ async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> 
         return _no_auto_login()
     outcome = await accounts.start_session(res, user, client=client, amr=("pwd",),
                                            mfa_satisfied=False)
-    if not res.settings.registration.auto_login_after_signup:
+    if not res.settings.registration.signs_in_after_signup():
         return _no_auto_login()
     return auth_response(res, request, tokens=outcome.tokens, message="Signup successful",
                          requires_mfa=outcome.requires_mfa, user=user,
