@@ -6,18 +6,24 @@ and every test starts from empty tables. ``--db`` picks the backends (default: b
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
+from authgate import background
 from authgate.app import create_app
 from authgate.clock import FrozenClock
 from authgate.config import Settings
@@ -25,7 +31,16 @@ from authgate.db import Database
 from authgate.migrate import upgrade
 from authgate.models import Base
 from authgate.resources import Resources
-from tests.servers import sms_sink, smtp_sink  # noqa: F401 (fixtures for every test)
+from authgate.sessions.memory_store import MemorySessionStore
+from tests.servers import (  # noqa: F401 (fixtures for every test)
+    _sms_server,
+    _smtp_server,
+    sms_sink,
+    smtp_sink,
+)
+
+if TYPE_CHECKING:
+    from tests.factories import TestUser
 
 PG_ADMIN = os.environ.get("AUTHGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -75,8 +90,9 @@ async def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -
         await admin.close()
 
 
-async def _truncate(url: str) -> None:
-    db = Database(url)
+async def _truncate(target: str | Database) -> None:
+    """Empty every table (``target``: a URL, or an open Database to reuse)."""
+    db = Database(target) if isinstance(target, str) else target
     try:
         async with db.writer.begin() as conn:
             tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -86,7 +102,8 @@ async def _truncate(url: str) -> None:
             else:
                 await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
     finally:
-        await db.dispose()
+        if isinstance(target, str):
+            await db.dispose()
 
 
 @dataclass
@@ -117,6 +134,12 @@ class Harness:
         token: str = r.json()["accessToken"]
         return token
 
+    async def make_user(self, email: str = "alice@example.com", **options: Any) -> TestUser:
+        """A user written straight into the database (``tests/factories.make_user``)."""
+        from tests.factories import make_user
+
+        return await make_user(self, email, **options)
+
 
 def base_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
@@ -141,36 +164,186 @@ def base_settings(url: str, **overrides: Any) -> Settings:
 
 MakeHarness = Callable[..., Awaitable[Harness]]
 
+# Settings a test passes to point an app at something of its own (a TCP proxy, a Redis
+# prefix shared by several instances): such an app is started for that test and closed after.
+_NOT_POOLED = {"database_url", "redis_prefix", "redis_url"}
 
-@pytest.fixture
-async def make_harness(database_url: str, tmp_path: Path) -> AsyncIterator[MakeHarness]:
-    """Factory: ``await make_harness(mfa={"required": True})`` → a started app."""
-    await _truncate(database_url)
-    stack: list[tuple[Any, httpx.AsyncClient, Any]] = []
 
-    async def _make(**overrides: Any) -> Harness:
+@dataclass
+class _Started:
+    """A started app kept between tests, with what a test must not change about it."""
+
+    key: str
+    app: Any
+    lifespan: Any
+    res: Resources
+    clock: FrozenClock
+    settings: Settings
+    attrs: dict[str, int]
+    extras: dict[str, Any]
+    handlers: dict[str, list[Any]]
+    routes: int
+
+    def rebound(self) -> bool:
+        """Did the test replace a collaborator (``h.res.hasher = ...``) or touch the app?"""
+        return ({k: id(v) for k, v in vars(self.res).items()} != self.attrs
+                or len(self.app.router.routes) != self.routes
+                or bool(self.app.dependency_overrides))
+
+
+class AppPool:
+    """Started apps kept for the next test with the same settings (one pool per database).
+
+    Building and starting an app was about half of a test's time. Between tests an app is
+    put back as a new one would start: background work drained, its Redis keys and
+    in-process session store emptied, event subscribers and ``extras`` as after start-up,
+    the outbox emptied, the clock at the present; the tables are emptied before each test.
+    An app whose collaborators a test replaced is closed instead. At most ``limit`` idle
+    apps are kept (each holds database connections on a server shared by several runs).
+    """
+
+    def __init__(self, url: str, root: Path, limit: int) -> None:
+        self.url = url
+        self.root = root
+        self.limit = limit
+        self.idle: OrderedDict[str, list[_Started]] = OrderedDict()
+        self.built = 0
+        self.reused = 0
+
+    @staticmethod
+    def key(overrides: dict[str, Any]) -> str | None:
+        pooled = not (_NOT_POOLED & {k for k, v in overrides.items() if v is not None})
+        return json.dumps(overrides, sort_keys=True, default=repr) if pooled else None
+
+    async def take(self, overrides: dict[str, Any]) -> _Started:
+        key = self.key(overrides)
+        if key is not None and self.idle.get(key):
+            started = self.idle[key].pop()
+            if not self.idle[key]:
+                del self.idle[key]
+            started.clock.set(datetime.now(UTC))
+            self.reused += 1
+            return started
         # data_dir holds the development mail outbox: keep it out of the working tree.
-        settings = base_settings(database_url, **{"data_dir": tmp_path, **overrides})
+        data_dir = Path(tempfile.mkdtemp(prefix="app", dir=self.root))
+        settings = base_settings(self.url, **{"data_dir": data_dir, **overrides})
         clock = FrozenClock()
         app = create_app(settings, clock=clock)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
+        res: Resources = app.state.authgate
+        self.built += 1
+        return _Started(
+            key=key or "", app=app, lifespan=lifespan, res=res, clock=clock, settings=settings,
+            attrs={k: id(v) for k, v in vars(res).items()}, extras=dict(res.extras),
+            handlers={k: list(v) for k, v in res.events._handlers.items()},
+            routes=len(app.router.routes))
+
+    async def give_back(self, started: _Started) -> None:
+        if not started.key or started.rebound():
+            await self.close(started)
+            return
+        try:
+            await self.reset(started)
+        except Exception:
+            await self.close(started)
+            raise
+        self.idle.setdefault(started.key, []).append(started)
+        self.idle.move_to_end(started.key)
+        while sum(len(v) for v in self.idle.values()) > self.limit:
+            _, oldest = next(iter(self.idle.items()))
+            victim = oldest.pop(0)
+            if not oldest:
+                self.idle.popitem(last=False)
+            await self.close(victim)
+
+    async def reset(self, started: _Started) -> None:
+        res = started.res
+        await background.drain(res, timeout=15)
+        res.extras.clear()
+        res.extras.update(started.extras)
+        res.events._handlers.clear()
+        res.events._handlers.update({k: list(v) for k, v in started.handlers.items()})
+        await _drop_redis_keys(res)
+        if isinstance(res.store, MemorySessionStore):
+            for value in vars(res.store).values():
+                if isinstance(value, dict):
+                    value.clear()
+        outbox = started.settings.resolved_data_dir() / "outbox"
+        if outbox.exists():
+            shutil.rmtree(outbox)
+
+    async def close(self, started: _Started) -> None:
+        await _drop_redis_keys(started.res)
+        await started.lifespan.__aexit__(None, None, None)
+
+    async def close_all(self) -> None:
+        while self.idle:
+            _, apps = self.idle.popitem()
+            for started in apps:
+                await self.close(started)
+
+
+async def _drop_redis_keys(res: Resources) -> None:
+    """Sessions written to Redis live for days: drop this app's keys."""
+    if res.redis is None:
+        return
+    prefix = res.settings.redis_prefix
+    keys = [k async for k in res.redis.scan_iter(match=f"{prefix}*", count=500)]
+    if keys:
+        await res.redis.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+async def _app_pool(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[AppPool]:
+    limit = int(os.environ.get("AUTHGATE_TEST_APP_POOL", "8"))
+    pool = AppPool(database_url, tmp_path_factory.mktemp("apps"), limit)
+    yield pool
+    _POOL_STATS[0] += pool.built
+    _POOL_STATS[1] += pool.reused
+    await pool.close_all()
+
+
+_POOL_STATS = [0, 0]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    built, reused = _POOL_STATS
+    if built or reused:
+        terminalreporter.write_line(f"apps: {built} started, {reused} reused")
+
+
+@pytest.fixture(scope="session")
+async def _cleaner(database_url: str) -> AsyncIterator[Database]:
+    """One engine that empties the tables before each test."""
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def make_harness(database_url: str, _app_pool: AppPool, _cleaner: Database
+                       ) -> AsyncIterator[MakeHarness]:
+    """Factory: ``await make_harness(mfa={"required": True})`` → a started app, with empty
+    tables and a fresh client. Apps are reused between tests with the same settings
+    (``AppPool``); two calls in one test always give two distinct apps."""
+    await _truncate(_cleaner)
+    taken: list[tuple[_Started, httpx.AsyncClient]] = []
+
+    async def _make(**overrides: Any) -> Harness:
+        started = await _app_pool.take(overrides)
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            transport=httpx.ASGITransport(app=started.app, raise_app_exceptions=False),
             base_url="http://testserver")
-        stack.append((lifespan, client, app))
-        return Harness(client=client, res=app.state.authgate, clock=clock, settings=settings)
+        taken.append((started, client))
+        return Harness(client=client, res=started.res, clock=started.clock,
+                       settings=started.settings)
 
     yield _make
-    for lifespan, client, app in reversed(stack):
+    for started, client in reversed(taken):
         await client.aclose()
-        res: Resources = app.state.authgate
-        if res.redis is not None:  # sessions written to Redis live for days: drop them
-            prefix = res.settings.redis_prefix
-            keys = [k async for k in res.redis.scan_iter(match=f"{prefix}*", count=500)]
-            if keys:
-                await res.redis.delete(*keys)
-        await lifespan.__aexit__(None, None, None)
+        await _app_pool.give_back(started)
 
 
 @pytest.fixture

@@ -147,14 +147,31 @@ class SmtpSink:
         assert mails, f"no mail to {address}"
         return mails[-1].code
 
+    def reset(self) -> SmtpSink:
+        """Forget what this server received and was told (one server serves every test of a
+        session); restart it on its port if a test stopped it."""
+        self.messages.clear()
+        self.refuse.clear()
+        self.logins.clear()
+        if self._controller is None:
+            self.start()
+        return self
 
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     try:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(_smtp_server: SmtpSink) -> SmtpSink:
+    """The session's SMTP server, empty. Its port never changes, so apps configured with it
+    are reused between tests (tests/conftest.py)."""
+    return _smtp_server.reset()
 
 
 @dataclass(frozen=True)
@@ -249,19 +266,39 @@ class SmsSink:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((HOST, 0), Handler)
-        self._server.daemon_threads = True
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._handler = Handler
+        self.port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> SmsSink:
+        """Listen on ``port`` (a free one the first time: restarts keep it)."""
+        self._server = ThreadingHTTPServer((HOST, self.port), self._handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        # A short poll interval: stop() waits for the serving loop to notice.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+        self._server = self._thread = None
+
+    def reset(self) -> SmsSink:
+        """Forget what this endpoint received and was told; restart it if a test stopped
+        it."""
+        self.posts.clear()
+        self.status = 201
+        self.delay = 0.0
+        if self._server is None:
+            self.start()
+        return self
 
     @property
     def url(self) -> str:
@@ -281,10 +318,16 @@ class SmsSink:
         return posts[-1].code
 
 
-@pytest.fixture
-def sms_sink() -> Iterator[SmsSink]:
+@pytest.fixture(scope="session")
+def _sms_server() -> Iterator[SmsSink]:
     sink = SmsSink().start()
     try:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def sms_sink(_sms_server: SmsSink) -> SmsSink:
+    """The session's SMS endpoint, empty (same port all session, like ``smtp_sink``)."""
+    return _sms_server.reset()

@@ -12,12 +12,11 @@ from tests.helpers import set_user, user_id_of
 from tests.servers import SmsSink, SmtpSink
 
 
-async def test_default_is_the_outbox_and_email_only(make_harness: MakeHarness,
-                                                    tmp_path: Path) -> None:
+async def test_default_is_the_outbox_and_email_only(make_harness: MakeHarness) -> None:
     h = await make_harness()
     d = h.res.delivery
     assert isinstance(d.email, OutboxEmailSender)
-    assert d.email.directory == tmp_path / "outbox"
+    assert d.email.directory == h.settings.resolved_data_dir() / "outbox"
     assert d.sms is None
     assert h.res.channels == frozenset({"email"})
 
