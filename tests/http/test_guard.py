@@ -60,7 +60,8 @@ async def test_verify_session(h: Harness) -> None:
     assert r.json() == {"valid": True, "userId": claims(token)["sub"],
                         "expiresAt": iso(issued + timedelta(days=7))}
     assert_error(await h.client.get("/auth/verify-session"), 401, "NO_AUTH_PROVIDED")
-    await h.client.post("/auth/logout", headers=bearer(token))
+    r = await h.client.post("/auth/logout", headers=bearer(token))
+    assert r.status_code == 200 and r.json() == {"message": "Logged out successfully"}, r.text
     assert_error(await h.client.get("/auth/verify-session", headers=bearer(token)),
                  401, "SESSION_NOT_FOUND")
 
@@ -102,17 +103,21 @@ async def test_client_config_follows_settings(make_harness: MakeHarness) -> None
 async def test_forced_password_change_gate(make_harness: MakeHarness) -> None:
     h = await make_harness(enforce_must_change_password=True)
     token = await h.user_token()
-    await set_user(h.res, claims(token)["sub"], must_change_password=True)
+    uid = claims(token)["sub"]
+    await set_user(h.res, uid, must_change_password=True)
     auth = bearer(token)
     for method, path in (("GET", "/auth/me"), ("POST", "/auth/logout-all")):  # not P
         r = await h.client.request(method, path, headers=auth)
         assert_error(r, 403, "MUST_CHANGE_PASSWORD",
                      "You must change your password before continuing")
-    for path in ("/auth/user", "/auth/verify-session", "/auth/mfa/status"):  # P routes
-        assert (await h.client.get(path, headers=auth)).status_code == 200, path
+    # P routes answer, and say why the user is held
+    await _p_and_e_routes_answer(h, auth, uid, must_change=True)
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": False}, headers=auth)
-    assert r.status_code == 200, r.text
-    assert (await h.client.post("/auth/logout", headers=auth)).status_code == 200
+    assert r.status_code == 200 and r.json() == {"message": "MFA disabled successfully"}, r.text
+    # the refused logout-all ended nothing: the session is still there until logout
+    r = await h.client.post("/auth/logout", headers=auth)
+    assert r.status_code == 200 and r.json() == {"message": "Logged out successfully"}, r.text
+    assert_error(await h.client.get("/auth/user", headers=auth), 401, "SESSION_NOT_FOUND")
 
 
 async def test_flag_without_enforcement_blocks_nothing(h: Harness) -> None:
@@ -125,10 +130,34 @@ async def test_flag_without_enforcement_blocks_nothing(h: Harness) -> None:
 async def test_unverified_email_gate_spares_library_routes(make_harness: MakeHarness) -> None:
     h = await make_harness(registration={"require_verified_email": True})
     token = await h.user_token()
+    uid = claims(token)["sub"]
     auth = bearer(token)
-    for path in ("/auth/me", "/auth/user", "/auth/verify-session", "/auth/mfa/status"):
-        assert (await h.client.get(path, headers=auth)).status_code == 200, path
-    assert (await h.client.post("/auth/logout-all", headers=auth)).status_code == 200
+    other = (await h.login()).json()["accessToken"]
+    r = await h.client.get("/auth/me", headers=auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["emailVerifiedAt"]) == (uid, None)
+    await _p_and_e_routes_answer(h, auth, uid, must_change=False)
+    r = await h.client.post("/auth/logout-all", headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"message": "Logged out from all devices successfully"}
+    for t in (token, other):  # every session of the user ended
+        assert_error(await h.client.get("/auth/user", headers=bearer(t)),
+                     401, "SESSION_NOT_FOUND")
+
+
+async def _p_and_e_routes_answer(h: Harness, auth: dict[str, str], uid: str, *,
+                                 must_change: bool) -> None:
+    """/auth/user, /auth/verify-session and /auth/mfa/status answer the held user."""
+    r = await h.client.get("/auth/user", headers=auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["emailVerifiedAt"], r.json()["mustChangePassword"]) == (
+        uid, None, must_change)
+    r = await h.client.get("/auth/verify-session", headers=auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["valid"], r.json()["userId"]) == (True, uid)
+    r = await h.client.get("/auth/mfa/status", headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["isEnabled"] is False
 
 
 async def test_require_roles_and_permissions(database_url: str, make_harness: MakeHarness,
@@ -177,5 +206,6 @@ async def test_require_roles_and_permissions(database_url: str, make_harness: Ma
                          "Access denied: Missing required permissions: a.read, a.write")
             await grant_permissions(res, uid, "admin", "a.write")
             token = (await c.post("/auth/login", json=login)).json()["accessToken"]
-            assert (await c.get("/admin", headers=bearer(token))).status_code == 200
-            assert (await c.get("/both", headers=bearer(token))).status_code == 200
+            for path in ("/admin", "/both"):
+                r = await c.get(path, headers=bearer(token))
+                assert (r.status_code, r.json()) == (200, uid), (path, r.text)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.helpers import assert_error, claims
+from tests.helpers import assert_error, claims, user_id_of
 
 JSON = {"Content-Type": "application/json"}
 PASSWORD = "correct horse battery"
@@ -227,8 +227,17 @@ async def test_huge_header_values(h: Harness) -> None:
                     {"Cookie": "accessToken=" + "c" * 65_536}):
         r = await h.client.get("/auth/user", headers={**bearer(token), **headers})
         assert r.status_code == 200, r.text
+    agent = "<script>" + "U" * 10_000
     r = await h.client.post(
-        "/auth/login", headers={**JSON, "User-Agent": "<script>" + "U" * 10_000},
+        "/auth/login", headers={**JSON, "User-Agent": agent},
         content=raw_json({"providerName": "email",
                           "credentials": {"email": "alice@example.com", "password": PASSWORD}}))
     assert r.status_code == 200, r.text
+    # the session keeps exactly the first 512 characters (the column's size), on every store
+    sid = claims(r.json()["accessToken"])["sessionId"]
+    stored = await h.res.store.get(sid, h.clock.now())
+    assert stored is not None
+    assert stored.user_agent == agent[:512] == "<script>" + "U" * 504
+    uid = await user_id_of(h.res, "alice@example.com")
+    agents = sorted(str(s.user_agent) for s in await h.res.store.list_for_user(uid, h.clock.now()))
+    assert agents == sorted([agent[:512], h.client.headers["user-agent"]])  # GETs store none

@@ -7,20 +7,25 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from authgate.db import new_id
+from authgate.db import Database, new_id
+from authgate.errors import ServiceUnavailable
+from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.store import SessionStore
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import STORES, set_user, user_id_of
+from tests.servers import free_port
 
 
 @pytest.fixture(params=STORES)
 async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
+    """An app on each store with two users and no session (rows written directly)."""
     h = await make_harness(session={"storage": request.param})
     for email in ("alice@example.com", "bob@example.com"):
-        assert (await h.signup(email)).status_code == 200
-        await h.res.store.delete_for_user(await user_id_of(h.res, email))  # signup's session
+        await h.make_user(email)
     return h
 
 
@@ -180,7 +185,32 @@ async def test_database_store_reads_the_user_live(make_harness: MakeHarness) -> 
 
 
 async def test_ping(sh: Harness) -> None:
-    await sh.res.store.ping()
+    """A live store answers; a store whose server is gone says so instead of answering."""
+    assert await sh.res.store.ping() is None
+    storage = sh.settings.session.storage
+    if storage == "memory":
+        return
+    if storage == "redis":
+        import redis.asyncio as aioredis
+
+        from authgate.sessions.redis_store import RedisSessionStore
+
+        client = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=2)
+        gone: SessionStore = RedisSessionStore(client, _no_user, prefix="gone:")
+        with pytest.raises(ServiceUnavailable):
+            await gone.ping()
+        await gone.close()
+    else:
+        url = make_url(sh.settings.database_url)
+        db = Database("sqlite+aiosqlite:////nonexistent/dir/gone.db" if sh.res.db.is_sqlite
+                      else url.set(port=free_port()).render_as_string(hide_password=False))
+        with pytest.raises((OSError, DBAPIError)):
+            await DatabaseSessionStore(db).ping()
+        await db.dispose()
+
+
+async def _no_user(user_id: str) -> None:
+    return None
 
 
 async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness) -> None:
