@@ -97,7 +97,9 @@ async def make_user(
         await s.commit()
         snap = users.snapshot(user)
     if tokens:
-        outcome = await start_session(res, snap, client=ClientMeta(), amr=("pwd",),
+        # the client meta a request of h.client carries (ASGITransport's peer address)
+        client = ClientMeta(ip="127.0.0.1", user_agent=h.client.headers.get("user-agent"))
+        outcome = await start_session(res, snap, client=client, amr=("pwd",),
                                       mfa_satisfied=False)
         made.access_token = outcome.tokens.access_token
         made.refresh_token = outcome.tokens.refresh_token

@@ -31,9 +31,11 @@ async def hs(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harne
 
 
 async def _pair(h: Harness) -> tuple[str, str]:
-    r = await h.signup()
-    assert r.status_code == 200, r.text
-    return r.json()["accessToken"], r.json()["refreshToken"]
+    """A user and the token pair of a session opened as signup opens it (rows written
+    directly: these tests are about refresh)."""
+    u = await h.make_user(tokens=True)
+    assert u.access_token is not None and u.refresh_token is not None
+    return u.access_token, u.refresh_token
 
 
 async def _refresh(h: Harness, token: str | None) -> tuple[int, dict[str, object]]:

@@ -35,7 +35,7 @@ async def _user(h: Harness, token: str) -> int:
 
 async def test_logout_revokes_immediately(make_harness: MakeHarness, storage: str) -> None:
     h = await _harness(make_harness, storage)
-    access = await h.user_token()
+    access = await h.session_token()
     other = await _login(h)
     r = await h.client.post("/auth/logout", headers=bearer(access))
     assert r.status_code == 200 and r.json() == {"message": "Logged out successfully"}
@@ -54,8 +54,8 @@ async def test_logout_revokes_immediately(make_harness: MakeHarness, storage: st
 
 async def test_logout_all_revokes_every_session(make_harness: MakeHarness, storage: str) -> None:
     h = await _harness(make_harness, storage)
-    mine = [await h.user_token()] + [await _login(h) for _ in range(2)]
-    bob = await h.user_token("bob@example.com")
+    mine = [await h.session_token()] + [await _login(h) for _ in range(2)]
+    bob = await h.session_token("bob@example.com")
     r = await h.client.post("/auth/logout-all", headers=bearer(mine[1]))
     assert r.status_code == 200
     assert r.json() == {"message": "Logged out from all devices successfully"}
@@ -73,7 +73,7 @@ async def test_max_sessions_evicts_the_least_recently_active(
     make_harness: MakeHarness, storage: str
 ) -> None:
     h = await _harness(make_harness, storage, session={"max_sessions_per_user": 2})
-    first = await h.user_token()
+    first = await h.session_token()
     h.clock.advance(1)
     second = await _login(h)
     h.clock.advance(1)
@@ -89,7 +89,7 @@ async def test_max_sessions_evicts_the_least_recently_active(
 async def test_max_sessions_reject(make_harness: MakeHarness, storage: str) -> None:
     h = await _harness(make_harness, storage,
                        session={"max_sessions_per_user": 2, "on_max_sessions": "reject"})
-    first = await h.user_token()
+    first = await h.session_token()
     await _login(h)
     r = await h.login()
     assert_error(r, 403, "MAX_SESSIONS_REACHED", "Maximum number of active sessions reached")
@@ -103,7 +103,7 @@ LONG_ACCESS = {"access_token_expires_in": "30d", "refresh_token_expires_in": "1h
 
 async def test_session_expiry_is_a_401(make_harness: MakeHarness, storage: str) -> None:
     h = await _harness(make_harness, storage, jwt=LONG_ACCESS)
-    token = await h.user_token()
+    token = await h.session_token()
     h.clock.advance(59 * 60)
     assert await _user(h, token) == 200  # no sliding: this request does not extend it
     h.clock.advance(61)
@@ -116,7 +116,7 @@ async def test_sliding_expiration_extends_active_sessions(
 ) -> None:
     h = await _harness(make_harness, storage, jwt=LONG_ACCESS,
                        session={"sliding_expiration": True, "touch_interval": "5m"})
-    token = await h.user_token()
+    token = await h.session_token()
     sid = claims(token)["sessionId"]
     start = h.clock.now()
     h.clock.advance(60)
@@ -139,7 +139,7 @@ async def test_user_snapshot_follows_the_user_row(make_harness: MakeHarness, sto
     """Redis/memory cache the user beside the session; a write through authgate must show
     on the very next request."""
     h = await _harness(make_harness, storage)
-    token = await h.user_token()
+    token = await h.session_token()
     await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
     r = await h.client.get("/auth/user", headers=bearer(token))
     assert r.json()["isMfaEnabled"] is False  # now cached (Redis/memory)
@@ -157,7 +157,7 @@ async def test_suspension_and_deletion_end_access(make_harness: MakeHarness, sto
     from tests.helpers import delete_user
 
     h = await _harness(make_harness, storage)
-    token = await h.user_token()
+    token = await h.session_token()
     assert await _user(h, token) == 200
     uid = claims(token)["sub"]
     await set_user(h.res, uid, status="suspended")

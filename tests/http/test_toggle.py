@@ -42,7 +42,7 @@ async def _status(h: Harness, token: str) -> dict[str, Any]:
 
 async def test_enable_and_disable(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa=TOTP_ONLY)
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
     await add_totp_device(h.res, uid)
     seen: list[Event] = []
@@ -64,7 +64,7 @@ async def test_enable_and_disable(make_harness: MakeHarness) -> None:
 
 
 async def test_a_repeated_toggle_writes_nothing(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
     await set_user(h.res, uid, email_verified_at=h.clock.now())
     assert (await _toggle(h, token, True)).status_code == 200
@@ -90,21 +90,21 @@ async def test_a_repeated_toggle_writes_nothing(h: Harness) -> None:
     ([True], "Request body must be a JSON object"),
 ])
 async def test_body_must_be_a_strict_boolean(h: Harness, payload: Any, message: str) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     r = await h.client.post("/auth/mfa/toggle", json=payload, headers=bearer(token))
     assert_error(r, 400, "INVALID_INPUT", message)
     assert (await stored_user(h.res, claims(token)["sub"])).is_mfa_enabled is False
 
 
 async def test_missing_body_is_invalid_input(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     r = await h.client.post("/auth/mfa/toggle", headers={**bearer(token),
                                                          "Content-Type": "application/json"})
     assert_error(r, 400, "INVALID_INPUT")
 
 
 async def test_guard_failures(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     url = "/auth/mfa/toggle"
     body = {"enabled": False}
     assert_error(await h.client.post(url, json=body), 401, "NO_AUTH_PROVIDED",
@@ -122,32 +122,32 @@ async def test_guard_failures(h: Harness) -> None:
 
 
 async def test_expired_token(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     h.clock.advance(timedelta(minutes=15))
     assert_error(await _toggle(h, token, False), 401, "TOKEN_EXPIRED", "Token has expired")
 
 
 async def test_revoked_session(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     assert (await h.client.post("/auth/logout", headers=bearer(token))).status_code == 200
     assert_error(await _toggle(h, token, False), 401, "SESSION_NOT_FOUND")
 
 
 async def test_deleted_user(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     await delete_user(h.res, claims(token)["sub"])
     assert_error(await _toggle(h, token, False), 401, "USER_NOT_FOUND")
 
 
 async def test_suspended_user(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     await set_user(h.res, claims(token)["sub"], status="suspended")
     assert_error(await _toggle(h, token, False), 401, "ACCOUNT_INACTIVE")
 
 
 async def test_app_mfa_disabled(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa={"enabled": False})
-    token = await h.user_token()
+    token = await h.session_token()
     for value in (True, False):
         assert_error(await _toggle(h, token, value), 403, "MFA_NOT_ENABLED",
                      "MFA is not enabled for the application")
@@ -155,7 +155,7 @@ async def test_app_mfa_disabled(make_harness: MakeHarness) -> None:
 
 async def test_toggle_not_allowed(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa={"allow_user_toggle": False})
-    token = await h.user_token()
+    token = await h.session_token()
     for value in (True, False):
         assert_error(await _toggle(h, token, value), 403, "MFA_TOGGLING_NOT_ALLOWED",
                      "MFA toggle is not allowed")
@@ -164,7 +164,7 @@ async def test_toggle_not_allowed(make_harness: MakeHarness) -> None:
 
 async def test_toggle_not_allowed_when_mfa_is_required(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa={"required": True})
-    pending = await h.user_token()
+    pending = await h.session_token()
     # W1 fixed: the signup session of a required-MFA app is pending, not a full session
     assert_error(await _toggle(h, pending, False), 401, "MFA_REQUIRED")
     principal = await Sessions(h.res).authenticate(pending, allow_mfa_pending=True)
@@ -178,7 +178,7 @@ async def test_toggle_not_allowed_when_mfa_is_required(make_harness: MakeHarness
 
 async def test_cannot_enable_without_a_verified_method(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa=TOTP_ONLY)
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
     assert_error(await _toggle(h, token, True), 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD",
                  "Cannot enable MFA without at least one verified method")
@@ -192,7 +192,7 @@ async def test_cannot_enable_without_a_verified_method(make_harness: MakeHarness
 async def test_email_counts_as_a_method_only_when_verified(h: Harness) -> None:
     """Issue #12 item 2: an unproven address is no second factor (it may be anybody's)."""
     assert "email" in h.res.channels
-    token = await h.user_token()
+    token = await h.session_token()
     assert (await _status(h, token))["verifiedMethods"] == []
     assert_error(await _toggle(h, token, True), 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD")
     await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
@@ -202,7 +202,7 @@ async def test_email_counts_as_a_method_only_when_verified(h: Harness) -> None:
 
 async def test_mfa_pending_token_is_refused(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa=TOTP_ONLY)
-    token = await h.user_token()
+    token = await h.session_token()
     await add_totp_device(h.res, claims(token)["sub"])
     assert (await _toggle(h, token, True)).status_code == 200
     login = await h.login()
@@ -215,7 +215,7 @@ async def test_mfa_pending_token_is_refused(make_harness: MakeHarness) -> None:
 
 async def test_concurrent_toggles_end_consistent(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa=TOTP_ONLY)
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
     await add_totp_device(h.res, uid)
     results = await asyncio.gather(*[_toggle(h, token, i % 2 == 0) for i in range(16)])
@@ -236,7 +236,7 @@ STATUS_KEYS = ["isEnabled", "verifiedMethods", "configuredMethods", "allowUserTo
 
 
 async def test_status_defaults(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     await set_user(h.res, claims(token)["sub"], email_verified_at=h.clock.now())
     st = await _status(h, token)
     assert list(st) == STATUS_KEYS
@@ -248,7 +248,7 @@ async def test_status_defaults(h: Harness) -> None:
 
 
 async def test_status_with_devices_and_recovery_codes(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
     created = h.clock.now()
     verified = await add_totp_device(h.res, uid, name="Pixel")
@@ -272,9 +272,9 @@ async def test_status_with_devices_and_recovery_codes(h: Harness) -> None:
 
 
 async def test_status_sees_only_the_callers_rows_and_unused_codes(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     uid = claims(token)["sub"]
-    other = await h.user_token("bob@example.com")
+    other = await h.session_token("bob@example.com")
     other_id = claims(other)["sub"]
     await add_totp_device(h.res, other_id, name="Bob's phone")
     now = h.clock.now()
@@ -293,7 +293,7 @@ async def test_status_sees_only_the_callers_rows_and_unused_codes(h: Harness) ->
 
 async def test_status_when_app_mfa_is_off(make_harness: MakeHarness) -> None:
     h = await make_harness(mfa={"enabled": False, "allow_method_selection": False})
-    token = await h.user_token()
+    token = await h.session_token()
     await add_totp_device(h.res, claims(token)["sub"])
     await set_user(h.res, claims(token)["sub"], is_mfa_enabled=True)
     assert await _status(h, token) == {

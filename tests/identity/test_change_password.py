@@ -17,7 +17,7 @@ async def _change(h: Harness, token: str, current: str, new: str) -> tuple[int, 
 
 
 async def test_change_password_succeeds_and_new_password_logs_in(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     status, body = await _change(h, token, PW, NEW)
     assert (status, body) == (200, {"message": "Password changed successfully"})
     assert (await h.login(password=PW)).json()["code"] == "INVALID_CREDENTIALS"
@@ -25,7 +25,7 @@ async def test_change_password_succeeds_and_new_password_logs_in(h: Harness) -> 
 
 
 async def test_change_password_keeps_caller_and_revokes_other_sessions(h: Harness) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     other = (await h.login()).json()["accessToken"]
     assert (await _change(h, token, PW, NEW))[0] == 200
     assert (await h.client.get("/auth/user", headers=bearer(token))).status_code == 200
@@ -35,7 +35,7 @@ async def test_change_password_keeps_caller_and_revokes_other_sessions(h: Harnes
 
 async def test_change_password_mode_all_revokes_the_caller_too(make_harness: MakeHarness) -> None:
     h = await make_harness(password={"revoke_sessions_on_change": "all"})
-    token = await h.user_token()
+    token = await h.session_token()
     assert (await _change(h, token, PW, NEW))[0] == 200
     r = await h.client.get("/auth/user", headers=bearer(token))
     assert r.json()["code"] == "SESSION_NOT_FOUND"
@@ -56,7 +56,7 @@ async def test_change_password_mode_all_revokes_the_caller_too(make_harness: Mak
 async def test_change_password_rule_failures_are_400_with_their_code(
     h: Harness, current: str, new: str, code: str
 ) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     status, body = await _change(h, token, current, new)
     assert (status, body["code"]) == (400, code)
     assert set(body) == {"statusCode", "error", "message", "code"}
@@ -66,7 +66,7 @@ async def test_change_password_rule_failures_are_400_with_their_code(
 @pytest.mark.parametrize("payload", [{}, {"currentPassword": PW}, {"currentPassword": 5,
                                                                       "newPassword": NEW}])
 async def test_change_password_bad_body_is_invalid_input(h: Harness, payload: dict[str, object]) -> None:
-    token = await h.user_token()
+    token = await h.session_token()
     r = await h.client.post("/auth/change-password", headers=bearer(token), json=payload)
     assert (r.status_code, r.json()["code"]) == (400, "INVALID_INPUT")
 

@@ -12,7 +12,7 @@ import httpx
 from authgate.events import Event
 from authgate.otp import codes
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.helpers import assert_error, claims, set_user, stored_user, user_id_of
+from tests.helpers import assert_error, claims, set_user, stored_user
 from tests.mfa import helpers as mfa_helpers
 from tests.servers import SmsSink, SmtpSink
 
@@ -31,18 +31,16 @@ async def _app(make_harness: MakeHarness, smtp_sink: SmtpSink, sms: SmsSink | No
 
 
 async def _mfa_user(h: Harness, phone: str | None = None) -> str:
-    """Sign up (the address verified), optionally give the account a verified phone, turn
-    MFA on; returns the user id."""
-    r = await h.signup(EMAIL, PASSWORD)
-    assert r.status_code == 200, r.text
-    uid = await user_id_of(h.res, EMAIL)
-    await set_user(h.res, uid, email_verified_at=h.clock.now())
+    """A user (written directly, the address verified) with a session, optionally a
+    verified phone; MFA turned on through the route; returns the user id."""
+    u = await h.make_user(EMAIL, password=PASSWORD, verified=True, tokens=True)
     if phone is not None:
-        await set_user(h.res, uid, phone=phone, phone_verified_at=h.clock.now())
+        await set_user(h.res, u.id, phone=phone, phone_verified_at=h.clock.now())
+    assert u.access_token is not None
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True},
-                            headers=bearer(r.json()["accessToken"]))
+                            headers=bearer(u.access_token))
     assert r.status_code == 200, r.text
-    return uid
+    return u.id
 
 
 async def _pending(h: Harness) -> dict[str, Any]:

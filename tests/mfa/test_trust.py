@@ -11,14 +11,15 @@ from sqlalchemy import select
 from authgate.crypto.keys import keyed_hash
 from authgate.mfa.models import TrustedDevice
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.mfa.helpers import enable_mfa, enroll, pending_login, signup_token
+from tests.mfa.helpers import enable_mfa, pending_login
 
 TRUST = "nest_auth_device_trust"
 
 
 async def _mfa_user(h: Harness, email: str = "alice@example.com") -> tuple[str, list[str]]:
-    token = await signup_token(h, email)
-    await enroll(h, token)
+    u = await h.make_user(email, totp=True, tokens=True)  # rows written directly
+    assert u.access_token is not None
+    token = u.access_token
     await enable_mfa(h, token)
     r = await h.client.post("/auth/mfa/generate-recovery-code", headers=bearer(token))
     codes: list[str] = r.json()["codes"]
