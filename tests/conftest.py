@@ -186,8 +186,7 @@ class _Started:
     clock: FrozenClock
     settings: Settings
     attrs: dict[str, int]
-    extras: dict[str, Any]
-    handlers: dict[str, list[Any]]
+    containers: list[tuple[Any, dict[str, Any]]]
     routes: int
 
     def rebound(self) -> bool:
@@ -202,7 +201,8 @@ class AppPool:
 
     Building and starting an app was about half of a test's time. Between tests an app is
     put back as a new one would start: background work drained, its Redis keys and
-    in-process session store emptied, event subscribers and ``extras`` as after start-up,
+    in-process session store emptied, the containers of its Resources and event bus
+    (``extras``, subscribers) as after start-up,
     the outbox emptied, the clock at the present; the tables are emptied before each test.
     An app whose collaborators a test replaced is closed instead. At most ``limit`` idle
     apps are kept; a PostgreSQL app keeps at most two idle writer connections.
@@ -243,8 +243,8 @@ class AppPool:
         self.built_keys[key or "(not pooled)"] += 1
         return _Started(
             key=key or "", app=app, lifespan=lifespan, res=res, clock=clock, settings=settings,
-            attrs={k: id(v) for k, v in vars(res).items()}, extras=dict(res.extras),
-            handlers={k: list(v) for k, v in res.events._handlers.items()},
+            attrs={k: id(v) for k, v in vars(res).items()},
+            containers=[(obj, _containers(obj)) for obj in (res, res.events)],
             routes=len(app.router.routes))
 
     async def give_back(self, started: _Started) -> None:
@@ -268,10 +268,8 @@ class AppPool:
     async def reset(self, started: _Started) -> None:
         res = started.res
         await background.drain(res, timeout=15)
-        res.extras.clear()
-        res.extras.update(started.extras)
-        res.events._handlers.clear()
-        res.events._handlers.update({k: list(v) for k, v in started.handlers.items()})
+        for obj, saved in started.containers:  # extras, background tasks, event subscribers
+            _restore(obj, saved)
         await _drop_redis_keys(res)
         if isinstance(res.store, MemorySessionStore):
             for value in vars(res.store).values():
@@ -293,6 +291,34 @@ class AppPool:
             _, apps = self.idle.popitem()
             for started in apps:
                 await self.close(started)
+
+
+def _containers(obj: Any) -> dict[str, Any]:
+    """Copies of the dict/list/set attributes of ``obj`` (their values copied one level deep:
+    the event bus keeps a list of subscribers per event)."""
+    out: dict[str, Any] = {}
+    for name, value in getattr(obj, "__dict__", {}).items():
+        if isinstance(value, dict):
+            out[name] = {k: v.copy() if isinstance(v, list | set) else v
+                         for k, v in value.items()}
+        elif isinstance(value, list | set):
+            out[name] = value.copy()
+    return out
+
+
+def _restore(obj: Any, saved: dict[str, Any]) -> None:
+    """Put the containers of ``obj`` back as ``_containers`` saw them, in place (code that
+    holds a reference to one sees the reset too)."""
+    for name, value in saved.items():
+        current = getattr(obj, name)
+        current.clear()
+        if isinstance(current, dict):
+            current.update({k: v.copy() if isinstance(v, list | set) else v
+                            for k, v in value.items()})
+        elif isinstance(current, list):
+            current.extend(value)
+        else:
+            current.update(value)
 
 
 async def _drop_redis_keys(res: Resources) -> None:

@@ -1,0 +1,75 @@
+"""The test harness itself: an app reused from the pool starts a test like a new one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from authgate import background
+from authgate.crypto.passwords import PasswordHasher
+from authgate.events import Event
+from tests.conftest import CHEAP_HASH, AppPool, Harness, _Started
+from tests.helpers import claims, count_users
+
+
+async def test_a_reused_app_is_reset(_app_pool: AppPool) -> None:
+    settings = {"session": {"storage": "memory"}, "rate_limit": {"enabled": False}}
+    first = await _app_pool.take(settings)
+    res = first.res
+    seen: list[Event] = []
+    res.events.subscribe("*", seen.append)
+    first.clock.advance(timedelta(days=3))
+    assert res.redis is not None
+    await res.redis.set(f"{res.settings.redis_prefix}left-behind", "1")
+    outbox = res.settings.resolved_data_dir() / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / "left-behind.eml").write_text("x")
+    h = _harness(first)
+    user = await h.make_user(tokens=True)
+    await h.client.aclose()
+    assert user.access_token is not None
+    session_id = claims(user.access_token)["sessionId"]
+    ran: list[str] = []
+
+    async def late() -> None:
+        ran.append("late")
+
+    background.spawn(res, late(), name="late")
+    await _app_pool.give_back(first)
+
+    again = await _app_pool.take(settings)
+    assert again is first  # the same app, reused
+    assert ran == ["late"]  # background work finished before the reset
+    await res.events.emit(Event("user.created", None))
+    assert seen == []  # the subscriber is gone
+    assert abs(again.clock.now() - datetime.now(UTC)) < timedelta(minutes=1)
+    assert await res.redis.get(f"{res.settings.redis_prefix}left-behind") is None
+    assert not outbox.exists()
+    assert await res.store.get(session_id, again.clock.now()) is None  # memory store emptied
+    assert await count_users(res) == 1  # rows are emptied by make_harness, before a test
+    await _app_pool.give_back(again)
+
+
+async def test_two_apps_in_one_test_are_distinct_and_rebound_apps_are_not_reused(
+        _app_pool: AppPool) -> None:
+    one = await _app_pool.take({"app_name": "pool-test"})
+    two = await _app_pool.take({"app_name": "pool-test"})
+    assert one is not two and one.res is not two.res
+    old = one.res.hasher
+    one.res.hasher = PasswordHasher(**CHEAP_HASH)
+    old.close()
+    await _app_pool.give_back(one)  # rebound: closed, not kept
+    await _app_pool.give_back(two)
+    reused = await _app_pool.take({"app_name": "pool-test"})
+    fresh = await _app_pool.take({"app_name": "pool-test"})
+    assert reused is two and fresh not in (one, two)
+    for started in (reused, fresh):
+        await _app_pool.give_back(started)
+
+
+def _harness(started: _Started) -> Harness:
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=started.app),
+                               base_url="http://testserver")
+    return Harness(client=client, res=started.res, clock=started.clock,
+                   settings=started.settings)
