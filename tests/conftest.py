@@ -173,6 +173,7 @@ MakeHarness = Callable[..., Awaitable[Harness]]
 # Settings a test passes to point an app at something of its own (a TCP proxy, a Redis
 # prefix shared by several instances): such an app is started for that test and closed after.
 _NOT_POOLED = {"database_url", "redis_prefix", "redis_url"}
+_PLAIN = (bool, int, float, str, bytes, type(None))
 
 
 @dataclass
@@ -185,13 +186,17 @@ class _Started:
     res: Resources
     clock: FrozenClock
     settings: Settings
-    attrs: dict[str, int]
+    attrs: dict[str, Any]
     containers: list[tuple[Any, dict[str, Any]]]
     routes: int
 
     def rebound(self) -> bool:
-        """Did the test replace a collaborator (``h.res.hasher = ...``) or touch the app?"""
-        return ({k: id(v) for k, v in vars(self.res).items()} != self.attrs
+        """Did the test replace a collaborator (``h.res.hasher = ...``) or touch the app?
+        A changed plain value (a flag such as "warned once") is put back instead."""
+        now = vars(self.res)
+        replaced = [k for k, v in self.attrs.items()
+                    if now.get(k) is not v and not isinstance(v, _PLAIN)]
+        return (bool(replaced) or set(now) != set(self.attrs)
                 or len(self.app.router.routes) != self.routes
                 or bool(self.app.dependency_overrides))
 
@@ -243,7 +248,7 @@ class AppPool:
         self.built_keys[key or "(not pooled)"] += 1
         return _Started(
             key=key or "", app=app, lifespan=lifespan, res=res, clock=clock, settings=settings,
-            attrs={k: id(v) for k, v in vars(res).items()},
+            attrs=dict(vars(res)),
             containers=[(obj, _containers(obj)) for obj in (res, res.events)],
             routes=len(app.router.routes))
 
@@ -270,6 +275,9 @@ class AppPool:
         await background.drain(res, timeout=15)
         for obj, saved in started.containers:  # extras, background tasks, event subscribers
             _restore(obj, saved)
+        for name, value in started.attrs.items():
+            if isinstance(value, _PLAIN):
+                setattr(res, name, value)
         await _drop_redis_keys(res)
         if isinstance(res.store, MemorySessionStore):
             for value in vars(res.store).values():

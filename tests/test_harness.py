@@ -73,3 +73,4 @@ def _harness(started: _Started) -> Harness:
                                base_url="http://testserver")
     return Harness(client=client, res=started.res, clock=started.clock,
                    settings=started.settings)
+

@@ -233,7 +233,7 @@ async def test_huge_header_values(h: Harness) -> None:
         content=raw_json({"providerName": "email",
                           "credentials": {"email": "alice@example.com", "password": PASSWORD}}))
     assert r.status_code == 200, r.text
-    # the session keeps exactly the first 512 characters (the column's size), on every store
+    # the session keeps exactly the first 512 characters (the size of the column)
     sid = claims(r.json()["accessToken"])["sessionId"]
     stored = await h.res.store.get(sid, h.clock.now())
     assert stored is not None
