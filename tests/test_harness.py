@@ -10,7 +10,7 @@ from authgate import background
 from authgate.crypto.passwords import PasswordHasher
 from authgate.events import Event
 from tests.conftest import CHEAP_HASH, AppPool, Harness, _Started
-from tests.helpers import claims, count_users
+from tests.helpers import claims
 
 
 async def test_a_reused_app_is_reset(_app_pool: AppPool) -> None:
@@ -26,7 +26,7 @@ async def test_a_reused_app_is_reset(_app_pool: AppPool) -> None:
     outbox.mkdir(parents=True, exist_ok=True)
     (outbox / "left-behind.eml").write_text("x")
     h = _harness(first)
-    user = await h.make_user(tokens=True)
+    user = await h.make_user("pool-reset@example.com", tokens=True)
     await h.client.aclose()
     assert user.access_token is not None
     session_id = claims(user.access_token)["sessionId"]
@@ -39,16 +39,17 @@ async def test_a_reused_app_is_reset(_app_pool: AppPool) -> None:
     await _app_pool.give_back(first)
 
     again = await _app_pool.take(settings)
-    assert again is first  # the same app, reused
-    assert ran == ["late"]  # background work finished before the reset
-    await res.events.emit(Event("user.created", None))
-    assert seen == []  # the subscriber is gone
-    assert abs(again.clock.now() - datetime.now(UTC)) < timedelta(minutes=1)
-    assert await res.redis.get(f"{res.settings.redis_prefix}left-behind") is None
-    assert not outbox.exists()
-    assert await res.store.get(session_id, again.clock.now()) is None  # memory store emptied
-    assert await count_users(res) == 1  # rows are emptied by make_harness, before a test
-    await _app_pool.give_back(again)
+    try:
+        assert again is first  # the same app, reused
+        assert ran == ["late"]  # background work finished before the reset
+        await res.events.emit(Event("user.created", None))
+        assert seen == []  # the subscriber is gone
+        assert abs(again.clock.now() - datetime.now(UTC)) < timedelta(minutes=1)
+        assert await res.redis.get(f"{res.settings.redis_prefix}left-behind") is None
+        assert not outbox.exists()
+        assert await res.store.get(session_id, again.clock.now()) is None  # memory emptied
+    finally:
+        await _app_pool.give_back(again)
 
 
 async def test_two_apps_in_one_test_are_distinct_and_rebound_apps_are_not_reused(
@@ -63,9 +64,11 @@ async def test_two_apps_in_one_test_are_distinct_and_rebound_apps_are_not_reused
     await _app_pool.give_back(two)
     reused = await _app_pool.take({"app_name": "pool-test"})
     fresh = await _app_pool.take({"app_name": "pool-test"})
-    assert reused is two and fresh not in (one, two)
-    for started in (reused, fresh):
-        await _app_pool.give_back(started)
+    try:
+        assert reused is two and fresh not in (one, two)
+    finally:
+        for started in (reused, fresh):
+            await _app_pool.give_back(started)
 
 
 def _harness(started: _Started) -> Harness:
