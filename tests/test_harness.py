@@ -9,8 +9,10 @@ import httpx
 from authgate import background
 from authgate.crypto.passwords import PasswordHasher
 from authgate.events import Event
-from tests.conftest import CHEAP_HASH, AppPool, Harness, _Started
-from tests.helpers import claims
+from authgate.http.schemas import iso
+from tests.conftest import CHEAP_HASH, AppPool, Harness, _Started, bearer
+from tests.helpers import assert_error, claims
+from tests.mfa.helpers import code
 
 
 async def test_a_reused_app_is_reset(_app_pool: AppPool) -> None:
@@ -77,3 +79,31 @@ def _harness(started: _Started) -> Harness:
     return Harness(client=client, res=started.res, clock=started.clock,
                    settings=started.settings)
 
+
+
+async def test_make_user_rows_work_through_the_routes(h: Harness) -> None:
+    """A factory user is a real account: its password logs in, its authenticator passes the
+    MFA step, its flags show on /auth/user, its session authenticates."""
+    u = await h.make_user("Fact@Example.COM", verified=True, totp=True, mfa=True)
+    assert u.email == "fact@example.com" and u.totp_secret is not None
+    r = await h.login("fact@example.com", u.password)
+    assert r.status_code == 200, r.text
+    assert r.json()["isRequiresMfa"] is True and "totp" in r.json()["mfaMethods"]
+    r = await h.client.post("/auth/mfa/verify", json={"method": "totp",
+                                                      "otp": code(h, u.totp_secret)},
+                            headers=bearer(r.json()["accessToken"]))
+    assert r.status_code == 200, r.text
+    r = await h.client.get("/auth/user", headers=bearer(r.json()["accessToken"]))
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["emailVerifiedAt"], r.json()["isMfaEnabled"]) == (
+        u.id, iso(h.clock.now()), True)
+    assert_error(await h.login("fact@example.com", "not the password"), 401,
+                 "INVALID_CREDENTIALS")
+    bob = await h.make_user("bob@example.com", tokens=True)
+    assert bob.access_token is not None and bob.requires_mfa is False
+    r = await h.client.get("/auth/user", headers=bearer(bob.access_token))
+    assert r.status_code == 200 and r.json()["emailVerifiedAt"] is None, r.text
+    pending = await h.make_user("carol@example.com", totp=True, mfa=True, tokens=True)
+    assert pending.requires_mfa is True and pending.access_token is not None
+    assert_error(await h.client.get("/auth/user", headers=bearer(pending.access_token)),
+                 401, "MFA_REQUIRED")
