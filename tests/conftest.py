@@ -207,7 +207,7 @@ class AppPool:
     Building and starting an app was about half of a test's time. Between tests an app is
     put back as a new one would start: background work drained, its Redis keys and
     in-process session store emptied, the containers of its Resources and event bus
-    (``extras``, subscribers) as after start-up,
+    (background tasks, subscribers) and its plain values (flags) as after start-up,
     the outbox emptied, the clock at the present; the tables are emptied before each test.
     An app whose collaborators a test replaced is closed instead. At most ``limit`` idle
     apps are kept; a PostgreSQL app keeps at most two idle writer connections.
@@ -273,7 +273,7 @@ class AppPool:
     async def reset(self, started: _Started) -> None:
         res = started.res
         await background.drain(res, timeout=15)
-        for obj, saved in started.containers:  # extras, background tasks, event subscribers
+        for obj, saved in started.containers:  # background tasks, event subscribers
             _restore(obj, saved)
         for name, value in started.attrs.items():
             if isinstance(value, _PLAIN):

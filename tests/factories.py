@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from authgate.accounts.login import start_session
 from authgate.crypto import totp as rfc6238
 from authgate.db import new_id
 from authgate.identity import store as users
-from authgate.identity.accounts import start_session
 from authgate.identity.models import User
 from authgate.mfa import totp as totp_flows
 from authgate.mfa.models import TotpDevice
@@ -88,8 +88,7 @@ async def make_user(
             made.totp_secret, made.device_id = secret, new_id()
             s.add(TotpDevice(
                 id=made.device_id, user_id=user.id,
-                secret_enc=totp_flows.secretbox(res).encrypt(
-                    secret, aad=totp_flows._aad(user.id)),
+                secret_enc=res.secretbox.encrypt(secret, aad=totp_flows._aad(user.id)),
                 secret_lookup=totp_flows._lookup(res, secret), device_name="Phone",
                 verified=True, last_used_step=None, last_used_at=None, expires_at=None,
                 created_at=now,

@@ -107,3 +107,17 @@ async def test_make_user_rows_work_through_the_routes(h: Harness) -> None:
     assert pending.requires_mfa is True and pending.access_token is not None
     assert_error(await h.client.get("/auth/user", headers=bearer(pending.access_token)),
                  401, "MFA_REQUIRED")
+
+
+async def test_a_flag_set_on_resources_is_put_back(_app_pool: AppPool) -> None:
+    """A plain value a test changes on Resources (the once-per-app "no client IP" warning)
+    is as after start-up for the next test; the app is still reused."""
+    first = await _app_pool.take({"app_name": "flag-test"})
+    assert first.res.warned_no_client_ip is False
+    first.res.warned_no_client_ip = True
+    await _app_pool.give_back(first)
+    again = await _app_pool.take({"app_name": "flag-test"})
+    try:
+        assert again is first and again.res.warned_no_client_ip is False
+    finally:
+        await _app_pool.give_back(again)
