@@ -12,7 +12,7 @@ import httpx
 from authgate.events import Event
 from authgate.otp import codes
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.helpers import assert_error, claims, set_user, stored_user
+from tests.helpers import assert_error, claims, set_user, stored_user, user_id_of
 from tests.mfa import helpers as mfa_helpers
 from tests.servers import SmsSink, SmtpSink
 

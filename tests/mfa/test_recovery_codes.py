@@ -31,7 +31,7 @@ async def _codes(h: Harness, token: str) -> list[str]:
 async def _mfa_user(h: Harness) -> tuple[str, list[str]]:
     """A signed-in user with a verified authenticator (written directly), MFA turned on and
     recovery codes generated through the routes."""
-    u = await h.make_user(totp=True, tokens=True)
+    u = await h.make_user(verified=True, totp=True, tokens=True)
     assert u.access_token is not None
     await enable_mfa(h, u.access_token)
     return u.access_token, await _codes(h, u.access_token)

@@ -17,7 +17,7 @@ TRUST = "nest_auth_device_trust"
 
 
 async def _mfa_user(h: Harness, email: str = "alice@example.com") -> tuple[str, list[str]]:
-    u = await h.make_user(email, totp=True, tokens=True)  # rows written directly
+    u = await h.make_user(email, verified=True, totp=True, tokens=True)  # rows, directly
     assert u.access_token is not None
     token = u.access_token
     await enable_mfa(h, token)
