@@ -203,4 +203,6 @@ PendingMfaNoForcedChange = Annotated[Principal, Depends(guard(mfa_pending=True,
 """Like ``PendingMfaAllowed``, but not while a password change is forced."""
 MfaCompleted = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
 """MFA completed; allowed while a password change is forced or the email is unverified."""
+MfaCompletedNoForcedChange = Annotated[Principal, Depends(guard(unverified_email=True))]
+"""MFA completed and no password change forced; allowed with an unverified email."""
 MaybeAuthed = Annotated[Principal | None, Depends(optional_principal)]

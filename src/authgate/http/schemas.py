@@ -199,6 +199,13 @@ class MeOut(_Out):
     permissions: list[str]
 
 
+class MePendingOut(_Out):
+    """``GET /auth/me`` from an MFA-pending session: only what the MFA step needs."""
+
+    id: str
+    isMfaEnabled: bool
+
+
 class VerifySessionOut(_Out):
     valid: bool
     userId: str

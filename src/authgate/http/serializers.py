@@ -3,7 +3,15 @@ each response shape."""
 
 from __future__ import annotations
 
-from authgate.http.schemas import MeOut, MfaDeviceOut, MfaStatusOut, RoleOut, UserOut, iso
+from authgate.http.schemas import (
+    MeOut,
+    MePendingOut,
+    MfaDeviceOut,
+    MfaStatusOut,
+    RoleOut,
+    UserOut,
+    iso,
+)
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa.methods.totp import METHOD as TOTP
 from authgate.mfa.models import TotpDevice
@@ -41,6 +49,12 @@ def me(u: UserSnapshot, session: SessionRecord) -> MeOut:
                for r in data.get("roles", [])],
         permissions=list(data.get("permissions", [])),
     )
+
+
+def me_pending(u: UserSnapshot) -> MePendingOut:
+    """GET /auth/me from an MFA-pending session (issue #12): the account id (also in the
+    token) and whether MFA is on for the account, nothing personal."""
+    return MePendingOut(id=u.id, isMfaEnabled=u.is_mfa_enabled)
 
 
 def device(d: TotpDevice | DeviceInfo) -> MfaDeviceOut:

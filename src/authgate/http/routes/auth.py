@@ -15,6 +15,7 @@ from authgate.http.deps import (
     Client,
     MaybeAuthed,
     MfaCompleted,
+    MfaCompletedNoForcedChange,
     PendingMfaAllowed,
     PendingMfaNoForcedChange,
     Res,
@@ -29,6 +30,7 @@ from authgate.http.schemas import (
     CsrfOut,
     LoginIn,
     MeOut,
+    MePendingOut,
     MessageOut,
     RefreshIn,
     SignupIn,
@@ -122,16 +124,23 @@ async def logout(res: Res, principal: MaybeAuthed) -> Response:
 
 @router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
              summary="Sign out of every session", openapi_extra=SECURED)
-async def logout_all(res: Res, principal: PendingMfaNoForcedChange) -> Response:
+async def logout_all(res: Res, principal: MfaCompletedNoForcedChange) -> Response:
+    # Not open to an MFA-pending session (issue #12): a password alone must not end the
+    # owner's verified sessions and trusted devices.
     await logout_flows.logout_all(res, principal)
     response = respond(MessageOut(message="Logged out from all devices successfully"))
     cookies.clear_tokens(res.settings, response)
     return response
 
 
-@router.get("/me", response_model=MeOut, responses=errors(401, 403),
-            summary="Session user data", openapi_extra=SECURED)
+@router.get("/me", response_model=MeOut | MePendingOut, responses=errors(401, 403),
+            summary="Session user data (MFA pending: only id and isMfaEnabled)",
+            openapi_extra=SECURED)
 async def me(principal: PendingMfaNoForcedChange) -> Response:
+    if principal.mfa_pending:
+        # A password alone shows no personal data (issue #12): only what the MFA step
+        # needs, the account id (also in the token) and whether MFA is on for the account.
+        return respond(serializers.me_pending(principal.user))
     return respond(serializers.me(principal.user, principal.session))
 
 

@@ -2,9 +2,11 @@
 ``authgate.mfa.devices``).
 
 Setup, verify-setup, device removal and recovery-code generation are closed to MFA-pending
-sessions; listing devices, verify-recovery-code and reset-totp are open to them. The
-enrolment exception: a session pending only because ``mfa.required`` is on, for a user with
-no usable method, may set up an authenticator (else it could never finish MFA).
+sessions; listing devices and verify-recovery-code are open to them; reset-totp is closed to
+them too (W8, issue #12: a password plus one recovery code must not remove the owner's
+authenticators). The enrolment exception: a session pending only because ``mfa.required`` is
+on, for a user with no usable method, may set up an authenticator (else it could never
+finish MFA).
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ async def verify_recovery_code(body: VerifyRecoveryIn, request: Request, res: Re
 @router.post("/reset-totp", response_model=MessageOut, responses=errors(401, 403, 429),
              dependencies=[rate_limit("mfa_verify")],
              summary="Remove all authenticators with a recovery code", openapi_extra=SECURED)
-async def reset_totp(res: Res, principal: PendingMfaAllowed,
+async def reset_totp(res: Res, principal: MfaCompleted,
                      body: Annotated[ResetTotpIn | None, Body()] = None) -> Response:
     await devices.reset_totp(res, principal, body.code if body else None)
     return respond(MessageOut(message="MFA reset successfully"))
