@@ -94,6 +94,14 @@ class SessionSettings(_Section):
     storage: Literal["database", "redis", "memory"] = "database"
     max_sessions_per_user: int = Field(10, ge=1, le=10_000)
     on_max_sessions: Literal["evict_oldest", "reject"] = "evict_oldest"
+    """Applies to sessions past the MFA step (or without one); MFA-pending sessions neither
+    count toward it nor evict: a password alone must not sign the owner out."""
+    max_pending_sessions_per_user: int = Field(5, ge=1, le=1000)
+    """MFA-pending sessions have their own cap; the least recently active pending one makes
+    room for a new one (never refused, or a password holder could block the owner's login)."""
+    mfa_pending_lifetime: Duration = timedelta(minutes=10)
+    """How long a session may stay MFA-pending, counted from the password step. Refreshing
+    does not extend it: its refresh tokens expire at that deadline."""
     sliding_expiration: bool = False
     touch_interval: Duration = timedelta(minutes=5)
     access_token_type: Literal["header", "cookie"] | None = None

@@ -136,10 +136,15 @@ class TokenCodec:
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def issue_refresh(
-        self, *, user_id: str, session_id: str, generation: int, issued_at: datetime
+        self, *, user_id: str, session_id: str, generation: int, issued_at: datetime,
+        expires_at: datetime | None = None,
     ) -> str:
-        """Deterministic in its inputs: the same generation and time give the same token."""
+        """Deterministic in its inputs: the same generation and time give the same token.
+        ``expires_at`` caps the usual lifetime (an MFA-pending session's deadline)."""
         iat = int(issued_at.timestamp())
+        exp = iat + int(self.refresh_ttl.total_seconds())
+        if expires_at is not None:
+            exp = min(exp, int(expires_at.timestamp()))
         payload = {
             "id": user_id,
             "sub": user_id,
@@ -148,7 +153,7 @@ class TokenCodec:
             "gen": generation,
             "jti": self._jti(session_id, generation),
             "iat": iat,
-            "exp": iat + int(self.refresh_ttl.total_seconds()),
+            "exp": exp,
             "iss": self.issuer,
             "aud": self.audience,
         }

@@ -1,5 +1,14 @@
 """Session flows: start a session, authenticate a request (the hot path), rotate refresh
-tokens with reuse detection, upgrade after MFA, and revoke."""
+tokens with reuse detection, upgrade after MFA, and revoke.
+
+MFA-pending sessions (the password given, a second factor owed) are kept apart (issue #12):
+they live at most ``session.mfa_pending_lifetime`` from the password step (the record's own
+``created_at``, so the hot path needs no extra look-up; refreshing never extends it), they
+have their own small cap (``session.max_pending_sessions_per_user``, the oldest pending one
+makes room) and never count toward or evict from ``session.max_sessions_per_user``: a
+password alone cannot sign the owner out. A pending session takes a place among the others
+only when its second factor is given (``complete_mfa``).
+"""
 
 from __future__ import annotations
 
@@ -67,6 +76,12 @@ class Sessions:
         self.res = res
         self._refresh_ttl: timedelta = res.settings.jwt.refresh_token_expires_in
         self._grace: timedelta = res.settings.jwt.refresh_reuse_grace
+        self._pending_ttl: timedelta = res.settings.session.mfa_pending_lifetime
+
+    def pending_deadline(self, rec: SessionRecord) -> datetime:
+        """When an MFA-pending session ends, whatever its refreshes (whole seconds, like the
+        tokens' ``exp``)."""
+        return _whole_seconds(rec.created_at) + self._pending_ttl
 
     # minting ------------------------------------------------------------------------
     def access_claims(self, rec: SessionRecord, user: UserSnapshot) -> dict[str, Any]:
@@ -89,6 +104,7 @@ class Sessions:
         refresh = self.res.tokens.issue_refresh(
             user_id=user.id, session_id=rec.id, generation=rec.generation,
             issued_at=rec.rotated_at,
+            expires_at=rec.expires_at if rec.mfa_state == "pending" else None,
         )
         return TokenPair(access, refresh)
 
@@ -103,22 +119,17 @@ class Sessions:
         data: dict[str, Any] | None = None,
     ) -> tuple[SessionRecord, TokenPair]:
         now = self.res.clock.now()
-        cfg = self.res.settings.session
-        live = await self.res.store.list_for_user(user.id, now)
-        if len(live) >= cfg.max_sessions_per_user:
-            if cfg.on_max_sessions == "reject":
-                raise AuthError(Code.MAX_SESSIONS_REACHED)
-            for old in sorted(live, key=lambda s: s.last_active)[
-                : len(live) - cfg.max_sessions_per_user + 1
-            ]:
-                await self.res.store.delete(old.id)
+        await self._make_room(user.id, now, pending=mfa_state == "pending")
         issued = _whole_seconds(now)
+        expires = issued + self._refresh_ttl
+        if mfa_state == "pending":
+            expires = min(expires, issued + self._pending_ttl)
         rec = SessionRecord(
             id=new_id(),
             user_id=user.id,
             generation=0,
             rotated_at=now,
-            expires_at=issued + self._refresh_ttl,
+            expires_at=expires,
             last_active=now,
             created_at=now,
             authenticated_at=now,
@@ -132,6 +143,27 @@ class Sessions:
         )
         await self.res.store.create(rec)
         return rec, self.mint(rec, user, now)
+
+    async def _make_room(self, user_id: str, now: datetime, *, pending: bool,
+                         keep: str | None = None) -> None:
+        """Apply the cap of the group a new (or newly verified) session joins: pending
+        sessions evict only pending ones; the others evict (or reject) only non-pending
+        ones. A pending login is refused under ``reject`` when the others are full, as its
+        second factor could not be completed anyway."""
+        cfg = self.res.settings.session
+        live = [s for s in await self.res.store.list_for_user(user_id, now) if s.id != keep]
+        verified = [s for s in live if s.mfa_state != "pending"]
+        if cfg.on_max_sessions == "reject" and len(verified) >= cfg.max_sessions_per_user:
+            raise AuthError(Code.MAX_SESSIONS_REACHED)
+        if pending:
+            group = [s for s in live if s.mfa_state == "pending"]
+            cap = cfg.max_pending_sessions_per_user
+        else:
+            group, cap = verified, cfg.max_sessions_per_user
+        excess = len(group) - cap + 1
+        if excess > 0:
+            for old in sorted(group, key=lambda s: s.last_active)[:excess]:
+                await self.res.store.delete(old.id)
 
     # the hot path -------------------------------------------------------------------
     async def authenticate(self, token: str, *, allow_mfa_pending: bool) -> Principal:
@@ -149,10 +181,16 @@ class Sessions:
             raise AuthError(Code.USER_NOT_FOUND)
         if not user.is_active:
             raise AuthError(Code.ACCOUNT_INACTIVE, "User is not active")
-        if rec.mfa_state == "pending" and not allow_mfa_pending:
-            raise AuthError(Code.MFA_REQUIRED)
+        if rec.mfa_state == "pending":
+            # from the record itself: also ends pending sessions stored before a shorter
+            # setting (no extra look-up on the hot path)
+            if now >= self.pending_deadline(rec):
+                raise AuthError(Code.SESSION_NOT_FOUND)
+            if not allow_mfa_pending:
+                raise AuthError(Code.MFA_REQUIRED)
         cfg = self.res.settings.session
-        if cfg.sliding_expiration and now - rec.last_active >= cfg.touch_interval:
+        if (cfg.sliding_expiration and rec.mfa_state != "pending"
+                and now - rec.last_active >= cfg.touch_interval):
             await self.res.store.update(
                 rec.id, {"last_active": now, "expires_at": now + self._refresh_ttl}
             )
@@ -172,16 +210,23 @@ class Sessions:
             if await load_user_snapshot(self.res.db, claims.user_id) is None:
                 raise AuthError(Code.USER_NOT_FOUND)
             raise AuthError(Code.SESSION_NOT_FOUND)
+        pending = rec.mfa_state == "pending"
+        if pending and now >= self.pending_deadline(rec):
+            await store.delete(rec.id)  # stored before a shorter setting; its time is up
+            raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
         user = await load_user_snapshot(self.res.db, rec.user_id)
         if user is None or not user.is_active:
             await store.delete(rec.id)
             raise AuthError(Code.USER_NOT_FOUND if user is None else Code.ACCOUNT_INACTIVE)
         if claims.generation == rec.generation:
             issued = _whole_seconds(now)
+            expires = issued + self._refresh_ttl
+            if pending:  # refreshed only within its deadline, never past it
+                expires = min(expires, self.pending_deadline(rec))
             # role and permission changes reach a session at its next refresh
             async with readonly(self.res.readmaker) as s:
                 roles, perms = await users.roles_and_permissions(s, rec.user_id)
-            changes = {"rotated_at": now, "expires_at": issued + self._refresh_ttl,
+            changes = {"rotated_at": now, "expires_at": expires,
                        "last_active": now,
                        "data": {**rec.data, "roles": roles, "permissions": perms}}
             if await store.rotate(rec.id, rec.generation, changes):
@@ -205,9 +250,12 @@ class Sessions:
     async def complete_mfa(
         self, principal: Principal, method: str
     ) -> tuple[SessionRecord, TokenPair]:
-        """Mark the session verified and rotate its tokens (the pending pair is retired)."""
+        """Mark the session verified and rotate its tokens (the pending pair is retired).
+        Only now does it take a place under ``session.max_sessions_per_user``."""
         now = self.res.clock.now()
         rec = principal.session
+        if rec.mfa_state == "pending":
+            await self._make_room(rec.user_id, now, pending=False, keep=rec.id)
         issued = _whole_seconds(now)
         changes: dict[str, Any] = {
             "mfa_state": "verified",
