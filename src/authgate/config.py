@@ -145,6 +145,19 @@ class MfaSettings(_Section):
     resend_interval: Duration = timedelta(seconds=30)
     max_attempts: int = Field(5, ge=1, le=100)
     attempt_window: Duration = timedelta(minutes=15)
+    session_max_attempts: int = Field(3, ge=1, le=100)
+    """Second-factor attempts one MFA-pending session gets in its whole life; beyond them
+    429 MFA_TOO_MANY_ATTEMPTS without spending the account's budgets
+    (``authgate.mfa.attempt_budget``)."""
+    client_max_attempts: int = Field(10, ge=1, le=10_000)
+    client_attempt_window: Duration = timedelta(days=1)
+    """The same per account and client address (IPv6 by /64), across its pending sessions;
+    a success from that address clears it."""
+    failure_alert_threshold: int | None = Field(5, ge=1, le=10_000)
+    failure_alert_window: Duration = timedelta(days=1)
+    """The owner is told (event ``mfa.failures_repeated`` and the ``mfa_failures`` email)
+    when this many wrong second factors pile up in the window; at most once per window.
+    ``null`` turns it off."""
     recovery_code_count: int = Field(10, ge=1, le=50)
     trusted_device_duration: Duration | None = timedelta(days=30)
     trust_device_storage_name: str = "nest_auth_device_trust"

@@ -15,16 +15,20 @@ from tests.conftest import Harness, MakeHarness, bearer
 from tests.mfa.helpers import code, enable_mfa, enroll, next_step, pending_login, signup_token
 
 LONG_TOKENS = {"access_token_expires_in": "1d"}
+# These tests exercise the account's budget from one long-lived pending session: lift the
+# session's own lifetime and allowances (tested in test_pending_session.py).
+ACCOUNT_ONLY = {"session": {"mfa_pending_lifetime": "1d"},
+                "mfa": {"session_max_attempts": 100, "client_max_attempts": 100}}
 
 
 @pytest.fixture(params=["redis", "database"])
 async def hc(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
     """A harness whose counters live in Redis, or in the database (no Redis configured)."""
     if request.param == "redis":
-        h = await make_harness(jwt=LONG_TOKENS)
+        h = await make_harness(jwt=LONG_TOKENS, **ACCOUNT_ONLY)
         assert h.res.redis is not None
     else:
-        h = await make_harness(jwt=LONG_TOKENS, redis_url=None)
+        h = await make_harness(jwt=LONG_TOKENS, redis_url=None, **ACCOUNT_ONLY)
         assert h.res.redis is None
     return h
 

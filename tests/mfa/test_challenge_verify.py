@@ -22,6 +22,11 @@ PASSWORD = "correct horse battery"
 TOO_MANY = "Too many invalid attempts. Please request a new verification code."
 
 
+# For tests of the account's budget or of input checks from one pending session: lift that
+# session's own allowance (tested in test_pending_session.py).
+ONE_SESSION = {"session_max_attempts": 100, "client_max_attempts": 100}
+
+
 async def _app(make_harness: MakeHarness, smtp_sink: SmtpSink, sms: SmsSink | None = None,
                **overrides: Any) -> Harness:
     delivery: dict[str, Any] = {"smtp": smtp_sink.settings()}
@@ -162,7 +167,7 @@ async def test_resend_throttle_with_retry_after(make_harness: MakeHarness,
 async def test_wrong_codes_count_per_code_and_per_user(make_harness: MakeHarness,
                                                        smtp_sink: SmtpSink) -> None:
     # (a window shorter than the access token's life, so the pending token outlives it)
-    h = await _app(make_harness, smtp_sink, mfa={"attempt_window": "5m"})
+    h = await _app(make_harness, smtp_sink, mfa={"attempt_window": "5m", **ONE_SESSION})
     uid = await _mfa_user(h)
     events = _events(h)
     pending = (await _pending(h))["accessToken"]
@@ -191,7 +196,7 @@ async def test_wrong_codes_count_per_code_and_per_user(make_harness: MakeHarness
 
 async def test_success_clears_the_user_counter(make_harness: MakeHarness,
                                                smtp_sink: SmtpSink) -> None:
-    h = await _app(make_harness, smtp_sink)
+    h = await _app(make_harness, smtp_sink, mfa=ONE_SESSION)
     await _mfa_user(h)
     for _ in range(2):  # 4 misses + 1 success per round: never blocked
         pending = (await _pending(h))["accessToken"]
@@ -326,7 +331,7 @@ async def test_phone_method_without_a_phone_is_400(make_harness: MakeHarness,
 
 
 async def test_verify_validation(make_harness: MakeHarness, smtp_sink: SmtpSink) -> None:
-    h = await _app(make_harness, smtp_sink)
+    h = await _app(make_harness, smtp_sink, mfa=ONE_SESSION)
     await _mfa_user(h)
     pending = (await _pending(h))["accessToken"]
     message = "method must be one of the following values: email, sms, totp"
@@ -396,7 +401,7 @@ async def test_cookie_mode_verify_sets_cookies(make_harness: MakeHarness,
 
 
 async def test_totp_through_verify(make_harness: MakeHarness, smtp_sink: SmtpSink) -> None:
-    h = await _app(make_harness, smtp_sink)
+    h = await _app(make_harness, smtp_sink, mfa=ONE_SESSION)
     token = await mfa_helpers.signup_token(h)
     secret = await mfa_helpers.enroll(h, token)
     await mfa_helpers.enable_mfa(h, token)
@@ -454,7 +459,7 @@ async def test_trust_device_after_email_code(make_harness: MakeHarness,
 
 async def test_routes_carry_their_rate_limits(make_harness: MakeHarness,
                                               smtp_sink: SmtpSink) -> None:
-    h = await _app(make_harness, smtp_sink, rate_limit={
+    h = await _app(make_harness, smtp_sink, mfa=ONE_SESSION, rate_limit={
         "send_code": {"per_ip": None, "per_account": {"limit": 2, "window": 60}},
         "mfa_verify": {"per_ip": None, "per_account": {"limit": 3, "window": 60}}})
     await _mfa_user(h)

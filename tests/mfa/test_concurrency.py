@@ -16,9 +16,12 @@ from tests.mfa.helpers import (
     signup_token,
 )
 
+TEN_PENDING = {"max_pending_sessions_per_user": 10}
+
 
 async def test_one_recovery_code_used_ten_times_in_parallel(make_harness: MakeHarness) -> None:
-    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False})
+    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False},
+                           session=TEN_PENDING)
     token = await signup_token(h)
     await enroll(h, token)
     await enable_mfa(h, token)
@@ -51,7 +54,8 @@ async def test_one_recovery_code_raced_on_one_session(make_harness: MakeHarness)
 
 
 async def test_one_totp_code_used_in_parallel(make_harness: MakeHarness) -> None:
-    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False})
+    h = await make_harness(mfa={"max_attempts": 50}, rate_limit={"enabled": False},
+                           session=TEN_PENDING)
     token = await signup_token(h)
     secret = await enroll(h, token)
     await enable_mfa(h, token)

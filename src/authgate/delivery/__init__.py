@@ -26,9 +26,11 @@ from authgate.delivery.email import (
 )
 from authgate.delivery.sms import HttpSmsSender, SmsSender, check_phone
 from authgate.delivery.templates import (
+    ALERT_KINDS,
     EMAIL_KINDS,
     NOTICE_KINDS,
     SMS_KINDS,
+    AlertKind,
     Kind,
     TemplateError,
     Templates,
@@ -128,6 +130,17 @@ class Delivery:
                                                        expires_in=timedelta(0)))
         else:
             raise ValueError(f"unknown channel {channel!r}")
+
+    async def send_alert(self, *, to: str, kind: AlertKind, failures: int,
+                         window: timedelta) -> None:
+        """Email an alert (``ALERT_KINDS``: counts, no code) to ``to``. Raises
+        DELIVERY_FAILED (502)."""
+        if kind not in ALERT_KINDS:
+            raise ValueError(f"{kind!r} is not an alert")
+        rendered = self.templates.alert(kind, app_name=self.app_name, failures=failures,
+                                        window=window)
+        await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
+                                            text=rendered.text, html=rendered.html))
 
 
 def build(settings: Settings) -> Delivery:

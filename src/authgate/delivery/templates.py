@@ -4,7 +4,9 @@ Packaged templates live in ``authgate/templates/{email,sms}/``; ``delivery.templ
 may hold replacements with the same relative names, taken file by file. Templates are
 ``string.Template`` text (``${app_name}``, ``${code}``, ``${expires_in}``,
 ``${expires_minutes}``): no logic, so an operator's override cannot run code. The text file
-of an email starts with a ``Subject: ...`` line and a blank line.
+of an email starts with a ``Subject: ...`` line and a blank line. Alerts are emails with
+counts instead of a code (``mfa_failures``: the owner is told that wrong second factors
+piled up; ``${app_name}``, ``${failures}``, ``${window}``).
 
 Everything is loaded and test-rendered once at start-up, so a typo in an override (an
 unknown placeholder, a missing subject line) stops the service instead of failing the first
@@ -32,6 +34,9 @@ SMS_KINDS: tuple[Kind, ...] = (
 NOTICE_KINDS: tuple[Kind, ...] = ("account_exists",)
 """Notices carry no code: rendered with an empty ``code`` and ``expires_in``."""
 PLACEHOLDERS = frozenset({"app_name", "code", "expires_in", "expires_minutes"})
+AlertKind = Literal["mfa_failures"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("mfa_failures",)
+ALERT_PLACEHOLDERS = frozenset({"app_name", "failures", "window"})
 
 
 class TemplateError(ValueError):
@@ -68,9 +73,15 @@ class Templates:
         self._override = override_dir
         self._email: dict[Kind, tuple[Template, Template, Template]] = {}
         self._sms: dict[Kind, Template] = {}
+        self._alert: dict[AlertKind, tuple[Template, Template, Template]] = {}
         for kind in EMAIL_KINDS:
             subject, body = self._split_subject(kind, self._read(f"email/{kind}.txt"))
             self._email[kind] = (subject, body, self._load(f"email/{kind}.html"))
+        for alert in ALERT_KINDS:
+            subject, body = self._split_subject(alert, self._read(f"email/{alert}.txt"),
+                                                ALERT_PLACEHOLDERS)
+            self._alert[alert] = (subject, body, self._load(f"email/{alert}.html",
+                                                            allowed=ALERT_PLACEHOLDERS))
         for kind in SMS_KINDS:
             self._sms[kind] = self._load(f"sms/{kind}.txt")
 
@@ -86,24 +97,26 @@ class Templates:
         except FileNotFoundError:
             raise TemplateError(f"template {name} not found") from None
 
-    def _load(self, name: str, *, text: str | None = None) -> Template:
+    def _load(self, name: str, *, text: str | None = None,
+              allowed: frozenset[str] = PLACEHOLDERS) -> Template:
         tpl = Template(self._read(name) if text is None else text)
         if not tpl.is_valid():
             raise TemplateError(f"template {name}: malformed placeholder (use ${{name}})")
-        unknown = set(tpl.get_identifiers()) - PLACEHOLDERS
+        unknown = set(tpl.get_identifiers()) - allowed
         if unknown:
             raise TemplateError(
                 f"template {name}: unknown placeholder(s) {', '.join(sorted(unknown))}; "
-                f"use {', '.join(sorted(PLACEHOLDERS))}")
+                f"use {', '.join(sorted(allowed))}")
         return tpl
 
-    def _split_subject(self, kind: Kind, text: str) -> tuple[Template, Template]:
+    def _split_subject(self, kind: str, text: str,
+                       allowed: frozenset[str] = PLACEHOLDERS) -> tuple[Template, Template]:
         first, sep, rest = text.partition("\n")
         if not sep or not first.startswith("Subject:"):
             raise TemplateError(f"template email/{kind}.txt must start with 'Subject: ...'")
         name = f"email/{kind}.txt"
-        subject = self._load(name, text=first.removeprefix("Subject:").strip())
-        return subject, self._load(name, text=rest.lstrip("\r\n"))
+        subject = self._load(name, text=first.removeprefix("Subject:").strip(), allowed=allowed)
+        return subject, self._load(name, text=rest.lstrip("\r\n"), allowed=allowed)
 
     # rendering -------------------------------------------------------------------------
     @staticmethod
@@ -121,8 +134,20 @@ class Templates:
         (a value carrying CR/LF would otherwise inject headers)."""
         if kind not in self._email:
             raise TemplateError(f"no email template for {kind}")
-        subject, text, page = self._email[kind]
-        values = self._values(app_name, code, expires_in)
+        return self._render(self._email[kind], self._values(app_name, code, expires_in))
+
+    def alert(self, kind: AlertKind, *, app_name: str, failures: int,
+              window: timedelta) -> RenderedEmail:
+        """Render an alert email (counts, no code), escaped and checked like ``email``."""
+        if kind not in self._alert:
+            raise TemplateError(f"no alert template for {kind}")
+        return self._render(self._alert[kind], {
+            "app_name": app_name, "failures": str(failures), "window": humanize(window)})
+
+    @staticmethod
+    def _render(parts: tuple[Template, Template, Template],
+                values: dict[str, str]) -> RenderedEmail:
+        subject, text, page = parts
         escaped = {k: html.escape(v, quote=True) for k, v in values.items()}
         return RenderedEmail(
             subject=_check_header(subject.substitute(values).strip(), "subject"),
@@ -141,3 +166,5 @@ class Templates:
             self.email(kind, app_name=app_name, code="000000", expires_in=timedelta(minutes=1))
         for kind in SMS_KINDS:
             self.sms(kind, app_name=app_name, code="000000", expires_in=timedelta(minutes=1))
+        for alert in ALERT_KINDS:
+            self.alert(alert, app_name=app_name, failures=1, window=timedelta(days=1))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
 from authgate.identity.snapshot import UserSnapshot
-from authgate.mfa import policy, recovery_codes
+from authgate.mfa import attempt_budget, policy, recovery_codes
 from authgate.mfa.methods.base import MfaMethod
 from authgate.mfa.trust import maybe_issue_trust
 from authgate.registry import mfa_methods
@@ -122,8 +122,10 @@ async def verify_step(res: Resources, principal: Principal, method: str, otp: st
     except AuthError as err:
         await res.events.emit(Event(MFA_FAILED, user.id, {"method": method,
                                                           "reason": err.code.value}))
+        await attempt_budget.failed(res, user, err.code)
         raise
     await attempts.clear(res, attempts.MFA_SCOPE, user.id)
+    await attempt_budget.succeeded(res, user_id=user.id, ip=client.ip)
     if found.strong:
         user = await policy.strong_factor_proven(res, user)
     _, tokens = await Sessions(res).complete_mfa(replace(principal, user=user), method)
@@ -145,7 +147,12 @@ async def verify_recovery_code(res: Resources, principal: Principal, code: str, 
     user = principal.user
     if not policy.mfa_required_for(res, user):
         raise AuthError(Code.MFA_NOT_ENABLED, "MFA is not enabled")
-    await recovery_codes.redeem(res, user.id, code)
+    try:
+        await recovery_codes.redeem(res, user.id, code)
+    except AuthError as err:
+        await attempt_budget.failed(res, user, err.code)
+        raise
+    await attempt_budget.succeeded(res, user_id=user.id, ip=client.ip)
     user = await policy.strong_factor_proven(res, user)
     _, tokens = await Sessions(res).complete_mfa(replace(principal, user=user),
                                                  "recovery_code")

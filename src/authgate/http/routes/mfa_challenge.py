@@ -10,6 +10,7 @@ from pydantic import Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.http.deps import Client, PendingMfaAllowed, Res
+from authgate.http.mfa_allowance import mfa_allowance
 from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import SECURED, AuthOut, MessageOut, _In, errors, respond
@@ -52,7 +53,8 @@ async def mfa_challenge(res: Res, principal: PendingMfaAllowed,
 
 
 @router.post("/verify", tags=["Authentication"], response_model=AuthOut,
-             responses=errors(400, 401, 403, 429), dependencies=[rate_limit("mfa_verify")],
+             responses=errors(400, 401, 403, 429),
+             dependencies=[mfa_allowance(), rate_limit("mfa_verify")],
              summary="Verify a second factor and upgrade the session", openapi_extra=SECURED)
 async def mfa_verify(body: MfaVerifyIn, request: Request, res: Res, principal: PendingMfaAllowed,
                      client: Client) -> Response:

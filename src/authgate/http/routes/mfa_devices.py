@@ -21,6 +21,7 @@ from authgate.errors import Code
 from authgate.http import serializers
 from authgate.http.deps import Client, MfaCompleted, PendingMfaAllowed, Res, guard
 from authgate.http.errors import route_statuses
+from authgate.http.mfa_allowance import mfa_allowance
 from authgate.http.rate_limits import rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
@@ -135,7 +136,8 @@ async def generate_recovery_code(res: Res, principal: MfaCompleted) -> Response:
 
 
 @router.post("/verify-recovery-code", response_model=AuthOut,
-             responses=errors(400, 401, 429), dependencies=[rate_limit("mfa_verify")],
+             responses=errors(400, 401, 429),
+             dependencies=[mfa_allowance(), rate_limit("mfa_verify")],
              tags=["Authentication"], summary="Finish an MFA sign-in with a recovery code",
              openapi_extra=SECURED)
 @route_statuses({Code.MFA_NOT_ENABLED: 401})  # this route's answer upstream
