@@ -12,7 +12,8 @@ What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
   MFA limit (``limits.attempts``, ``mfa.max_attempts`` per ``mfa.attempt_window``) before
   the code is looked at; beyond it the answer is 429 MFA_TOO_MANY_ATTEMPTS even for the
   right code, until the window ends. Email/SMS codes also die after ``mfa.max_attempts``
-  misses of their own.
+  misses of their own. An MFA-pending session's own allowance and its client's are charged
+  first, and wrong codes feed the owner's alert (``authgate.mfa.attempt_budget``).
 * a code is consumed atomically; two concurrent verifications cannot both win.
 * The step is open only to users who owe a second factor (a pending session, or MFA on for
   the account or the app); otherwise 403 MFA_NOT_ENABLED, instead of minting codes that can
