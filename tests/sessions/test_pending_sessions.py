@@ -103,11 +103,17 @@ async def test_reject_mode_refuses_a_login_only_when_the_verified_cap_is_full(
 async def test_concurrent_pending_logins_leave_the_owner_signed_in(
         make_harness: MakeHarness, storage: str) -> None:
     h = await _harness(make_harness, storage, session={"max_sessions_per_user": 3})
-    _, mine = await _owner(h, sessions=1)
+    secret, mine = await _owner(h, sessions=1)
+    await h.client.post("/auth/logout", headers=bearer(mine[0]))
+    pending = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify", headers=bearer(pending),
+                            json={"method": "totp", "otp": code(h, secret)})
+    assert r.status_code == 200, r.text
+    verified = r.json()["accessToken"]  # the owner's only session, MFA completed
     h.clock.advance(1)
     results = await asyncio.gather(*(h.login() for _ in range(10)))
     assert all(r.status_code == 200 and r.json()["isRequiresMfa"] for r in results)
-    assert (await h.client.get("/auth/user", headers=bearer(mine[0]))).status_code == 200
+    assert (await h.client.get("/auth/user", headers=bearer(verified))).status_code == 200
 
 
 async def test_pending_session_ends_after_its_lifetime(
