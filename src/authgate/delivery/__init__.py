@@ -98,7 +98,18 @@ class Delivery:
         malformed address, and MFA_METHOD_NOT_AVAILABLE for SMS when no SMS provider is
         configured (callers normally check ``res.channels`` first).
         """
-        kind = kind_for(purpose)
+        await self._send(channel, to, kind_for(purpose), code=code, expires_in=expires_in)
+
+    async def send_notice(self, *, channel: Channel, to: str, kind: Kind) -> None:
+        """Send a message that carries no code (``NOTICE_KINDS``), e.g. ``account_exists``
+        to the owner of an address someone tried to sign up with. Errors as ``send_code``."""
+        if kind not in NOTICE_KINDS:
+            raise ValueError(f"{kind!r} is not a notice")
+        await self._send(channel, to, kind, code="", expires_in=timedelta(0))
+
+    async def _send(self, channel: Channel, to: str, kind: Kind, *, code: str,
+                    expires_in: timedelta) -> None:
+        """Render ``kind`` for ``channel`` and send it: the one place a message leaves."""
         if channel == "email":
             rendered = self.templates.email(kind, app_name=self.app_name, code=code,
                                             expires_in=expires_in)
@@ -107,27 +118,8 @@ class Delivery:
         elif channel == "sms":
             if self.sms is None:
                 raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
-            body = self.templates.sms(kind, app_name=self.app_name, code=code,
-                                      expires_in=expires_in)
-            await self.sms.send(to, body)
-        else:
-            raise ValueError(f"unknown channel {channel!r}")
-
-    async def send_notice(self, *, channel: Channel, to: str, kind: Kind) -> None:
-        """Send a message that carries no code (``NOTICE_KINDS``), e.g. ``account_exists``
-        to the owner of an address someone tried to sign up with. Errors as ``send_code``."""
-        if kind not in NOTICE_KINDS:
-            raise ValueError(f"{kind!r} is not a notice")
-        if channel == "email":
-            rendered = self.templates.email(kind, app_name=self.app_name, code="",
-                                            expires_in=timedelta(0))
-            await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
-                                                text=rendered.text, html=rendered.html))
-        elif channel == "sms":
-            if self.sms is None:
-                raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
-            await self.sms.send(to, self.templates.sms(kind, app_name=self.app_name, code="",
-                                                       expires_in=timedelta(0)))
+            await self.sms.send(to, self.templates.sms(kind, app_name=self.app_name, code=code,
+                                                       expires_in=expires_in))
         else:
             raise ValueError(f"unknown channel {channel!r}")
 
