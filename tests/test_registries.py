@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Table, exists
 
+from authgate.accounts.providers.base import string_account
 from authgate.config import Settings
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
@@ -80,6 +81,9 @@ class StaticToken:
 
     def client_config(self, settings: Settings) -> dict[str, Any]:
         return {"enabled": True}
+
+    def rate_limit_accounts(self, credentials: dict[str, Any], settings: Settings) -> list[str]:
+        return string_account(credentials, "email", "email", settings)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:

@@ -334,12 +334,24 @@ class RateBucket(_Section):
 
 
 class LockoutSettings(_Section):
-    """Account lockout after repeated wrong passwords (any IP counts; the lock expires)."""
+    """Lockout after repeated wrong passwords (and passwordless codes), counted per
+    (account, client) and per account; locks expire and grow (see
+    ``authgate.throttling.rate``)."""
 
     enabled: bool = True
     max_failures: int = Field(10, ge=1, le=1000)
+    """Failures of one client (IP, IPv6 /64) on one account within ``window`` that lock
+    that client out of that account."""
+    account_max_failures: int = Field(30, ge=1, le=100_000)
+    """Failures on one account from all clients within ``window`` that lock the account for
+    every client except a device holding a valid trust token for it."""
     window: Duration = timedelta(minutes=15)
     lock_duration: Duration = timedelta(minutes=15)
+    """The first lock; each further lock of the same client (or account) within
+    ``backoff_window`` lasts twice as long as the one before, up to ``max_lock_duration``."""
+    max_lock_duration: Duration = timedelta(hours=24)
+    backoff_window: Duration = timedelta(days=1)
+    """How long the number of locks is remembered (from the first of them)."""
 
 
 class RateLimitSettings(_Section):
@@ -360,12 +372,18 @@ class RateLimitSettings(_Section):
     for at most 100 consecutive failures)."""
     otp_verify: RateBucket = RateBucket(per_ip=_rule(20, 60), per_account=_rule(10, 300),
                                         per_account_long=_rule(25, 21600))
-    """Every other one-time-code check: email/phone verification, password-reset codes.
-    The long window is shorter here: anyone can spend a victim's reset-code budget by email,
-    so it must also be short enough not to hold a real password reset up for long."""
+    """Every other one-time-code check: email/phone verification (keyed on the caller),
+    password-reset and passwordless codes (keyed on the account *and* the client, so a
+    stranger cannot spend the owner's budget; ``issued_codes`` bounds all clients together).
+    """
     forgot_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 300))
     send_code: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(10, 600))
     """MFA challenges, verification sends and passwordless sends (each costs a message)."""
+    issued_codes: RateRule | None = _rule(20, 86400)
+    """One-time codes issued per account and purpose (reset, passwordless, verification,
+    MFA challenge): with ``mfa.max_attempts`` tries per code this bounds the guesses at any
+    account's codes to limit × max_attempts per window (100 a day by default), however
+    many clients guess. ``null`` switches it off."""
     lockout: LockoutSettings = LockoutSettings()
 
     @model_validator(mode="before")

@@ -348,6 +348,37 @@ async def test_guesses_are_limited_per_account(make_harness: MakeHarness,
     assert (await _verify(h, email=EMAIL, code=code)).status_code == 200
 
 
+async def test_strangers_cannot_spend_the_owners_reset_budget(make_harness: MakeHarness,
+                                                             smtp_sink: SmtpSink) -> None:
+    """The per-account budget is kept per client (issue 12, item 3): plain requests from
+    elsewhere do not hold up the owner's reset. The code itself still dies after
+    ``mfa.max_attempts`` misses from all clients together."""
+    h = await _app(make_harness, smtp_sink, security={"trusted_proxies": ["127.0.0.1"]},
+                   rate_limit={"otp_verify": {"per_ip": None,
+                                              "per_account": {"limit": 3, "window": "5m"},
+                                              "per_account_long": {"limit": 4, "window": "6h"}}})
+    await _user(h)
+    code = await _mailed_code(h, smtp_sink)
+
+    async def verify(guess: str, ip: str) -> httpx.Response:
+        return await h.client.post("/auth/verify-forgot-password-otp",
+                                   headers={"X-Forwarded-For": ip},
+                                   json={"email": EMAIL, "code": guess})
+
+    for _ in range(3):
+        assert_error(await verify("000000" if code != "000000" else "111111", "203.0.113.5"),
+                     400, "VERIFICATION_CODE_INVALID")
+    assert_error(await verify(code, "203.0.113.5"), 429, "RATE_LIMITED")
+    r = await verify(code, "198.51.100.1")  # the owner, from their own address
+    assert r.status_code == 200, r.text
+    # every client's misses count on the code: five in all and it is gone
+    code = await _mailed_code(h, smtp_sink)
+    for n in range(5):
+        assert_error(await verify("000000" if code != "000000" else "111111", f"192.0.2.{n}"),
+                     400, "VERIFICATION_CODE_INVALID")
+    assert_error(await verify(code, "198.51.100.1"), 400, "VERIFICATION_CODE_INVALID")
+
+
 # reset-password ----------------------------------------------------------------------------
 async def test_a_reset_token_works_once(make_harness: MakeHarness, smtp_sink: SmtpSink) -> None:
     h = await _app(make_harness, smtp_sink)

@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from authgate.mfa import trust
+from authgate.sessions.service import ClientMeta
 from authgate.throttling import rate
+from authgate.tx import transaction
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import assert_error, user_id_of
 
@@ -209,10 +212,14 @@ async def test_rate_limited_routes_document_429(h: Harness) -> None:
 
 
 # lockout ---------------------------------------------------------------------------------
-def lockout(max_failures: int = 3, window: int = 900, lock: int = 600) -> dict[str, Any]:
+def lockout(max_failures: int = 3, window: int = 900, lock: int = 600,
+            account_max: int | None = None) -> dict[str, Any]:
+    """Lockout on, the table off; the account-wide threshold defaults to the per-client one
+    (the tests below are about the account-wide lock unless they say otherwise)."""
     cfg = only("login")
     cfg["lockout"] = {"enabled": True, "max_failures": max_failures, "window": window,
-                      "lock_duration": lock}
+                      "lock_duration": lock,
+                      "account_max_failures": account_max or max_failures}
     return cfg
 
 
@@ -319,3 +326,88 @@ async def test_passwordless_login_is_limited_per_account_across_ips(
     assert_error(await attempt("198.51.100.8", " Alice@Example.com"), 429, "RATE_LIMITED")
     assert_error(await attempt("198.51.100.9", "bob@example.com"), 400,
                  "VERIFICATION_CODE_INVALID")
+
+
+# lockout per (account, client), trusted devices, back-off (issue 12, item 3) --------------
+async def _trust_token(h: Harness, email: str = "alice@example.com") -> str:
+    uid = await user_id_of(h.res, email)
+    async with transaction(h.res.sessionmaker) as tx:
+        token = await trust.issue_trust(h.res, tx, uid, ClientMeta(ip="198.51.100.1"))
+    assert token is not None
+    return token
+
+
+async def test_strangers_cannot_lock_the_owners_trusted_device(make_harness: MakeHarness,
+                                                               counters: dict[str, Any]) -> None:
+    h = await make_harness(rate_limit=lockout(3, account_max=5), security=PROXY, **counters)
+    await h.signup()
+    device = {h.settings.mfa.trust_device_storage_name: await _trust_token(h)}
+    # a third party from many addresses: each address may fail a few times...
+    for i in range(5):
+        assert_error(await login(h, ip=f"203.0.113.{i}"), 401, "INVALID_CREDENTIALS")
+    # ...until the account is locked for every client without the owner's device
+    assert_error(await login(h, ip="203.0.113.99"), 429, "ACCOUNT_LOCKED")
+    assert_error(await login(h, password=PASSWORD, ip="198.51.100.1"), 429, "ACCOUNT_LOCKED")
+    # a foreign or made-up trust token does not help
+    await h.signup("bob@example.com")
+    r = await h.client.post("/auth/login", headers={
+        **from_ip("198.51.100.1"),
+        h.settings.mfa.trust_device_storage_name: await _trust_token(h, "bob@example.com")},
+        json={"providerName": "email",
+              "credentials": {"email": "alice@example.com", "password": PASSWORD}})
+    assert_error(r, 429, "ACCOUNT_LOCKED")
+    # the owner's known device gets in, by header or by cookie
+    r = await h.client.post("/auth/login", headers={**from_ip("198.51.100.1"), **device}, json={
+        "providerName": "email", "credentials": {"email": "alice@example.com",
+                                                 "password": PASSWORD}})
+    assert r.status_code == 200, r.text
+    h.client.cookies.set(h.settings.mfa.trust_device_storage_name,
+                         device[h.settings.mfa.trust_device_storage_name])
+    try:
+        assert (await login(h, password=PASSWORD, ip="198.51.100.1")).status_code == 200
+        # ...but it is still limited on its own counter
+        for _ in range(3):
+            assert_error(await login(h, ip="198.51.100.1"), 401, "INVALID_CREDENTIALS")
+        assert_error(await login(h, password=PASSWORD, ip="198.51.100.1"), 429,
+                     "ACCOUNT_LOCKED")
+    finally:
+        h.client.cookies.clear()
+
+
+async def test_one_client_is_locked_out_alone_and_backs_off(make_harness: MakeHarness,
+                                                            counters: dict[str, Any]) -> None:
+    cfg = lockout(2, lock=60, account_max=1000)
+    cfg["lockout"]["max_lock_duration"] = 200
+    h = await make_harness(rate_limit=cfg, security=PROXY, **counters)
+    await h.signup()
+    durations = []
+    for _ in range(4):
+        for _ in range(2):
+            assert_error(await login(h, ip="203.0.113.7"), 401, "INVALID_CREDENTIALS")
+        r = await login(h, password=PASSWORD, ip="203.0.113.7")
+        assert_error(r, 429, "ACCOUNT_LOCKED")
+        durations.append(int(r.headers["retry-after"]))
+        # the owner elsewhere is not locked out (an IPv6 neighbour in the same /64 would be)
+        assert (await login(h, password=PASSWORD, ip="198.51.100.1")).status_code == 200
+        h.clock.advance(durations[-1] - 1)
+        assert_error(await login(h, password=PASSWORD, ip="203.0.113.7"), 429, "ACCOUNT_LOCKED")
+        h.clock.advance(1)
+    assert durations == [60, 120, 200, 200]  # doubling, capped at max_lock_duration
+    # a success from that client clears its history: the next lock is short again
+    assert (await login(h, password=PASSWORD, ip="203.0.113.7")).status_code == 200
+    for _ in range(2):
+        await login(h, ip="203.0.113.7")
+    assert (await login(h, ip="203.0.113.7")).headers["retry-after"] == "60"
+
+
+async def test_password_reset_lifts_every_per_client_lock(make_harness: MakeHarness,
+                                                          counters: dict[str, Any]) -> None:
+    h = await make_harness(rate_limit=lockout(2, account_max=1000), security=PROXY, **counters)
+    await h.signup()
+    for ip in ("203.0.113.1", "2001:db8:1:2::1"):
+        for _ in range(2):
+            await login(h, ip=ip)
+        assert_error(await login(h, password=PASSWORD, ip=ip), 429, "ACCOUNT_LOCKED")
+    await rate.unlock_account(h.res, await user_id_of(h.res, "alice@example.com"))
+    for ip in ("203.0.113.1", "2001:db8:1:2::1"):
+        assert (await login(h, password=PASSWORD, ip=ip)).status_code == 200

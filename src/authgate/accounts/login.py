@@ -198,6 +198,8 @@ async def login_password(
 
     Raises INVALID_CREDENTIALS for an unknown account, a user without a password and a wrong
     password alike; the unknown path verifies against a dummy hash so timing matches.
+    ACCOUNT_LOCKED (429) per ``throttling.rate``: ``client.trust_token`` (the trusted-device
+    cookie or header) exempts the owner's known device from the account-wide lock.
     ACCOUNT_INACTIVE is told only to a caller who proved the password. The hash is upgraded
     when the configured parameters changed (a conditional UPDATE, after verification, so no
     lock is held while argon2 runs).
@@ -214,14 +216,16 @@ async def login_password(
             user = await users.by_phone(s, phone)
     stored = user.password_hash if user else None
     lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=email or phone)
-    attempt = await rate.begin_password_attempt(res, lock_key)  # ACCOUNT_LOCKED (429)
+    attempt = await rate.begin_password_attempt(  # ACCOUNT_LOCKED (429)
+        res, lock_key, ip=client.ip,
+        trusted=trust.vouches_for(res, user.id if user else None, client.trust_token))
     ok = await res.hasher.verify(stored, password)
     if user is None or not ok:
-        await rate.password_failed(res, lock_key, attempt)
+        await rate.password_failed(res, attempt)
         await res.events.emit(Event(LOGIN_FAILED, user.id if user else None,
                                     {"identifier": email or phone, "ip": client.ip}))
         raise AuthError(Code.INVALID_CREDENTIALS)
-    await rate.password_succeeded(res, lock_key)
+    await rate.password_succeeded(res, attempt)
     if not user.is_active:
         raise AuthError(Code.ACCOUNT_INACTIVE)
     if stored and res.hasher.needs_rehash(stored):

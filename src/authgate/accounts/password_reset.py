@@ -8,6 +8,9 @@ What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
   throttle window is dropped silently there (a 429 only for real accounts would be an
   oracle). ``verify_code`` answers an unknown account exactly like a wrong code
   (VERIFICATION_CODE_INVALID, after the same engine query), never PASSWORD_RESET_INVALID_REQUEST.
+* Guessing is bounded per code (``mfa.max_attempts`` misses from all clients), per account
+  (``rate_limit.issued_codes`` codes a day) and per (account, client) (the ``otp_verify`` row,
+  keyed on ``named_address``: strangers cannot spend the owner's budget).
 * a reset token is single use and only the newest one works: its random ``jti`` is
   stored as a keyed hash in the one-time-code table (purpose ``password_reset_token``, one
   row per user, so issuing a token replaces the previous one). The hash also covers the
@@ -61,23 +64,33 @@ TOKEN_WRONG_TYPE = "Invalid token type"
 TOKEN_STALE = "Reset token is no longer valid"
 
 
+def named_address(email: str | None, phone: str | None) -> tuple[Channel, str] | None:
+    """Which address a request names: the phone wins when both are given (upstream). The
+    rate limiter keys these routes on exactly this account."""
+    if phone:
+        return "sms", phone
+    if email:
+        return "email", email
+    return None
+
+
 def _channel(res: Resources, email: str | None, phone: str | None,
              tenant_id: str | None) -> tuple[Channel, str]:
-    """Which address the request names: the phone wins when both are given (upstream).
+    """``named_address``, refused when it cannot be served.
     Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
     INVALID_PHONE_FORMAT (all 400). A phone comes back in E.164."""
     if tenant_id is not None:
         raise AuthError(Code.TENANT_NOT_ENABLED)
-    if not email and not phone:
+    named = named_address(email, phone)
+    if named is None:
         raise AuthError(Code.EMAIL_OR_PHONE_REQUIRED)
-    if phone:
+    if named[0] == "sms":
         if not res.settings.phone_auth_enabled:
             raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled")
-        return "sms", users.normalise_phone(phone, res.settings.phone_default_region)
-    assert email is not None
-    if not res.settings.email_auth_enabled:
+        return "sms", users.normalise_phone(named[1], res.settings.phone_default_region)
+    elif not res.settings.email_auth_enabled:
         raise AuthError(Code.PROVIDER_NOT_FOUND, "Email authentication is not enabled")
-    return "email", email
+    return named
 
 
 # 1. forgot-password ----------------------------------------------------------------------
@@ -139,18 +152,18 @@ async def verify_code(res: Resources, *, email: str | None, phone: str | None,
 
     Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
     MISSING_REQUIRED_FIELD (blank code), VERIFICATION_CODE_EXPIRED and
-    VERIFICATION_CODE_INVALID — the latter also for an unknown or suspended account.
+    VERIFICATION_CODE_INVALID -- the latter also for an unknown or suspended account.
     """
     channel, identifier = _channel(res, email, phone, tenant_id)
     code = (code or "").strip()
     if not code:
         raise AuthError(Code.MISSING_REQUIRED_FIELD, "Verification code is required")
     user = await find_user(res, channel, identifier)
-    if user is None or not user.is_active:
-        await miss_without_account(res, purpose=CODE_PURPOSE, channel=channel, code=code)
     now = res.clock.now()
     ttl = res.settings.password.reset_token_expires_in
     jti = secrets.token_urlsafe(24)
+    if user is None or not user.is_active:
+        await miss_without_account(res, purpose=CODE_PURPOSE, channel=channel, code=code)
     async with codes.consume(res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel,
                              code=code) as tx:
         await _store_token(res, tx, user_id=user.id, channel=channel, now=now, ttl=ttl,

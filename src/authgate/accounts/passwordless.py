@@ -12,6 +12,9 @@ What differs from upstream, on purpose (contract §8, §9.1):
   (``passwordless.code_expires_in``), die after ``mfa.max_attempts`` misses, are single use
   and bound to the channel they were sent over. An identifier without an account costs the
   same engine query as an account without a code.
+* A login is guarded like a password login (issue 12): the ``otp_verify`` row per (account,
+  client), long window included, and the lockout (a miss is a failed login); the code engine
+  caps the codes issued per account and day.
 * W4 — the MFA decision is not skipped: the route opens the session with
   ``accounts.start_session``, which answers MFA-pending when the user (or the app) requires
   a second factor.
@@ -30,12 +33,14 @@ from authgate import background, vocabulary
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, PASSWORDLESS_CODE_SENT, USER_CREATED, Event
 from authgate.identity import store as users
-from authgate.identity.contact import address_of, find_user, miss_without_account
+from authgate.identity.contact import account_ref, address_of, find_user, miss_without_account
 from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
+from authgate.mfa.trust import vouches_for
 from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
+from authgate.throttling import rate
 from authgate.tx import readonly, transaction
 from authgate.vocabulary import Channel
 
@@ -136,14 +141,28 @@ async def login(res: Resources, *, identifier: str, code: str, channels: Sequenc
     and its live code for that channel. The first match consumes the code and marks that
     channel verified.
 
+    Guarded like a password login: the ``otp_verify`` row of the rate-limit table per
+    (account, client) -- long window included -- and the lockout (``throttling.rate``; a
+    miss counts as a failed login, a valid ``client.trust_token`` exempts the owner's device from
+    an account-wide lock).
+
     Raises VERIFICATION_CODE_INVALID "Invalid or expired code" when no channel matches
-    (unknown account, wrong, expired or used code alike), ACCOUNT_INACTIVE (401, told only
-    after the code was proven).
+    (unknown account, wrong, expired or used code alike), RATE_LIMITED and ACCOUNT_LOCKED
+    (429, unknown accounts alike), ACCOUNT_INACTIVE (401, told only after the code was
+    proven).
     """
-    for channel in dict.fromkeys(channels):
-        if not _provider_enabled(res, channel):
-            continue
-        user = await find_user(res, channel, identifier)
+    tried = [(channel, await find_user(res, channel, identifier))
+             for channel in dict.fromkeys(channels) if _provider_enabled(res, channel)]
+    await rate.enforce_accounts(res, "otp_verify", [
+        rate.client_account(
+            res, account_ref(channel, identifier, res.settings.phone_default_region), client.ip)
+        for channel, _ in tried])
+    owner = next((user for _, user in tried if user is not None), None)
+    lock_key = rate.lockout_key(res, user_id=owner.id if owner else None, identifier=identifier)
+    attempt = await rate.begin_password_attempt(
+        res, lock_key, ip=client.ip,
+        trusted=vouches_for(res, owner.id if owner else None, client.trust_token))
+    for channel, user in tried:
         column = User.email_verified_at if channel == "email" else User.phone_verified_at
         now = res.clock.now()
         try:
@@ -158,6 +177,7 @@ async def login(res: Resources, *, identifier: str, code: str, channels: Sequenc
             if err.code in _MISSES:
                 continue
             raise
+        await rate.password_succeeded(res, attempt)
         await res.store.user_changed(user.id)
         async with readonly(res.readmaker) as s:
             fresh = await users.by_id(s, user.id)
@@ -169,4 +189,6 @@ async def login(res: Resources, *, identifier: str, code: str, channels: Sequenc
         await res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip,
                                                          "provider": "passwordless"}))
         return snap
+    else:
+        await rate.password_failed(res, attempt)
     raise AuthError(Code.VERIFICATION_CODE_INVALID, LOGIN_FAILED)

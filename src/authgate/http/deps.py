@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import ACCESS_COOKIE, cookie_name
+from authgate.http.cookies import ACCESS_COOKIE, cookie_name, trust_token
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Principal, Sessions
 
@@ -65,7 +65,8 @@ def _trusted(addr: str, proxies: tuple[str, ...]) -> bool:
 
 def client_meta(request: Request) -> ClientMeta:
     res = get_resources(request)
-    return ClientMeta(ip=client_ip(res, request), user_agent=request.headers.get("user-agent"))
+    return ClientMeta(ip=client_ip(res, request), user_agent=request.headers.get("user-agent"),
+                      trust_token=trust_token(res.settings, request))
 
 
 async def _client(request: Request) -> ClientMeta:

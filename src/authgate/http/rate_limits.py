@@ -1,10 +1,11 @@
 """The rate-limit dependency: one line puts a route under a row of the limit table.
 
-    from authgate.http.rate_limits import rate_limit
+    from authgate.http.rate_limits import FromBody, rate_limit
 
     @router.post("/mfa/verify", dependencies=[rate_limit("mfa_verify")], ...)
     @router.post("/verify-email", dependencies=[rate_limit("otp_verify", by="token")], ...)
-    @router.post("/passwordless/send", dependencies=[rate_limit("send_code", by="body")], ...)
+    @router.post("/passwordless/send",
+                 dependencies=[rate_limit("send_code", by=FromBody(SendIn, _accounts))], ...)
 
 It runs before the route's guard and body validation (a refused request costs one counter
 increment), keys the client IP via ``deps.client_ip`` (X-Forwarded-For only from
@@ -14,110 +15,125 @@ increment), keys the client IP via ``deps.client_ip`` (X-Forwarded-For only from
 * ``token``: the user id of a *verified* access token (Bearer or cookie); a missing or
   invalid token gives no account key (the guard rejects the request anyway). Use it on
   authenticated routes so a caller cannot pick another account's bucket via the body.
-* ``body``: the first of ``credentials.email``, ``credentials.phone``, ``email``,
-  ``phone``, ``identifier`` in the JSON body, normalised (trimmed, lower-cased; phones in
-  E.164 as the look-up does, ``identifier_key``).
+* ``FromBody(Model, accounts)``: the route's own request model, validated from the same
+  parsed JSON the route gets, and a function naming the account(s) the flow will look up
+  from it (``identity.contact.account_ref``: the same fields, normalised the same way).
+  A body the model refuses has no account key (the route refuses it with 400 anyway);
+  fields the model does not read can never change the key. A bucket whose row says
+  ``body`` must be given one: there is no guessing from raw JSON.
 * ``refresh``: the session of a valid refresh token (body ``refreshToken`` or the cookie).
+
+``per_client=True`` keys each account per (account, client IP), for budgets that strangers
+must not spend (the reset code: the engine's per-code attempts and ``issued_codes`` bound all
+clients together).
 
 Routes carrying it are documented with a 429 response in the OpenAPI file.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-import orjson
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 
+from authgate.config import Settings
 from authgate.errors import AuthError
 from authgate.http import cookies
 from authgate.http.deps import client_ip, extract_token, get_resources
-from authgate.identity import store as users
 from authgate.resources import Resources
 from authgate.throttling import rate
 from authgate.throttling.rate import AccountSource
 
 RATE_BUCKET_ATTR = "authgate_rate_bucket"
-_BODY_KEYS = (("credentials", "email"), ("credentials", "phone"),
-              ("credentials", "identifier"), ("email",), ("phone",), ("identifier",))
+M = TypeVar("M", bound=BaseModel)
 
 
-def rate_limit(bucket: str, *, by: AccountSource | None = None) -> Any:
+@dataclass(frozen=True, slots=True)
+class FromBody(Generic[M]):
+    """Where a body route's account comes from: ``accounts(body, settings)`` on the
+    validated ``model``, returning ``contact.account_ref`` strings (usually one)."""
+
+    model: type[M]
+    accounts: Callable[[M, Settings], Iterable[str]]
+
+    def refs(self, data: Any, settings: Settings) -> list[str]:
+        try:
+            body = self.model.model_validate(data)
+            return [ref for ref in self.accounts(body, settings) if ref]
+        except (ValidationError, AuthError, ValueError):
+            return []  # the route refuses this body (a 400) before any flow runs
+
+
+def rate_limit(bucket: str, *, by: AccountSource | FromBody[Any] | None = None,
+               per_client: bool = False) -> Any:
     """``Depends(...)`` counting each request against ``bucket`` (429 RATE_LIMITED when
-    over). ``by`` overrides where the account key comes from."""
+    over). ``by`` overrides where the account key comes from; ``per_client`` keys body
+    accounts per (account, client)."""
     row = rate.BUCKETS.get(bucket)
     if row is None:
         raise ValueError(f"unknown rate-limit bucket {bucket!r}; known: {sorted(rate.BUCKETS)}")
-    source: AccountSource = by or row.account_from
+    source: AccountSource | FromBody[Any] = by or row.account_from
+    if source == "body":
+        raise ValueError(f"rate_limit({bucket!r}) keys on the body: say which fields, "
+                         "by=FromBody(Model, accounts)")
 
     async def _rate_limited(request: Request) -> None:
         res = get_resources(request)
         if not res.settings.rate_limit.enabled:
             return
-        account = None
+        ip = client_ip(res, request)
+        accounts: list[str] = []
         rules = rate.bucket_rules(res, bucket)
         if rules.per_account is not None or rules.per_account_long is not None:
-            account = await account_of(res, request, source)
-        await rate.enforce(res, bucket, ip=client_ip(res, request), account=account)
+            accounts = await accounts_of(res, request, source, ip=ip, per_client=per_client)
+        await rate.enforce(res, bucket, ip=ip, accounts=accounts)
 
     setattr(_rate_limited, RATE_BUCKET_ATTR, bucket)
     return Depends(_rate_limited)
 
 
-async def account_of(res: Resources, request: Request, source: AccountSource) -> str | None:
-    """The per-account counter subject of this request, or None."""
+async def accounts_of(res: Resources, request: Request, source: AccountSource | FromBody[Any],
+                      *, ip: str | None = None, per_client: bool = False) -> list[str]:
+    """The per-account counter subjects of this request (often one, maybe none)."""
+    if isinstance(source, FromBody):
+        refs = source.refs(await _json_body(request), res.settings)
+        if per_client:
+            return [rate.client_account(res, ref, ip) for ref in refs]
+        return [rate.account_subject(res, "acct", ref) for ref in refs]
     if source == "token":
         try:
             found = extract_token(res, request)
             if found is None:
-                return None
+                return []
             claims = res.tokens.decode_access(found[0], res.clock.now())
         except AuthError:
-            return None
-        return rate.account_subject(res, "user", str(claims["sub"]))
-    body = await _json_body(request)
+            return []
+        return [rate.account_subject(res, "user", str(claims["sub"]))]
     if source == "refresh":
-        token = body.get("refreshToken") if body else None
+        body = await _json_body(request)
+        token = body.get("refreshToken") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             token = request.cookies.get(cookies.cookie_name(res.settings, cookies.REFRESH_COOKIE))
         if not token:
-            return None
+            return []
         try:
             claims_r = res.tokens.decode_refresh(token, res.clock.now())
         except AuthError:
-            return None
-        return rate.account_subject(res, "session", claims_r.session_id)
-    if body is None:
-        return None
-    for path in _BODY_KEYS:
-        value: Any = body
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str) and value.strip():
-            return rate.account_subject(res, "id", identifier_key(res, path[-1], value))
-    return None
+            return []
+        return [rate.account_subject(res, "session", claims_r.session_id)]
+    return []
 
 
-def identifier_key(res: Resources, field: str, value: str) -> str:
-    """An email or phone as the look-up normalises it, so ``+1-555-123-4567`` and
-    ``+15551234567`` spend one budget. A phone that cannot be normalised keeps its
-    stripped form (the route refuses it with INVALID_PHONE_FORMAT anyway)."""
-    stripped = "".join(value.split()).lower()
-    if field == "phone" or (field == "identifier" and "@" not in stripped):
-        try:
-            return users.normalise_phone(value, res.settings.phone_default_region)
-        except AuthError:
-            return stripped
-    return stripped
-
-
-async def _json_body(request: Request) -> dict[str, Any] | None:
-    """The request's JSON object (Starlette caches the bytes for the route), or None."""
+async def _json_body(request: Request) -> Any:
+    """The JSON the route is given: FastAPI parsed it with ``request.json()`` (cached on
+    this request) before any dependency runs, so both read the very same value (a second
+    parser could disagree on NaN, duplicate keys or surrogates)."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return None
     try:
-        raw = await request.body()
-        data = orjson.loads(raw) if raw else None
-    except (orjson.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return await request.json() if await request.body() else None
+    except ValueError:  # malformed JSON or text: the route refuses it
         return None
-    return data if isinstance(data, dict) else None

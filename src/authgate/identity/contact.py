@@ -23,6 +23,17 @@ async def find_user(res: Resources, channel: Channel, identifier: str) -> User |
         return await users.by_phone(s, identifier, region=res.settings.phone_default_region)
 
 
+def account_ref(channel: Channel, identifier: str, region: str | None = None) -> str:
+    """The account a look-up of ``identifier`` on ``channel`` (``find_user``, and the
+    stores' ``by_email``/``by_phone``) finds, as one string: the per-account rate-limit and
+    lockout key. Normalised by the very functions the look-up uses (``region``: the
+    ``phone_default_region`` it passes), so two spellings of one address share a key and
+    nothing else does. INVALID_PHONE_FORMAT for a number the look-up would refuse too."""
+    if channel == "email":
+        return "email:" + users.normalise_email(identifier)
+    return "phone:" + users.normalise_phone(identifier, region)
+
+
 def address_of(user: User, channel: Channel) -> str | None:
     return user.email if channel == "email" else user.phone
 

@@ -14,12 +14,14 @@ that skips the MFA step at later logins of the same user (contract §3.4), fixed
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.crypto.keys import keyed_hash
+from authgate.db import new_id
 from authgate.mfa.models import TrustedDevice
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
@@ -84,6 +86,34 @@ async def consume_trust(res: Resources, user_id: str, token: str) -> bool:
             .values(last_used_at=now)
         )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def holds_trust(res: Resources, user_id: str, token: str) -> bool:
+    """Read only: is ``token`` a live trust token of this user? The lockout asks it to let
+    the owner's known device past an account-wide lock (``throttling.rate``)."""
+    if not enabled(res) or not token:
+        return False
+    async with res.readmaker() as s:
+        found = (await s.execute(
+            select(TrustedDevice.id)
+            .where(TrustedDevice.token_hash == _hash(res, token),
+                   TrustedDevice.user_id == user_id,
+                   TrustedDevice.revoked_at.is_(None),
+                   TrustedDevice.expires_at > res.clock.now())
+            .limit(1)
+        )).first()
+    return found is not None
+
+
+def vouches_for(res: Resources, user_id: str | None,
+                token: str | None) -> Callable[[], Awaitable[bool]] | None:
+    """The lockout's exemption test for a login of ``user_id`` (None: an unknown account,
+    which runs the same query for an id nobody has, so the answer takes as long), or None
+    when the request carries no trust token."""
+    if token is None:
+        return None
+    uid = user_id or new_id()
+    return lambda: holds_trust(res, uid, token)
 
 
 async def trusted_device_check(res: Resources, user_id: str, token: str) -> bool:

@@ -15,7 +15,9 @@ transaction (a slow relay must not hold SQLite's write lock), and deletes exactl
 again if delivery fails, so an undelivered code is never left valid and the resend throttle
 is not armed by a failure. A resend within ``mfa.resend_interval`` of the last send raises
 RESEND_TOO_SOON (429, ``retry_after``); the throttle is an atomic conditional upsert, so two
-concurrent requests cannot both send.
+concurrent requests cannot both send. At most ``rate_limit.issued_codes`` codes per user and
+purpose are issued per window (RATE_LIMITED beyond): with the per-code attempt limit, that
+bounds the guesses at one account's codes however many clients guess.
 
 Checking, for flows that change something when the code is right::
 
@@ -47,6 +49,7 @@ from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.otp.models import PURPOSES, OneTimeCode
 from authgate.resources import Resources
+from authgate.throttling import rate
 from authgate.tx import Tx, transaction
 from authgate.vocabulary import CHANNELS, Channel, Purpose
 
@@ -149,9 +152,10 @@ async def issue_and_send(res: Resources, *, user_id: str, purpose: Purpose, chan
                          to: str, expires_in: timedelta | None = None) -> IssuedCode:
     """Issue a code and deliver it to ``to`` (an email address or phone number).
 
-    Raises RESEND_TOO_SOON (429), INVALID_INPUT (malformed address, nothing issued),
-    MFA_METHOD_NOT_AVAILABLE (SMS not configured, nothing issued), DELIVERY_FAILED (502,
-    the code is deleted again).
+    Raises RESEND_TOO_SOON (429), RATE_LIMITED (429: ``rate_limit.issued_codes`` codes of
+    this purpose were issued to the user in the window), INVALID_INPUT (malformed address,
+    nothing issued), MFA_METHOD_NOT_AVAILABLE (SMS not configured, nothing issued),
+    DELIVERY_FAILED (502, the code is deleted again).
     """
     _check(purpose, channel)
     delivery = res.delivery
@@ -159,9 +163,16 @@ async def issue_and_send(res: Resources, *, user_id: str, purpose: Purpose, chan
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE, "SMS delivery is not configured")
     delivery.check_kind(channel, purpose)
     delivery.check_address(channel, to)
+    if (wait := await rate.issued_codes_blocked(res, user_id, purpose)) is not None:
+        raise AuthError(Code.RATE_LIMITED, retry_after=wait)
     async with transaction(res.sessionmaker) as tx:
         issued = await issue(res, tx, user_id=user_id, purpose=purpose, channel=channel,
                              expires_in=expires_in)
+    # Counted once issued (a throttled resend costs nothing); the resend throttle lets one
+    # issue per purpose through at a time, so going over here is rare: undo it.
+    if (wait := await rate.count_issued_code(res, user_id, purpose)) is not None:
+        await discard(res, issued)
+        raise AuthError(Code.RATE_LIMITED, retry_after=wait)
     await send(res, issued, to)
     return issued
 
@@ -171,12 +182,13 @@ async def issue_and_send_unless_throttled(
     expires_in: timedelta | None = None,
 ) -> bool:
     """``issue_and_send`` for flows that answer the same whatever happens (no enumeration):
-    a resend inside the throttle window is skipped silently (False) instead of raising."""
+    a resend inside the throttle window, or beyond the daily cap, is skipped silently
+    (False) instead of raising."""
     try:
         await issue_and_send(res, user_id=user_id, purpose=purpose, channel=channel, to=to,
                              expires_in=expires_in)
     except AuthError as err:
-        if err.code is Code.RESEND_TOO_SOON:
+        if err.code in (Code.RESEND_TOO_SOON, Code.RATE_LIMITED):
             return False
         raise
     return True

@@ -13,7 +13,7 @@ only when its second factor is given (``complete_mfa``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,9 @@ log = logging.getLogger("authgate.sessions")
 class ClientMeta:
     ip: str | None = None
     user_agent: str | None = None
+    trust_token: str | None = field(default=None, repr=False)
+    """The trusted-device token the request presented (``http.cookies.trust_token``), if
+    any: the lockout lets the owner's known device past an account-wide lock. Never stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,10 +137,8 @@ async def check_and_count(
     return attempt
 
 
-async def blocked_for(res: Resources, scope: str, subject: str, *,
-                      limit: int | None = None) -> int | None:
-    """Seconds until the subject may try again, or None when not blocked (read only)."""
-    lim, _ = _limits(res, limit, None)
+async def current(res: Resources, scope: str, subject: str) -> Attempt | None:
+    """The subject's live window (read only), or None when there is none."""
     now = res.clock.now()
     key = _key(scope, subject)
     if res.redis is not None:
@@ -156,9 +154,17 @@ async def blocked_for(res: Resources, scope: str, subject: str, *,
         if row is None:
             return None
         n, end = int(row[0]), row[1]
-    if n < lim or end <= now:
+    return Attempt(n, end) if end > now else None
+
+
+async def blocked_for(res: Resources, scope: str, subject: str, *,
+                      limit: int | None = None) -> int | None:
+    """Seconds until the subject may try again, or None when not blocked (read only)."""
+    lim, _ = _limits(res, limit, None)
+    got = await current(res, scope, subject)
+    if got is None or got.count < lim:
         return None
-    return Attempt(n, end).retry_after(now)
+    return got.retry_after(res.clock.now())
 
 
 async def clear(res: Resources, scope: str, subject: str) -> None:
@@ -169,3 +175,22 @@ async def clear(res: Resources, scope: str, subject: str) -> None:
         return
     async with transaction(res.sessionmaker) as tx:
         await tx.session.execute(delete(Counter).where(Counter.key == key))
+
+
+async def clear_prefix(res: Resources, scope: str, subject_prefix: str) -> None:
+    """Forget every subject of ``scope`` starting with ``subject_prefix`` (rare: a password
+    reset lifting the per-client locks of one account; Redis walks its keys with SCAN)."""
+    key = _key(scope, subject_prefix)
+    if res.redis is not None:
+        pattern = f"{res.settings.redis_prefix}attempts:{_glob_escape(key)}*"
+        found = [k async for k in res.redis.scan_iter(match=pattern, count=1000)]
+        if found:
+            await res.redis.delete(*found)
+        return
+    async with transaction(res.sessionmaker) as tx:
+        await tx.session.execute(delete(Counter).where(Counter.key.startswith(key,
+                                                                              autoescape=True)))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

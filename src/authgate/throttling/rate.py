@@ -1,28 +1,52 @@
-"""Abuse limits: the declarative rate-limit table and account lockout.
+"""Abuse limits: the declarative rate-limit table, the daily cap on issued codes, and
+lockout.
 
 Rate limits
     ``settings.rate_limit.<bucket>`` gives each bucket a limit per client IP, one per
-    account and optionally a second, long-window one per account. ``BUCKETS`` below says where each bucket finds its account: the caller's user id
-    (from the verified access token), the email/phone in the request body, or the session of
-    the refresh token. A route opts in with one dependency
-    (``authgate.http.rate_limits.rate_limit("login")``); flows without HTTP call ``enforce``.
-    The per-IP limit is checked first and a request refused there never counts against the
-    account, so one noisy address cannot spend a victim's budget. Over a limit →
+    account and optionally a second, long-window one per account. ``BUCKETS`` below says
+    where each bucket finds its account: the caller's user id (from the verified access
+    token), the session of the refresh token, or the body -- and then *the route declares
+    which fields* (``authgate.http.rate_limits.FromBody``): the account key is computed from
+    the parsed, validated request model, from exactly the field(s) the flow looks the account
+    up by, normalised as that look-up normalises them (``identity.contact.account_ref``).
+    Extra or unknown fields never change the key (issue 12: a decoy ``credentials.email``
+    used to buy a fresh bucket per request). A route may key its accounts *per client*
+    (account + client IP): verify-forgot-password-otp and passwordless logins do, so
+    strangers cannot spend the owner's budget; ``issued_codes`` and the per-code attempt
+    limit bound all clients together. The per-IP limit is checked first and a request
+    refused there never counts against the account. Over a limit →
     ``AuthError(RATE_LIMITED, retry_after=…)`` (429 + ``Retry-After``).
 
-Lockout
-    Password logins reserve an attempt on the *account* before argon2 runs (failures from
-    any IP count; unknown identifiers are keyed and locked exactly like real accounts, so
-    lockout reveals nothing). ``lockout.max_failures`` consecutive failures within
-    ``lockout.window`` lock the account for ``lockout.lock_duration`` → 429
-    ``ACCOUNT_LOCKED`` + ``Retry-After``. Attempts refused while locked are not counted and do
-    not extend the lock, so a lock always expires. A successful login clears the count; a
-    completed password reset calls ``unlock_account``. Because attempts are reserved
-    atomically before the password is checked, N parallel guesses cannot get more than
-    ``max_failures`` password checks per lock cycle.
+Issued codes
+    ``rate_limit.issued_codes`` caps the one-time codes issued per account and purpose
+    (default 20 a day; the code engine counts them). With ``mfa.max_attempts`` tries per
+    code, no set of clients gets more than limit × max_attempts guesses a day at one
+    account's reset, passwordless, verification or MFA codes.
 
-All counters are ``authgate.throttling.attempts`` fixed windows: Redis when configured, else the
-``authgate_counters`` table (one atomic upsert), so every process shares them. Never call
+Lockout (password logins, passwordless logins)
+    Failures are counted twice, before the secret is checked (attempts are reserved
+    atomically, so N parallel guesses cannot get more checks than the limits):
+
+    * per (account, client) -- client = IP, IPv6 grouped per /64 (``ip_subject``):
+      ``lockout.max_failures`` within ``lockout.window`` lock that client out of that
+      account;
+    * per account, from all clients: ``lockout.account_max_failures`` within the window lock
+      the account for every client *except* a request carrying a valid trust token of that
+      account (the trusted-device cookie/header the login reads): the owner's known device
+      keeps working while strangers hammer from elsewhere. Such a request still counts (and
+      is limited) on its own per-client counter.
+
+    Locks grow: each further lock of the same client (or account) within
+    ``lockout.backoff_window`` lasts twice as long as the previous one (``lock_duration``,
+    2×, 4×, … up to ``max_lock_duration``). Attempts refused while locked are not counted
+    and do not extend the lock, so a lock always ends. → 429 ``ACCOUNT_LOCKED`` +
+    ``Retry-After``. Unknown identifiers are keyed and locked exactly like real accounts, so
+    the lockout reveals nothing. A success clears the failure counts of that client and of
+    the account; a completed password reset (``unlock_account``) lifts the account's lock
+    and every per-client lock of it.
+
+All counters are ``authgate.throttling.attempts`` fixed windows: Redis when configured, else
+the ``authgate_counters`` table (one atomic upsert), so every process shares them. Never call
 these while holding an open writer transaction (SQLite would wait on itself).
 """
 
@@ -32,6 +56,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,8 +84,9 @@ BUCKETS: dict[str, Bucket] = {
     "signup": Bucket("body", "POST /auth/signup"),
     "refresh": Bucket("refresh", "POST /auth/refresh-token"),
     "mfa_verify": Bucket("token", "POST /auth/mfa/verify, /auth/mfa/verify-recovery-code"),
-    "otp_verify": Bucket("body", "POST /auth/verify-forgot-password-otp (body); "
-                                 "/auth/verify-email, /auth/verify-phone (token)"),
+    "otp_verify": Bucket("body", "POST /auth/verify-forgot-password-otp (body, per client); "
+                                 "/auth/verify-email, /auth/verify-phone (token); "
+                                 "passwordless logins (per client, from the flow)"),
     "forgot_password": Bucket("body", "POST /auth/forgot-password"),
     "send_code": Bucket("token", "POST /auth/mfa/challenge, /auth/send-email-verification, "
                                  "/auth/send-phone-verification (token); "
@@ -103,13 +129,15 @@ async def _hit(res: Resources, scope: str, subject: str, rule: RateRule) -> None
         raise AuthError(Code.RATE_LIMITED, retry_after=got.retry_after(res.clock.now()))
 
 
-async def enforce(res: Resources, bucket: str, *, ip: str | None, account: str | None) -> None:
+async def enforce(res: Resources, bucket: str, *, ip: str | None,
+                  accounts: Sequence[str] = ()) -> None:
     """Count one request against ``bucket``; raise RATE_LIMITED (429) when over a limit.
 
-    ``account`` is an already-derived subject (``account_subject``) or None (no per-account
-    key for this request, e.g. an unauthenticated call to an authenticated route). Without a
-    client address (a Unix-socket listener, no trusted proxy) there is no per-IP key either:
-    one shared "unknown" bucket would let a single client lock everybody out.
+    ``accounts`` are already-derived subjects (``account_subject``), usually one; none when
+    the request names no account (e.g. an unauthenticated call to an authenticated route),
+    several when it names more than one (a sign-up with an email and a phone). Without a
+    client address (a Unix-socket listener, no trusted proxy) there is no per-IP key
+    either: one shared "unknown" bucket would let a single client lock everybody out.
     """
     if not res.settings.rate_limit.enabled:
         return
@@ -121,16 +149,56 @@ async def enforce(res: Resources, bucket: str, *, ip: str | None, account: str |
             res.warned_no_client_ip = True
             log.warning("client address unknown (Unix socket without a trusted proxy?): "
                         "per-IP rate limits do not apply to such requests")
-    if account:
+    await enforce_accounts(res, bucket, accounts)
+
+
+async def enforce_accounts(res: Resources, bucket: str, accounts: Sequence[str]) -> None:
+    """Only the per-account rows of ``bucket`` (for a flow adding a row to a request whose
+    IP its route has already counted)."""
+    if not res.settings.rate_limit.enabled:
+        return
+    rules = bucket_rules(res, bucket)
+    for account in dict.fromkeys(accounts):
         if rules.per_account is not None:
             await _hit(res, f"rl:{bucket}:acct", account, rules.per_account)
         if rules.per_account_long is not None:
             await _hit(res, f"rl:{bucket}:acct-long", account, rules.per_account_long)
 
 
+def client_account(res: Resources, ref: str, ip: str | None) -> str:
+    """The subject of an account *as seen from one client* (``ref`` from
+    ``identity.contact.account_ref``): for budgets strangers must not spend."""
+    return account_subject(res, "acct@client", f"{ref}|{ip_subject(ip) if ip else '-'}")
+
+
+# issued codes ---------------------------------------------------------------------------
+_ISSUED = "codes-issued"
+
+
+async def issued_codes_blocked(res: Resources, user_id: str, purpose: str) -> int | None:
+    """Seconds until another code of ``purpose`` may be issued to the user, or None (read
+    only; the engine calls it before issuing and ``count_issued_code`` once it has)."""
+    rule = res.settings.rate_limit.issued_codes
+    if not res.settings.rate_limit.enabled or rule is None:
+        return None
+    return await attempts.blocked_for(res, _ISSUED, f"{purpose}:{user_id}", limit=rule.limit)
+
+
+async def count_issued_code(res: Resources, user_id: str, purpose: str) -> int | None:
+    """Count one issued code; returns the seconds to wait when it was beyond the cap (the
+    caller then discards it: two racing issues), else None."""
+    rule = res.settings.rate_limit.issued_codes
+    if not res.settings.rate_limit.enabled or rule is None:
+        return None
+    got = await attempts.count(res, _ISSUED, f"{purpose}:{user_id}", window=rule.window)
+    return got.retry_after(res.clock.now()) if got.count > rule.limit else None
+
+
 # lockout --------------------------------------------------------------------------------
 _FAIL = "lockout-fail"
 _LOCK = "lockout-lock"
+_LEVEL = "lockout-level"
+_MAX_DOUBLINGS = 24
 
 
 def lockout_key(res: Resources, *, user_id: str | None, identifier: str | None) -> str:
@@ -139,6 +207,14 @@ def lockout_key(res: Resources, *, user_id: str | None, identifier: str | None) 
     if user_id:
         return f"u:{user_id}"
     return "i:" + account_subject(res, "login", (identifier or "").strip().lower())
+
+
+def _client_key(key: str, ip: str | None) -> str:
+    return f"{_client_prefix(key)}{ip_subject(ip) if ip else '-'}"
+
+
+def _client_prefix(key: str) -> str:
+    return f"{key}|c:"
 
 
 def lockout_enabled(res: Resources) -> bool:
@@ -152,53 +228,106 @@ def _locked(retry_after: int) -> AuthError:
 
 
 async def lock_remaining(res: Resources, key: str) -> int | None:
-    """Seconds until the account unlocks, or None when it is not locked."""
+    """Seconds until the subject (an account key, or an account+client key) unlocks, or
+    None when it is not locked."""
     return await attempts.blocked_for(res, _LOCK, key, limit=1)
 
 
-async def begin_password_attempt(res: Resources, key: str) -> int:
-    """Reserve one password check for the account; returns its number in the window.
+@dataclass(frozen=True, slots=True)
+class SecretAttempt:
+    """One reserved check of a password (or login code): its number on the client's and on
+    the account's counter (None: not counted on the account, see ``begin_password_attempt``)."""
 
-    Raises ACCOUNT_LOCKED while locked, and for attempts beyond ``max_failures`` (which
-    locks the account). Call before verifying the password, then ``password_failed`` or
-    ``password_succeeded``.
+    key: str
+    client_key: str
+    client_count: int
+    account_count: int | None
+
+
+_OFF = SecretAttempt("", "", 0, None)
+
+
+async def begin_password_attempt(
+    res: Resources, key: str, *, ip: str | None,
+    trusted: Callable[[], Awaitable[bool]] | None = None,
+) -> SecretAttempt:
+    """Reserve one check of the secret for the account ``key`` from client ``ip``.
+
+    Raises ACCOUNT_LOCKED while this client is locked out of the account, while the account
+    is locked and ``trusted()`` (asked only then) does not vouch for the request, and for
+    attempts beyond either limit (which locks). Call before verifying the secret, then
+    ``password_failed`` or ``password_succeeded``.
     """
-    cfg = res.settings.rate_limit.lockout
     if not lockout_enabled(res):
-        return 0
-    if (left := await lock_remaining(res, key)) is not None:
+        return _OFF
+    cfg = res.settings.rate_limit.lockout
+    client_key = _client_key(key, ip)
+    if (left := await lock_remaining(res, client_key)) is not None:
         raise _locked(left)
-    got = await attempts.count(res, _FAIL, key, window=cfg.window)
-    if got.count > cfg.max_failures:
-        raise _locked(await _lock(res, key))
+    exempt = False
     if (left := await lock_remaining(res, key)) is not None:
-        raise _locked(left)  # locked (and the count reset) by a parallel attempt meanwhile
-    return got.count
+        if trusted is None or not await trusted():
+            raise _locked(left)
+        exempt = True  # the owner's known device: its own per-client counter still applies
+    mine = await attempts.count(res, _FAIL, client_key, window=cfg.window)
+    if mine.count > cfg.max_failures:
+        raise _locked(await _lock(res, client_key))
+    total: int | None = None
+    if not exempt:
+        got = await attempts.count(res, _FAIL, key, window=cfg.window)
+        if got.count > cfg.account_max_failures:
+            raise _locked(await _lock(res, key))
+        total = got.count
+    # locked (and the count reset) by a parallel attempt meanwhile?
+    if (left := await lock_remaining(res, client_key)) is not None:
+        raise _locked(left)
+    if not exempt and (left := await lock_remaining(res, key)) is not None:
+        raise _locked(left)
+    return SecretAttempt(key, client_key, mine.count, total)
 
 
-async def password_failed(res: Resources, key: str, attempt: int) -> None:
+async def password_failed(res: Resources, attempt: SecretAttempt) -> None:
+    """The reserved check failed: lock whichever counter it filled."""
+    if not lockout_enabled(res) or attempt is _OFF:
+        return
     cfg = res.settings.rate_limit.lockout
-    if lockout_enabled(res) and attempt >= cfg.max_failures:
-        await _lock(res, key)
+    if attempt.client_count >= cfg.max_failures:
+        await _lock(res, attempt.client_key)
+    if attempt.account_count is not None and attempt.account_count >= cfg.account_max_failures:
+        await _lock(res, attempt.key)
 
 
-async def password_succeeded(res: Resources, key: str) -> None:
-    if lockout_enabled(res):
-        await attempts.clear(res, _FAIL, key)
+async def password_succeeded(res: Resources, attempt: SecretAttempt) -> None:
+    """The secret was right: forget this client's failures, its lock history, and the
+    account's failures."""
+    if not lockout_enabled(res) or attempt is _OFF:
+        return
+    await attempts.clear(res, _FAIL, attempt.client_key)
+    await attempts.clear(res, _LEVEL, attempt.client_key)
+    await attempts.clear(res, _FAIL, attempt.key)
 
 
-async def _lock(res: Resources, key: str) -> int:
-    """Start (or join) the lock window and forget the failures that caused it, so the next
-    cycle after the lock expires starts from zero. Returns the seconds left."""
+async def _lock(res: Resources, subject: str) -> int:
+    """Start (or join) the subject's lock and forget the failures that caused it, so the
+    next cycle after the lock ends starts from zero. A new lock lasts ``lock_duration``
+    doubled once per earlier lock within ``backoff_window`` (at most
+    ``max_lock_duration``). Returns the seconds left."""
     cfg = res.settings.rate_limit.lockout
-    lock = await attempts.count(res, _LOCK, key, window=cfg.lock_duration)
-    await attempts.clear(res, _FAIL, key)
+    earlier = await attempts.current(res, _LEVEL, subject)
+    doublings = min(earlier.count if earlier else 0, _MAX_DOUBLINGS)
+    duration = min(cfg.lock_duration * (2 ** doublings), cfg.max_lock_duration)
+    lock = await attempts.count(res, _LOCK, subject, window=duration)
+    if lock.count == 1:  # a new lock, not a parallel attempt joining one
+        await attempts.count(res, _LEVEL, subject, window=cfg.backoff_window)
+    await attempts.clear(res, _FAIL, subject)
     return lock.retry_after(res.clock.now())
 
 
 async def unlock_account(res: Resources, user_id: str) -> None:
-    """Lift a lockout and forget the failures: the password-reset flow calls this once the
-    new password is committed (proof of control of the email/phone)."""
+    """Lift the account's lock and every per-client lock of it, and forget the failures
+    and the lock history: the password-reset flow calls this once the new password is
+    committed (proof of control of the email/phone)."""
     key = lockout_key(res, user_id=user_id, identifier=None)
-    await attempts.clear(res, _LOCK, key)
-    await attempts.clear(res, _FAIL, key)
+    for scope in (_LOCK, _FAIL, _LEVEL):
+        await attempts.clear(res, scope, key)
+        await attempts.clear_prefix(res, scope, _client_prefix(key))

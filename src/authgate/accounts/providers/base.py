@@ -7,9 +7,11 @@ from typing import Any, Protocol
 
 from authgate.config import Settings
 from authgate.errors import AuthError, Code
+from authgate.identity.contact import account_ref
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
+from authgate.vocabulary import Channel
 
 MAX_FIELD = 4096
 """Longest credential string looked at (longer: 400 INVALID_INPUT, nothing hashed)."""
@@ -45,9 +47,19 @@ class LoginProvider(Protocol):
         """What ``GET /auth/client-config`` shows of it (at least ``enabled``)."""
         ...
 
+    def rate_limit_accounts(self, credentials: dict[str, Any], settings: Settings) -> list[str]:
+        """The account(s) ``authenticate`` will look up from these credentials, as
+        ``identity.contact.account_ref`` strings (the login's per-account rate-limit key):
+        exactly the field(s) it reads, normalised as its look-up normalises them, so no
+        other field can change the key. ``[]`` when the credentials name none (the login
+        refuses them). May raise ``AuthError``/``ValueError`` for credentials the login
+        refuses anyway."""
+        ...
+
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
-        """The user these credentials prove, or a coded ``AuthError``."""
+        """The user these credentials prove, or a coded ``AuthError``. ``client`` carries
+        the IP and trusted-device token the lockout needs (``throttling.rate``)."""
         ...
 
 
@@ -61,3 +73,13 @@ def require_strings(credentials: dict[str, Any], names: tuple[str, ...]) -> list
         if not isinstance(credentials[k], str) or len(credentials[k]) > MAX_FIELD:
             raise AuthError(Code.INVALID_INPUT, f"credentials.{k} must be a string")
     return [credentials[k] for k in names]
+
+
+def string_account(credentials: dict[str, Any], name: str, channel: Channel,
+                   settings: Settings) -> list[str]:
+    """``rate_limit_accounts`` of a provider that looks the account up by one string
+    credential on ``channel``."""
+    value = credentials.get(name)
+    if not isinstance(value, str) or not value:
+        return []
+    return [account_ref(channel, value, settings.phone_default_region)]

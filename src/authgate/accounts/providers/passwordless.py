@@ -10,10 +10,11 @@ from authgate.accounts import passwordless
 from authgate.accounts.providers.base import MAX_FIELD
 from authgate.config import Settings
 from authgate.errors import AuthError, Code
+from authgate.identity.contact import account_ref
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
-from authgate.vocabulary import CHANNELS
+from authgate.vocabulary import CHANNELS, Channel
 
 
 @dataclass(frozen=True)
@@ -30,26 +31,38 @@ class PasswordlessCode:
         return {"enabled": settings.passwordless.enabled,
                 "allowSignUp": settings.passwordless.allow_sign_up}
 
+    def rate_limit_accounts(self, credentials: dict[str, Any], settings: Settings) -> list[str]:
+        """The identifier on each channel the login will try."""
+        identifier, _, channels = _fields(credentials)
+        return [account_ref(channel, identifier, settings.phone_default_region)
+                for channel in channels]
+
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
-        creds = credentials
-        if not all(creds.get(k) for k in ("identifier", "code")):
-            raise AuthError(Code.MISSING_REQUIRED_FIELDS,
-                            "Missing identifier, code required fields")
-        identifier, code = creds["identifier"], creds["code"]
-        if not isinstance(identifier, str) or not isinstance(code, str) or max(
-                len(identifier), len(code)) > MAX_FIELD:
-            raise AuthError(Code.INVALID_INPUT,
-                            "identifier and code are required for passwordless OTP login")
-        channels = creds.get("channels")
-        if channels is None:
-            channels = list(CHANNELS)
-        if (not isinstance(channels, list) or not channels
-                or not all(c in CHANNELS for c in channels)):
-            raise AuthError(Code.INVALID_INPUT,
-                            "credentials.channels must be an array of: email, sms")
+        identifier, code, channels = _fields(credentials)
         return await passwordless.login(res, identifier=identifier, code=code,
                                         channels=channels, client=client)
+
+
+def _fields(creds: dict[str, Any]) -> tuple[str, str, list[Channel]]:
+    """credentials {identifier, code, channels?} → (identifier, code, channels), or
+    MISSING_REQUIRED_FIELDS / INVALID_INPUT."""
+    if not all(creds.get(k) for k in ("identifier", "code")):
+        raise AuthError(Code.MISSING_REQUIRED_FIELDS,
+                        "Missing identifier, code required fields")
+    identifier, code = creds["identifier"], creds["code"]
+    if not isinstance(identifier, str) or not isinstance(code, str) or max(
+            len(identifier), len(code)) > MAX_FIELD:
+        raise AuthError(Code.INVALID_INPUT,
+                        "identifier and code are required for passwordless OTP login")
+    channels = creds.get("channels")
+    if channels is None:
+        channels = list(CHANNELS)
+    if (not isinstance(channels, list) or not channels
+            or not all(c in CHANNELS for c in channels)):
+        raise AuthError(Code.INVALID_INPUT,
+                        "credentials.channels must be an array of: email, sms")
+    return identifier, code, list(dict.fromkeys(channels))
 
 
 PROVIDER = PasswordlessCode()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authgate.accounts import login
-from authgate.accounts.providers.base import require_strings
+from authgate.accounts.providers.base import require_strings, string_account
 from authgate.config import Settings
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
@@ -25,6 +25,9 @@ class PhonePassword:
 
     def client_config(self, settings: Settings) -> dict[str, Any]:
         return {"enabled": settings.phone_auth_enabled}
+
+    def rate_limit_accounts(self, credentials: dict[str, Any], settings: Settings) -> list[str]:
+        return string_account(credentials, "phone", "sms", settings)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:

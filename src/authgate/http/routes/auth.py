@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from authgate.accounts import login as accounts
 from authgate.accounts import logout as logout_flows
+from authgate.config import Settings
 from authgate.errors import AuthError, Code
 from authgate.http import cookies, serializers
 from authgate.http.deps import (
@@ -20,7 +21,7 @@ from authgate.http.deps import (
     PendingMfaNoForcedChange,
     Res,
 )
-from authgate.http.rate_limits import rate_limit
+from authgate.http.rate_limits import FromBody, rate_limit
 from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     OPTIONAL_AUTH,
@@ -40,6 +41,7 @@ from authgate.http.schemas import (
     iso,
     respond,
 )
+from authgate.identity.contact import account_ref
 from authgate.registry import login_providers
 
 router = APIRouter(tags=["Authentication"])
@@ -65,8 +67,15 @@ def _no_auto_login() -> Response:
                            message="Signup successful"))
 
 
+def _signup_accounts(body: SignupIn, settings: Settings) -> list[str]:
+    """Both addresses the new account claims (the flow checks and stores both)."""
+    region = settings.phone_default_region
+    return ([account_ref("email", body.email)] if body.email else []) + (
+        [account_ref("sms", body.phone, region)] if body.phone else [])
+
+
 @router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
-             dependencies=[rate_limit("signup")],
+             dependencies=[rate_limit("signup", by=FromBody(SignupIn, _signup_accounts))],
              summary="Create an account and sign in")
 async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> Response:
     user = await accounts.signup(res, email=body.email, phone=body.phone,
@@ -82,8 +91,16 @@ async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> 
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
 
 
+def _login_accounts(body: LoginIn, settings: Settings) -> list[str]:
+    """The account(s) this login looks up: what its provider says it reads from the
+    credentials (``LoginProvider.rate_limit_accounts``), nothing else in the body."""
+    provider = login_providers.get(body.providerName) if body.providerName else None
+    return (provider.rate_limit_accounts(body.credentials, settings)
+            if provider is not None else [])
+
+
 @router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
-             dependencies=[rate_limit("login")],
+             dependencies=[rate_limit("login", by=FromBody(LoginIn, _login_accounts))],
              summary="Sign in (email/phone + password, or a passwordless code)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     outcome = await accounts.login(

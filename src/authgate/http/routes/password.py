@@ -8,10 +8,11 @@ from pydantic import Field, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.accounts import password_reset, passwords
+from authgate.config import Settings
 from authgate.errors import Code
 from authgate.http.deps import MfaCompleted, Res
 from authgate.http.errors import route_statuses
-from authgate.http.rate_limits import rate_limit
+from authgate.http.rate_limits import FromBody, rate_limit
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -21,6 +22,7 @@ from authgate.http.schemas import (
     errors,
     respond,
 )
+from authgate.identity.contact import account_ref
 from authgate.identity.store import valid_email
 
 router = APIRouter(tags=["Authentication"])
@@ -64,6 +66,12 @@ class VerifyForgotPasswordOtpIn(_CodeIn, _ByAddressIn):
     """The reset code for the account named by email or phone."""
 
 
+def _reset_account(body: _ByAddressIn, settings: Settings) -> list[str]:
+    """The one account the reset flow looks up: by phone when one is given, else by email."""
+    named = password_reset.named_address(body.email, body.phone)
+    return [account_ref(*named, settings.phone_default_region)] if named else []
+
+
 class ResetPasswordIn(_In):
     token: StrictStr = Field(..., min_length=1, description="resetToken from "
                              "/auth/verify-forgot-password-otp")
@@ -76,7 +84,8 @@ class ResetTokenOut(_Out):
 
 
 @router.post("/forgot-password", response_model=MessageOut, responses=errors(400),
-             dependencies=[rate_limit("forgot_password")],
+             dependencies=[rate_limit("forgot_password",
+                                      by=FromBody(ForgotPasswordIn, _reset_account))],
              summary="Send a password reset code (same answer whether or not the account exists)")
 async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
     await password_reset.request_reset(res, email=body.email, phone=body.phone,
@@ -85,7 +94,9 @@ async def forgot_password(body: ForgotPasswordIn, res: Res) -> Response:
 
 
 @router.post("/verify-forgot-password-otp", response_model=ResetTokenOut, responses=errors(400),
-             dependencies=[rate_limit("otp_verify")],
+             dependencies=[rate_limit("otp_verify",
+                                      by=FromBody(VerifyForgotPasswordOtpIn, _reset_account),
+                                      per_client=True)],
              summary="Exchange the reset code for a single-use reset token")
 async def verify_forgot_password_otp(body: VerifyForgotPasswordOtpIn, res: Res) -> Response:
     token = await password_reset.verify_code(

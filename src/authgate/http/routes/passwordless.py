@@ -10,9 +10,11 @@ from pydantic import Field, StrictStr
 from starlette.responses import Response
 
 from authgate.accounts import passwordless
+from authgate.config import Settings
 from authgate.http.deps import Res
-from authgate.http.rate_limits import rate_limit
+from authgate.http.rate_limits import FromBody, rate_limit
 from authgate.http.schemas import MessageOut, _In, errors, respond
+from authgate.identity.contact import account_ref
 
 router = APIRouter(tags=["Authentication"])
 
@@ -24,8 +26,13 @@ class PasswordlessSendIn(_In):
     tenantId: StrictStr | None = Field(None, description="Refused: tenancy is off")
 
 
+def _send_account(body: PasswordlessSendIn, settings: Settings) -> list[str]:
+    """The account the code goes to: ``identifier`` looked up on ``channel``."""
+    return [account_ref(body.channel, body.identifier, settings.phone_default_region)]
+
+
 @router.post("/passwordless/send", response_model=MessageOut, responses=errors(400, 403),
-             dependencies=[rate_limit("send_code", by="body")],
+             dependencies=[rate_limit("send_code", by=FromBody(PasswordlessSendIn, _send_account))],
              summary="Send a login code (same answer whether or not the account exists)")
 async def passwordless_send(body: PasswordlessSendIn, res: Res) -> Response:
     await passwordless.send_code(res, identifier=body.identifier, channel=body.channel,
