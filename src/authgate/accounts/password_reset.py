@@ -7,7 +7,8 @@ What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
   answer nor its timing depends on the account or on the mail relay. A resend inside the
   throttle window is dropped silently there (a 429 only for real accounts would be an
   oracle). ``verify_code`` answers an unknown account exactly like a wrong code
-  (VERIFICATION_CODE_INVALID, after the same engine query), never PASSWORD_RESET_INVALID_REQUEST.
+  (VERIFICATION_CODE_INVALID, after the same engine query), never PASSWORD_RESET_INVALID_REQUEST,
+  and the miss that uses a real code up says nothing more than the others (issue 12, item 5).
 * Guessing is bounded per code (``mfa.max_attempts`` misses from all clients), per account
   (``rate_limit.issued_codes`` codes a day) and per (account, client) (the ``otp_verify`` row,
   keyed on ``named_address``: strangers cannot spend the owner's budget).
@@ -152,7 +153,9 @@ async def verify_code(res: Resources, *, email: str | None, phone: str | None,
 
     Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
     MISSING_REQUIRED_FIELD (blank code), VERIFICATION_CODE_EXPIRED and
-    VERIFICATION_CODE_INVALID -- the latter also for an unknown or suspended account.
+    VERIFICATION_CODE_INVALID "Invalid verification code" -- also for an unknown or
+    suspended account, and also when the miss used the code up (the engine's "Too many
+    invalid attempts…" would tell that a real code existed: issue 12, item 5).
     """
     channel, identifier = _channel(res, email, phone, tenant_id)
     code = (code or "").strip()
@@ -162,12 +165,17 @@ async def verify_code(res: Resources, *, email: str | None, phone: str | None,
     now = res.clock.now()
     ttl = res.settings.password.reset_token_expires_in
     jti = secrets.token_urlsafe(24)
-    if user is None or not user.is_active:
-        await miss_without_account(res, purpose=CODE_PURPOSE, channel=channel, code=code)
-    async with codes.consume(res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel,
-                             code=code) as tx:
-        await _store_token(res, tx, user_id=user.id, channel=channel, now=now, ttl=ttl,
-                           token_hash=_token_hash(res, user.id, jti, user.password_hash))
+    try:
+        if user is None or not user.is_active:
+            await miss_without_account(res, purpose=CODE_PURPOSE, channel=channel, code=code)
+        async with codes.consume(res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel,
+                                 code=code) as tx:
+            await _store_token(res, tx, user_id=user.id, channel=channel, now=now, ttl=ttl,
+                               token_hash=_token_hash(res, user.id, jti, user.password_hash))
+    except AuthError as err:
+        if err.code is Code.VERIFICATION_CODE_INVALID:
+            raise AuthError(Code.VERIFICATION_CODE_INVALID) from None
+        raise
     return res.tokens.issue_purpose(
         TOKEN_TYPE, {"userId": user.id, "tenantId": user.tenant_id, "jti": jti}, now, ttl)
 
