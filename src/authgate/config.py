@@ -379,6 +379,8 @@ class RateLimitSettings(_Section):
     forgot_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(3, 300))
     send_code: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(10, 600))
     """MFA challenges, verification sends and passwordless sends (each costs a message)."""
+    change_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(5, 300))
+    """Keyed on the caller's access token: each request checks the current password."""
     issued_codes: RateRule | None = _rule(20, 86400)
     """One-time codes issued per account and purpose (reset, passwordless, verification,
     MFA challenge): with ``mfa.max_attempts`` tries per code this bounds the guesses at any

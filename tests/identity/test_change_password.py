@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Harness, MakeHarness, bearer
+from tests.mfa.helpers import enable_mfa, enroll, pending_login, signup_token
 
 PW = "correct horse battery"
 NEW = "a different staple 42"
@@ -89,3 +90,62 @@ async def test_change_password_refused_while_mfa_pending(make_harness: MakeHarne
 async def test_signup_applies_the_same_policy(h: Harness) -> None:
     r = await h.signup(password="password")
     assert (r.status_code, r.json()["code"]) == (400, "PASSWORD_TOO_COMMON")
+
+
+async def test_wrong_current_passwords_lock_until_the_lock_ends(make_harness: MakeHarness) -> None:
+    """Issue 12, item 6: a stolen access token cannot guess the current password without
+    end. Failures count in the user's lockout (shared with logins); a success clears."""
+    h = await make_harness(rate_limit={"lockout": {"max_failures": 3, "lock_duration": 600},
+                                       "change_password": {"per_ip": None,
+                                                           "per_account": None}})
+    token = await h.user_token()
+    for _ in range(2):
+        assert (await _change(h, token, "wrong password", NEW))[1]["code"] == \
+            "CURRENT_PASSWORD_INCORRECT"
+    assert (await h.login()).status_code == 200  # a success clears the count
+    for _ in range(3):
+        status, body = await _change(h, token, "wrong password", NEW)
+        assert (status, body["code"]) == (400, "CURRENT_PASSWORD_INCORRECT")
+    r = await h.client.post("/auth/change-password", headers=bearer(token),
+                            json={"currentPassword": PW, "newPassword": NEW})
+    assert (r.status_code, r.json()["code"]) == (429, "ACCOUNT_LOCKED")
+    assert r.headers["retry-after"] == "600"
+    assert (await h.login()).json()["code"] == "ACCOUNT_LOCKED"  # the same lockout
+    h.clock.advance(599)
+    assert (await _change(h, token, PW, NEW))[1]["code"] == "ACCOUNT_LOCKED"
+    h.clock.advance(1)
+    assert await _change(h, token, PW, NEW) == (200, {"message": "Password changed successfully"})
+
+
+async def test_change_password_is_rate_limited_per_user(make_harness: MakeHarness) -> None:
+    h = await make_harness(security={"trusted_proxies": ["127.0.0.1"]}, rate_limit={
+        "change_password": {"per_ip": None, "per_account": {"limit": 2, "window": 300}},
+        "lockout": {"enabled": False}})
+    token = await h.user_token()
+    other = await h.user_token("bob@example.com")
+    for n in range(2):
+        r = await h.client.post("/auth/change-password",
+                                headers={**bearer(token), "X-Forwarded-For": f"203.0.113.{n}"},
+                                json={"currentPassword": "wrong password", "newPassword": NEW})
+        assert r.json()["code"] == "CURRENT_PASSWORD_INCORRECT"
+    r = await h.client.post("/auth/change-password",
+                            headers={**bearer(token), "X-Forwarded-For": "198.51.100.9"},
+                            json={"currentPassword": PW, "newPassword": NEW})
+    assert (r.status_code, r.json()["code"]) == (429, "RATE_LIMITED")
+    assert (await _change(h, other, PW, NEW))[0] == 200
+
+
+async def test_an_mfa_pending_session_cannot_spend_the_owners_budget(
+        make_harness: MakeHarness) -> None:
+    """The per-user row is counted after the guard: someone with the password but not the
+    second factor cannot keep the owner from changing it."""
+    h = await make_harness(rate_limit={
+        "change_password": {"per_ip": None, "per_account": {"limit": 2, "window": 300}}})
+    owner = await signup_token(h)
+    await enroll(h, owner)
+    await enable_mfa(h, owner)
+    pending = (await pending_login(h))["accessToken"]
+    for _ in range(5):
+        status, body = await _change(h, pending, "wrong password", NEW)
+        assert (status, body["code"]) == (401, "MFA_REQUIRED")
+    assert await _change(h, owner, PW, NEW) == (200, {"message": "Password changed successfully"})

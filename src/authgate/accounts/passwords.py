@@ -11,9 +11,10 @@ from authgate.events import PASSWORD_CHANGED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import User
-from authgate.mfa.trust import revoke_all_trust
+from authgate.mfa.trust import revoke_all_trust, vouches_for
 from authgate.resources import Resources
-from authgate.sessions.service import Principal, Sessions
+from authgate.sessions.service import ClientMeta, Principal, Sessions
+from authgate.throttling import rate
 from authgate.tx import Tx, readonly, transaction
 
 
@@ -47,12 +48,21 @@ async def set_password(res: Resources, tx: Tx, user_id: str, new_hash: str,
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def change_password(res: Resources, principal: Principal, current: str, new: str) -> None:
+async def change_password(res: Resources, principal: Principal, current: str, new: str, *,
+                          client: ClientMeta | None = None) -> None:
     """Replace the password of the caller.
 
     Raises NEW_PASSWORD_SAME_AS_CURRENT, CURRENT_PASSWORD_INCORRECT, the policy codes,
-    USER_NOT_FOUND. Other sessions and all trusted devices are revoked afterwards.
+    USER_NOT_FOUND, RATE_LIMITED and ACCOUNT_LOCKED (429). A stolen access token cannot
+    guess without end: each request counts in the ``change_password`` row per user, and a
+    wrong current password in the user's lockout exactly like a failed login
+    (``throttling.rate``; a success clears). The row is counted here, after the route's
+    guard, not by a route dependency: an MFA-pending session (password only) must not be
+    able to spend the owner's budget. Other sessions and all trusted devices are revoked
+    afterwards.
     """
+    await rate.enforce(res, "change_password", ip=client.ip if client else None,
+                       accounts=[rate.account_subject(res, "user", principal.user.id)])
     if current == new:
         raise AuthError(Code.NEW_PASSWORD_SAME_AS_CURRENT,
                         "New password must be different from the current password")
@@ -61,8 +71,14 @@ async def change_password(res: Resources, principal: Principal, current: str, ne
     if user is None:
         raise AuthError(Code.USER_NOT_FOUND)
     stored = user.password_hash
+    attempt = await rate.begin_password_attempt(  # ACCOUNT_LOCKED (429)
+        res, rate.lockout_key(res, user_id=user.id, identifier=None),
+        ip=client.ip if client else None,
+        trusted=vouches_for(res, user.id, client.trust_token if client else None))
     if not await res.hasher.verify(stored, current):
+        await rate.password_failed(res, attempt)
         raise AuthError(Code.CURRENT_PASSWORD_INCORRECT, "Current password is incorrect")
+    await rate.password_succeeded(res, attempt)
     password_policy.check(res.settings.password, new,
                           identifiers=(user.email or "", user.phone or ""))
     new_hash = await res.hasher.hash(new)

@@ -23,7 +23,7 @@ Issued codes
     code, no set of clients gets more than limit × max_attempts guesses a day at one
     account's reset, passwordless, verification or MFA codes.
 
-Lockout (password logins, passwordless logins)
+Lockout (password logins, passwordless logins, change-password)
     Failures are counted twice, before the secret is checked (attempts are reserved
     atomically, so N parallel guesses cannot get more checks than the limits):
 
@@ -91,6 +91,8 @@ BUCKETS: dict[str, Bucket] = {
     "send_code": Bucket("token", "POST /auth/mfa/challenge, /auth/send-email-verification, "
                                  "/auth/send-phone-verification (token); "
                                  "/auth/passwordless/send (body)"),
+    "change_password": Bucket("token", "POST /auth/change-password (counted by the flow, "
+                                       "after the guard)"),
 }
 
 

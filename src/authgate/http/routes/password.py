@@ -10,7 +10,7 @@ from starlette.responses import Response
 from authgate.accounts import password_reset, passwords
 from authgate.config import Settings
 from authgate.errors import Code
-from authgate.http.deps import MfaCompleted, Res
+from authgate.http.deps import Client, MfaCompleted, Res
 from authgate.http.errors import route_statuses
 from authgate.http.rate_limits import FromBody, rate_limit
 from authgate.http.schemas import (
@@ -34,11 +34,14 @@ class ChangePasswordIn(_In):
     newPassword: StrictStr = Field(..., min_length=1)
 
 
-@router.post("/change-password", response_model=MessageOut, responses=errors(400, 401, 403),
+@router.post("/change-password", response_model=MessageOut,
+             responses=errors(400, 401, 403, 429),
              summary="Change the password (other sessions and trusted devices are revoked)",
              openapi_extra=SECURED)
-async def change_password(body: ChangePasswordIn, res: Res, principal: MfaCompleted) -> Response:
-    await passwords.change_password(res, principal, body.currentPassword, body.newPassword)
+async def change_password(body: ChangePasswordIn, res: Res, principal: MfaCompleted,
+                          client: Client) -> Response:
+    await passwords.change_password(res, principal, body.currentPassword, body.newPassword,
+                                    client=client)
     return respond(MessageOut(message="Password changed successfully"))
 
 
