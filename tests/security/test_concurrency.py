@@ -61,7 +61,8 @@ async def test_parallel_wrong_passwords_across_instances(make_harness: MakeHarne
     extra: dict[str, Any] = {} if counters == "redis" else {"redis_url": None}
     hs = await cluster(make_harness, security={"trusted_proxies": ["127.0.0.1"]},
                        rate_limit={"login": {"per_ip": None, "per_account": None},
-                                   "lockout": {"max_failures": 5}}, **extra)
+                                   "lockout": {"max_failures": 5, "account_max_failures": 5}},
+                       **extra)
     await hs[0].signup()
     body = {"providerName": "email",
             "credentials": {"email": "alice@example.com", "password": "not the password"}}

@@ -55,8 +55,8 @@ def fuzz_settings(url: str) -> Any:
     table: dict[str, Any] = {b: {"per_ip": wide, "per_account": wide, "per_account_long": wide}
                              for b in BUCKETS}
     # The fuzzer reads /openapi.json: served only when enabled (off in production mode).
-    return base_settings(url, rate_limit={**table, "lockout": {"max_failures": 1000}},
-                         docs={"enabled": True})
+    return base_settings(url, rate_limit={**table, "issued_codes": wide, "lockout": {
+        "max_failures": 1000, "account_max_failures": 100_000}}, docs={"enabled": True})
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,10 @@ ROUTES = [
           lambda v: {"providerName": "passwordless",
                      "credentials": {"identifier": v, "code": "000000", "channels": ["email"]}},
           credentials=frozenset({"identifier", "code", "channels"})),
+    Route("login-passwordless-any-channel", "/auth/login", LoginIn,
+          lambda v: {"providerName": "passwordless",
+                     "credentials": {"identifier": v, "code": "000000"}},
+          credentials=frozenset({"identifier", "code", "channels"})),
     Route("signup", "/auth/signup", SignupIn, lambda v: {"email": v, "password": PW}),
     Route("forgot-password", "/auth/forgot-password", ForgotPasswordIn,
           lambda v: {"email": v}),
@@ -224,7 +228,8 @@ async def test_codes_issued_are_capped_per_account_and_purpose(
     account per window; the public flows stay silent about it, the signed-in ones say 429."""
     cfg = limits()
     cfg["issued_codes"] = {"limit": 3, "window": 86400}
-    h = await make_harness(rate_limit=cfg, delivery={"smtp": smtp_sink.settings()})
+    h = await make_harness(rate_limit=cfg, delivery={"smtp": smtp_sink.settings()},
+                           passwordless={"enabled": True})
     token = (await h.signup("victim@example.com", PW)).json()["accessToken"]
     for n in range(5):
         r = await h.client.post("/auth/forgot-password", json={"email": "victim@example.com"},
@@ -242,11 +247,18 @@ async def test_codes_issued_are_capped_per_account_and_purpose(
     assert_error(r, 429, "RATE_LIMITED")
     assert 0 < int(r.headers["retry-after"]) <= 86400
     assert len(smtp_sink.to("victim@example.com")) == 6
+    for _ in range(4):
+        r = await h.client.post("/auth/passwordless/send",
+                                json={"identifier": "victim@example.com", "channel": "email"})
+        assert r.status_code == 200, r.text
+        await background.drain(h.res)
+        h.clock.advance(31)
+    assert len(smtp_sink.to("victim@example.com")) == 9
     h.clock.advance(timedelta(days=1))
     assert (await h.client.post("/auth/forgot-password",
                                 json={"email": "victim@example.com"})).status_code == 200
     await background.drain(h.res)
-    assert len(smtp_sink.to("victim@example.com")) == 7
+    assert len(smtp_sink.to("victim@example.com")) == 10
 
 
 async def test_passwordless_login_is_under_the_long_window_and_the_lockout(

@@ -411,3 +411,25 @@ async def test_password_reset_lifts_every_per_client_lock(make_harness: MakeHarn
     await rate.unlock_account(h.res, await user_id_of(h.res, "alice@example.com"))
     for ip in ("203.0.113.1", "2001:db8:1:2::1"):
         assert (await login(h, password=PASSWORD, ip=ip)).status_code == 200
+
+
+async def test_unknown_accounts_lock_like_real_ones_whatever_the_spelling(
+        make_harness: MakeHarness) -> None:
+    """Spellings that would find one account share its lock, for unknown accounts too
+    (else the lockout tells which numbers exist)."""
+    h = await make_harness(rate_limit=lockout(2), phone_auth_enabled=True)
+    assert (await h.client.post("/auth/signup", json={
+        "phone": "+15551234567", "password": PASSWORD})).status_code == 200
+
+    async def phone_login(phone: str) -> tuple[int, str]:
+        r = await h.client.post("/auth/login", json={
+            "providerName": "phone", "credentials": {"phone": phone, "password": "wrong pw"}})
+        return r.status_code, r.json()["code"]
+
+    seen = {}
+    for digits in ("5551234567", "5550000000"):
+        spaced = f"+1 {digits[:3]} {digits[3:6]} {digits[6:]}"
+        seen[digits] = [await phone_login(spaced), await phone_login(f"+1{digits}"),
+                        await phone_login(f" +1{digits}\t")]
+    assert seen["5551234567"] == seen["5550000000"] == [
+        (401, "INVALID_CREDENTIALS"), (401, "INVALID_CREDENTIALS"), (429, "ACCOUNT_LOCKED")]

@@ -15,6 +15,7 @@ from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
+from authgate.identity.contact import account_ref
 from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import policy, trust
@@ -215,7 +216,10 @@ async def login_password(
         elif phone is not None:
             user = await users.by_phone(s, phone)
     stored = user.password_hash if user else None
-    lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=email or phone)
+    lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=(
+        account_ref("email", email) if email is not None
+        else account_ref("sms", phone, res.settings.phone_default_region) if phone is not None
+        else None))
     attempt = await rate.begin_password_attempt(  # ACCOUNT_LOCKED (429)
         res, lock_key, ip=client.ip,
         trusted=trust.vouches_for(res, user.id if user else None, client.trust_token))

@@ -33,7 +33,7 @@ from authgate import background, vocabulary
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, PASSWORDLESS_CODE_SENT, USER_CREATED, Event
 from authgate.identity import store as users
-from authgate.identity.contact import account_ref, address_of, find_user, miss_without_account
+from authgate.identity.contact import account_refs, address_of, find_user, miss_without_account
 from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa.trust import vouches_for
@@ -151,18 +151,23 @@ async def login(res: Resources, *, identifier: str, code: str, channels: Sequenc
     (429, unknown accounts alike), ACCOUNT_INACTIVE (401, told only after the code was
     proven).
     """
-    tried = [(channel, await find_user(res, channel, identifier))
-             for channel in dict.fromkeys(channels) if _provider_enabled(res, channel)]
+    region = res.settings.phone_default_region
+    tried: list[tuple[Channel, str, User | None]] = []
+    for channel in dict.fromkeys(channels):
+        if not _provider_enabled(res, channel):
+            continue
+        refs = account_refs([(channel, identifier)], region)
+        if refs:  # else not an address of this kind (an email tried as a phone): no account
+            tried.append((channel, refs[0], await find_user(res, channel, identifier)))
     await rate.enforce_accounts(res, "otp_verify", [
-        rate.client_account(
-            res, account_ref(channel, identifier, res.settings.phone_default_region), client.ip)
-        for channel, _ in tried])
-    owner = next((user for _, user in tried if user is not None), None)
-    lock_key = rate.lockout_key(res, user_id=owner.id if owner else None, identifier=identifier)
+        rate.client_account(res, ref, client.ip) for _, ref, _ in tried])
+    owner = next((user for _, _, user in tried if user is not None), None)
+    lock_key = rate.lockout_key(res, user_id=owner.id if owner else None,
+                                identifier=tried[0][1] if tried else identifier)
     attempt = await rate.begin_password_attempt(
         res, lock_key, ip=client.ip,
         trusted=vouches_for(res, owner.id if owner else None, client.trust_token))
-    for channel, user in tried:
+    for channel, _, user in tried:
         column = User.email_verified_at if channel == "email" else User.phone_verified_at
         now = res.clock.now()
         try:

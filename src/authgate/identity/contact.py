@@ -3,9 +3,11 @@ password, passwordless) that must not tell whether the account exists (contract 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NoReturn
 
 from authgate.db import new_id
+from authgate.errors import AuthError
 from authgate.identity import store as users
 from authgate.identity.models import User
 from authgate.otp import codes
@@ -32,6 +34,19 @@ def account_ref(channel: Channel, identifier: str, region: str | None = None) ->
     if channel == "email":
         return "email:" + users.normalise_email(identifier)
     return "phone:" + users.normalise_phone(identifier, region)
+
+
+def account_refs(addresses: Iterable[tuple[Channel, str]], region: str | None) -> list[str]:
+    """``account_ref`` of each (channel, value) that can name an account there: a value the
+    look-up would refuse (an email tried as a phone number) names none, and must not drop
+    the others."""
+    refs = []
+    for channel, value in addresses:
+        try:
+            refs.append(account_ref(channel, value, region))
+        except AuthError:
+            continue
+    return refs
 
 
 def address_of(user: User, channel: Channel) -> str | None:

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, or_, select
 
 from authgate import upsert
 from authgate.errors import AuthError, Code
@@ -139,22 +139,32 @@ async def check_and_count(
 
 async def current(res: Resources, scope: str, subject: str) -> Attempt | None:
     """The subject's live window (read only), or None when there is none."""
+    return (await current_many(res, [(scope, subject)]))[0]
+
+
+async def current_many(res: Resources,
+                       counters: list[tuple[str, str]]) -> list[Attempt | None]:
+    """``current`` for several (scope, subject) pairs in one round trip."""
     now = res.clock.now()
-    key = _key(scope, subject)
+    keys = [_key(scope, subject) for scope, subject in counters]
+    found: dict[str, tuple[int, datetime]] = {}
     if res.redis is not None:
-        raw = await res.redis.hmget(f"{res.settings.redis_prefix}attempts:{key}", ["c", "e"])
-        if raw[0] is None or raw[1] is None:
-            return None
-        n = int(raw[0])
-        end = datetime.fromtimestamp(int(raw[1]) / 1000, tz=now.tzinfo)
+        pipe = res.redis.pipeline(transaction=False)
+        for k in keys:
+            pipe.hmget(f"{res.settings.redis_prefix}attempts:{k}", ["c", "e"])
+        for k, (n, e) in zip(keys, await pipe.execute(), strict=True):
+            if n is not None and e is not None:
+                found[k] = (int(n), datetime.fromtimestamp(int(e) / 1000, tz=now.tzinfo))
     else:
         async with res.readmaker() as s:
-            row = (await s.execute(select(Counter.count, Counter.expires_at)
-                                   .where(Counter.key == key))).one_or_none()
-        if row is None:
-            return None
-        n, end = int(row[0]), row[1]
-    return Attempt(n, end) if end > now else None
+            rows = (await s.execute(select(Counter.key, Counter.count, Counter.expires_at)
+                                    .where(Counter.key.in_(keys)))).all()
+        found = {row[0]: (int(row[1]), row[2]) for row in rows}
+    out: list[Attempt | None] = []
+    for k in keys:
+        got = found.get(k)
+        out.append(Attempt(*got) if got is not None and got[1] > now else None)
+    return out
 
 
 async def blocked_for(res: Resources, scope: str, subject: str, *,
@@ -169,27 +179,35 @@ async def blocked_for(res: Resources, scope: str, subject: str, *,
 
 async def clear(res: Resources, scope: str, subject: str) -> None:
     """Forget the subject's failures (after a success)."""
-    key = _key(scope, subject)
+    await clear_many(res, [(scope, subject)])
+
+
+async def clear_many(res: Resources, counters: list[tuple[str, str]]) -> None:
+    """``clear`` for several (scope, subject) pairs in one round trip."""
+    keys = [_key(scope, subject) for scope, subject in counters]
     if res.redis is not None:
-        await res.redis.delete(f"{res.settings.redis_prefix}attempts:{key}")
+        await res.redis.delete(*[f"{res.settings.redis_prefix}attempts:{k}" for k in keys])
         return
     async with transaction(res.sessionmaker) as tx:
-        await tx.session.execute(delete(Counter).where(Counter.key == key))
+        await tx.session.execute(delete(Counter).where(Counter.key.in_(keys)))
 
 
-async def clear_prefix(res: Resources, scope: str, subject_prefix: str) -> None:
-    """Forget every subject of ``scope`` starting with ``subject_prefix`` (rare: a password
-    reset lifting the per-client locks of one account; Redis walks its keys with SCAN)."""
-    key = _key(scope, subject_prefix)
+async def clear_prefix(res: Resources, scopes: tuple[str, ...], subject_prefix: str) -> None:
+    """Forget every subject of ``scopes`` starting with ``subject_prefix`` (rare: a password
+    reset lifting the per-client locks of one account; Redis walks its keys with one SCAN)."""
+    keys = [_key(scope, subject_prefix) for scope in scopes]
     if res.redis is not None:
-        pattern = f"{res.settings.redis_prefix}attempts:{_glob_escape(key)}*"
-        found = [k async for k in res.redis.scan_iter(match=pattern, count=1000)]
+        base = f"{res.settings.redis_prefix}attempts:"
+        pattern = _glob_escape(base) + "*" + _glob_escape(f":{subject_prefix}") + "*"
+        wanted = tuple(base + k for k in keys)
+        found = [k async for k in res.redis.scan_iter(match=pattern, count=1000)
+                 if (k.decode() if isinstance(k, bytes) else k).startswith(wanted)]
         if found:
             await res.redis.delete(*found)
         return
     async with transaction(res.sessionmaker) as tx:
-        await tx.session.execute(delete(Counter).where(Counter.key.startswith(key,
-                                                                              autoescape=True)))
+        await tx.session.execute(delete(Counter).where(or_(
+            *[Counter.key.startswith(k, autoescape=True) for k in keys])))
 
 
 def _glob_escape(text: str) -> str:

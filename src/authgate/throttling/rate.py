@@ -58,6 +58,7 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from authgate.config import RateBucket, RateRule
@@ -205,7 +206,8 @@ _MAX_DOUBLINGS = 24
 
 def lockout_key(res: Resources, *, user_id: str | None, identifier: str | None) -> str:
     """The lockout subject: the user id of a known account, else a keyed hash of the
-    normalised identifier the caller typed (so unknown accounts lock the same way)."""
+    identifier the caller typed, normalised as the look-up does (``contact.account_ref``), so
+    unknown accounts lock the same way: spellings that would find one account share a lock."""
     if user_id:
         return f"u:{user_id}"
     return "i:" + account_subject(res, "login", (identifier or "").strip().lower())
@@ -264,12 +266,13 @@ async def begin_password_attempt(
         return _OFF
     cfg = res.settings.rate_limit.lockout
     client_key = _client_key(key, ip)
-    if (left := await lock_remaining(res, client_key)) is not None:
-        raise _locked(left)
+    mine_left, account_left = await _locks_remaining(res, client_key, key)
+    if mine_left is not None:
+        raise _locked(mine_left)
     exempt = False
-    if (left := await lock_remaining(res, key)) is not None:
+    if account_left is not None:
         if trusted is None or not await trusted():
-            raise _locked(left)
+            raise _locked(account_left)
         exempt = True  # the owner's known device: its own per-client counter still applies
     mine = await attempts.count(res, _FAIL, client_key, window=cfg.window)
     if mine.count > cfg.max_failures:
@@ -281,11 +284,19 @@ async def begin_password_attempt(
             raise _locked(await _lock(res, key))
         total = got.count
     # locked (and the count reset) by a parallel attempt meanwhile?
-    if (left := await lock_remaining(res, client_key)) is not None:
-        raise _locked(left)
-    if not exempt and (left := await lock_remaining(res, key)) is not None:
-        raise _locked(left)
+    mine_left, account_left = await _locks_remaining(res, client_key, key)
+    if mine_left is not None:
+        raise _locked(mine_left)
+    if not exempt and account_left is not None:
+        raise _locked(account_left)
     return SecretAttempt(key, client_key, mine.count, total)
+
+
+async def _locks_remaining(res: Resources, *keys: str) -> list[int | None]:
+    """``lock_remaining`` of several subjects in one round trip."""
+    now = res.clock.now()
+    return [None if got is None else got.retry_after(now)
+            for got in await attempts.current_many(res, [(_LOCK, k) for k in keys])]
 
 
 async def password_failed(res: Resources, attempt: SecretAttempt) -> None:
@@ -304,9 +315,8 @@ async def password_succeeded(res: Resources, attempt: SecretAttempt) -> None:
     account's failures."""
     if not lockout_enabled(res) or attempt is _OFF:
         return
-    await attempts.clear(res, _FAIL, attempt.client_key)
-    await attempts.clear(res, _LEVEL, attempt.client_key)
-    await attempts.clear(res, _FAIL, attempt.key)
+    await attempts.clear_many(res, [(_FAIL, attempt.client_key), (_LEVEL, attempt.client_key),
+                                    (_FAIL, attempt.key)])
 
 
 async def _lock(res: Resources, subject: str) -> int:
@@ -317,7 +327,8 @@ async def _lock(res: Resources, subject: str) -> int:
     cfg = res.settings.rate_limit.lockout
     earlier = await attempts.current(res, _LEVEL, subject)
     doublings = min(earlier.count if earlier else 0, _MAX_DOUBLINGS)
-    duration = min(cfg.lock_duration * (2 ** doublings), cfg.max_lock_duration)
+    duration = timedelta(seconds=min(cfg.lock_duration.total_seconds() * 2.0 ** doublings,
+                                     cfg.max_lock_duration.total_seconds()))
     lock = await attempts.count(res, _LOCK, subject, window=duration)
     if lock.count == 1:  # a new lock, not a parallel attempt joining one
         await attempts.count(res, _LEVEL, subject, window=cfg.backoff_window)
@@ -330,6 +341,5 @@ async def unlock_account(res: Resources, user_id: str) -> None:
     and the lock history: the password-reset flow calls this once the new password is
     committed (proof of control of the email/phone)."""
     key = lockout_key(res, user_id=user_id, identifier=None)
-    for scope in (_LOCK, _FAIL, _LEVEL):
-        await attempts.clear(res, scope, key)
-        await attempts.clear_prefix(res, scope, _client_prefix(key))
+    await attempts.clear_many(res, [(scope, key) for scope in (_LOCK, _FAIL, _LEVEL)])
+    await attempts.clear_prefix(res, (_LOCK, _FAIL, _LEVEL), _client_prefix(key))

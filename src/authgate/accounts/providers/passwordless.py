@@ -10,7 +10,7 @@ from authgate.accounts import passwordless
 from authgate.accounts.providers.base import MAX_FIELD
 from authgate.config import Settings
 from authgate.errors import AuthError, Code
-from authgate.identity.contact import account_ref
+from authgate.identity.contact import account_refs
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
@@ -34,8 +34,8 @@ class PasswordlessCode:
     def rate_limit_accounts(self, credentials: dict[str, Any], settings: Settings) -> list[str]:
         """The identifier on each channel the login will try."""
         identifier, _, channels = _fields(credentials)
-        return [account_ref(channel, identifier, settings.phone_default_region)
-                for channel in channels]
+        return account_refs([(channel, identifier) for channel in channels],
+                            settings.phone_default_region)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:

@@ -41,8 +41,9 @@ from authgate.http.schemas import (
     iso,
     respond,
 )
-from authgate.identity.contact import account_ref
+from authgate.identity.contact import account_refs
 from authgate.registry import login_providers
+from authgate.vocabulary import Channel
 
 router = APIRouter(tags=["Authentication"])
 
@@ -69,9 +70,12 @@ def _no_auto_login() -> Response:
 
 def _signup_accounts(body: SignupIn, settings: Settings) -> list[str]:
     """Both addresses the new account claims (the flow checks and stores both)."""
-    region = settings.phone_default_region
-    return ([account_ref("email", body.email)] if body.email else []) + (
-        [account_ref("sms", body.phone, region)] if body.phone else [])
+    addresses: list[tuple[Channel, str]] = []
+    if body.email:
+        addresses.append(("email", body.email))
+    if body.phone:
+        addresses.append(("sms", body.phone))
+    return account_refs(addresses, settings.phone_default_region)
 
 
 @router.post("/signup", response_model=AuthOut, responses=errors(400, 403),
