@@ -245,11 +245,10 @@ async def login_password(
 
 
 async def login(res: Resources, *, provider_name: str | None, credentials: dict[str, Any],
-                tenant_id: str | None, client: ClientMeta,
-                trust_token: str | None) -> LoginOutcome:
+                tenant_id: str | None, client: ClientMeta) -> LoginOutcome:
     """``POST /auth/login``: the provider named by the request proves the user, then the
     session opens (pending MFA unless the provider is a second factor itself or
-    ``trust_token``, read by the HTTP edge, is a live trusted device of this user).
+    ``client.trust_token``, read by the HTTP edge, is a live trusted device of this user).
 
     Raises INVALID_PROVIDER for an unknown or disabled provider, then what the provider
     raises (INVALID_CREDENTIALS, MISSING_REQUIRED_FIELDS, ...).
@@ -259,6 +258,7 @@ async def login(res: Resources, *, provider_name: str | None, credentials: dict[
         raise AuthError(Code.INVALID_PROVIDER)
     user = await provider.authenticate(res, credentials, tenant_id=tenant_id, client=client)
     satisfied = not provider.owes_mfa or (
-        trust_token is not None and await trust.trusted_device_check(res, user.id, trust_token))
+        client.trust_token is not None
+        and await trust.trusted_device_check(res, user.id, client.trust_token))
     return await start_session(res, user, client=client, amr=provider.amr,
                                mfa_satisfied=satisfied)

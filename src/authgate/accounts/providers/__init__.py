@@ -1,8 +1,8 @@
-"""The built-in login providers, one module each; registering one is one line here."""
+"""The built-in login providers; registering one is one line here."""
 
-from authgate.accounts.providers import email, passwordless, phone
+from authgate.accounts.providers import password, passwordless
 from authgate.registry import login_providers
 
-login_providers.register(email.PROVIDER)
-login_providers.register(phone.PROVIDER)
+login_providers.register(password.EMAIL)
+login_providers.register(password.PHONE)
 login_providers.register(passwordless.PROVIDER)
