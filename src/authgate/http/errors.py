@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from authgate.db import database_unavailable
 from authgate.errors import AuthError, Code, ServiceUnavailable
+from authgate.http.no_store import NoStoreJSON
 
 log = logging.getLogger("authgate.http")
 
@@ -130,8 +131,7 @@ def envelope(status: int, message: str, code: str, headers: dict[str, str] | Non
         "message": message,
         "code": code,
     }
-    return Response(orjson.dumps(body), status_code=status, headers=headers,
-                    media_type="application/json")
+    return NoStoreJSON(orjson.dumps(body), status_code=status, headers=headers)
 
 
 def auth_error_response(err: AuthError, request: Request | None = None) -> Response:

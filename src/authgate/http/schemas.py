@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from authgate.clock import iso_millis
 from authgate.errors import Code
+from authgate.http.no_store import NoStoreJSON
 from authgate.identity.store import valid_email
 from authgate.registry import mfa_methods
 
@@ -32,14 +33,13 @@ def respond(body: BaseModel, status: int = 200) -> Response:
     """Serialise a response model: the one definition of the shape (the OpenAPI document
     reads the same model). Fields the route did not set are left out (the contract omits
     them rather than sending null); pydantic-core writes the JSON directly."""
-    return Response(body.__pydantic_serializer__.to_json(body, exclude_unset=True),
-                    status_code=status, media_type="application/json")
+    return NoStoreJSON(body.__pydantic_serializer__.to_json(body, exclude_unset=True),
+                       status_code=status)
 
 
 def respond_list(adapter: TypeAdapter[list[Any]], items: list[Any]) -> Response:
     """A JSON array of response models, through a ``TypeAdapter`` built once per shape."""
-    return Response(adapter.dump_json(items, exclude_unset=True),
-                    media_type="application/json")
+    return NoStoreJSON(adapter.dump_json(items, exclude_unset=True))
 
 
 def storable_text(value: Any) -> bool:

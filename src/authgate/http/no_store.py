@@ -1,0 +1,33 @@
+"""The response class of every ``/auth`` answer: JSON that no cache keeps and no browser sniffs.
+
+Bodies here carry tokens, TOTP secrets, recovery codes, reset tokens and personal data, so
+each response says ``Cache-Control: no-store`` and ``Pragma: no-cache`` (ASVS 8.2.1: no
+browser or shared cache stores them; ``Pragma`` for HTTP/1.0 caches) and
+``X-Content-Type-Options: nosniff`` (14.4.4: a JSON body is never run as script or HTML).
+
+The headers are added where responses are built (``respond``, ``respond_list``, the error
+envelope), not by a middleware: a middleware layer costs every request an extra ASGI hop;
+this costs a list extend of three pre-encoded pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.responses import Response
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
+)
+
+
+class NoStoreJSON(Response):
+    """A JSON response with ``SECURITY_HEADERS``; the body is already serialised."""
+
+    media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        self.raw_headers.extend(SECURITY_HEADERS)
