@@ -67,6 +67,10 @@ class AuthGate:
 
     async def start(self) -> Resources:
         check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
+        console = self.settings.admin_console
+        if console.enabled and console.secret_key is None:
+            log.warning("admin_console.enabled is set but admin_console.secret_key is not: "
+                        "the admin console stays off")
         res = build_resources(self.settings, clock=self.clock,
                               hash_processes=self.server_process)
         try:
@@ -99,10 +103,15 @@ class AuthGate:
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
+        if self.settings.admin_console.enabled:
+            from authgate.admin.http.headers import AdminHeaders
+
+            app.add_middleware(AdminHeaders, path=self.prefix + "/admin")
 
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
+    from authgate.admin.http import routes as admin_routes
     from authgate.http.routes import (
         mfa_challenge,
         mfa_devices,
@@ -112,7 +121,7 @@ def _feature_routers() -> list[APIRouter]:
     )
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
-            mfa_devices.router]
+            mfa_devices.router, admin_routes.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -146,6 +155,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                              description=app.description, routes=documented)
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["access-token"] = {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        schema["components"]["securitySchemes"]["admin-session"] = {
+            "type": "apiKey", "in": "cookie", "name": settings.admin_console.cookie_name}
         app.openapi_schema = openapi_finalize(schema, app.routes)
         return schema
 

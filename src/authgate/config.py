@@ -381,6 +381,13 @@ class RateLimitSettings(_Section):
     """MFA challenges, verification sends and passwordless sends (each costs a message)."""
     change_password: RateBucket = RateBucket(per_ip=_rule(10, 60), per_account=_rule(5, 300))
     """Keyed on the caller's access token: each request checks the current password."""
+    admin_login: RateBucket = RateBucket(per_ip=_rule(5, 60), per_account=_rule(5, 60))
+    """``POST /auth/admin/login`` (upstream's ``adminLogin``, 60 s/5), counted after the
+    body is valid; the lockout (per admin account and client) applies on top."""
+    admin_reset: RateBucket = RateBucket(per_ip=_rule(5, 900), per_account=_rule(5, 900))
+    """``POST /auth/admin/signup`` and ``/auth/admin/reset-password``, which check the
+    console's secret key (upstream's ``adminReset``, 15 min/5), counted after the body is
+    valid (a malformed request spends nothing, W21)."""
     issued_codes: RateRule | None = _rule(20, 86400)
     """One-time codes issued per account and purpose (reset, passwordless, verification,
     MFA challenge): with ``mfa.max_attempts`` tries per code this bounds the guesses at any
@@ -412,6 +419,52 @@ class RateLimitSettings(_Section):
                         bucket[key] = rule
                 merged[name] = bucket
         return merged
+
+
+class AdminConsoleSettings(_Section):
+    """The admin console (``/auth/admin``): off unless ``enabled`` *and* a ``secret_key`` is
+    set. A key shorter than 32 characters or a well-known placeholder stops start-up."""
+
+    enabled: bool = False
+    secret_key: SecretStr | None = None
+    """Bootstraps the first admin (``POST /auth/admin/signup``) and resets admin passwords
+    (``POST /auth/admin/reset-password``); the admin session key is derived from it unless
+    ``session_secret`` is set."""
+    session_secret: SecretStr | None = None
+    """Signs the admin session cookie; unset: derived from ``secret_key`` (HKDF)."""
+    session_duration: Duration = timedelta(hours=2)
+    cookie_name: str = Field("nest_auth_admin", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    csrf_cookie_name: str = Field("nest_auth_admin_csrf", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    csrf_header_name: str = Field("x-csrf-token", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    allow_admin_management: bool = True
+    """Admins may list, create, edit and delete admins (``/auth/admin/admins``)."""
+    allow_public_signup_after_first_admin: bool = False
+    """``POST /auth/admin/signup`` stays open (with the secret key) after the first admin."""
+
+    @field_validator("secret_key", "session_secret")
+    @classmethod
+    def _strong(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        raw = v.get_secret_value()
+        weak = raw.lower() in _WEAK_SECRETS or raw.lower() in _WEAK_ADMIN_KEYS
+        if weak or len(raw) < 32 or len(set(raw)) < 8:
+            raise ValueError("must be at least 32 characters and not a well-known placeholder")
+        return v
+
+    def active(self) -> bool:
+        """The console answers: enabled and a secret key configured (contract §2.7: a
+        missing key force-disables it)."""
+        return self.enabled and self.secret_key is not None
+
+
+_WEAK_ADMIN_KEYS = {
+    "admin", "admin123", "changeme123", "secret-key", "your-admin-secret-key",
+    "your-secret-key-here", "change-this-secret-key", "replace-me", "default",
+    "0" * 32, "a" * 32, "1234567890" * 4, "12345678901234567890123456789012",
+    "abcdefghijklmnopqrstuvwxyz123456", "your-super-secret-admin-key-change-me",
+    "change-me-to-a-long-random-string", "please-change-this-admin-secret-key",
+}
 
 
 class Settings(BaseSettings):
@@ -452,6 +505,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     delivery: DeliverySettings = DeliverySettings()
     docs: DocsSettings = DocsSettings()
+    admin_console: AdminConsoleSettings = AdminConsoleSettings()
 
     @field_validator("phone_default_region")
     @classmethod

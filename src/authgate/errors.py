@@ -90,6 +90,21 @@ class Code(StrEnum):
     MFA_ENROLLMENT_REQUIRED = "MFA_ENROLLMENT_REQUIRED"
     MFA_TOO_MANY_ATTEMPTS = "MFA_TOO_MANY_ATTEMPTS"
     REAUTH_REQUIRED = "REAUTH_REQUIRED"
+    # the admin console
+    ADMIN_CONSOLE_DISABLED = "ADMIN_CONSOLE_DISABLED"
+    ADMIN_AUTH_REQUIRED = "ADMIN_AUTH_REQUIRED"
+    ADMIN_SESSION_INVALID = "ADMIN_SESSION_INVALID"
+    ADMIN_SESSION_REVOKED = "ADMIN_SESSION_REVOKED"
+    ADMIN_BOOTSTRAP_CLOSED = "ADMIN_BOOTSTRAP_CLOSED"
+    ADMIN_CONSOLE_SECRET_NOT_CONFIGURED = "ADMIN_CONSOLE_SECRET_NOT_CONFIGURED"
+    ADMIN_MANAGEMENT_DISABLED = "ADMIN_MANAGEMENT_DISABLED"
+    ADMIN_USER_EXISTS = "ADMIN_USER_EXISTS"
+    ADMIN_USER_NOT_FOUND = "ADMIN_USER_NOT_FOUND"
+    ADMIN_LAST_REMAINING = "ADMIN_LAST_REMAINING"
+    ADMIN_PASSWORD_TOO_SHORT = "ADMIN_PASSWORD_TOO_SHORT"
+    ADMIN_TOTP_REQUIRED = "ADMIN_TOTP_REQUIRED"
+    INVALID_SECRET_KEY = "INVALID_SECRET_KEY"
+    SECRET_KEY_NOT_CONFIGURED = "SECRET_KEY_NOT_CONFIGURED"
 
 
 DEFAULT_MESSAGES: dict[Code, str] = {
@@ -147,6 +162,21 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.MFA_ENROLLMENT_REQUIRED: "MFA is required: set up an authenticator to continue",
     Code.MFA_TOO_MANY_ATTEMPTS: "Too many failed verification attempts. Please try again later.",
     Code.REAUTH_REQUIRED: "Please re-authenticate to perform this action",
+    Code.ADMIN_CONSOLE_DISABLED: "Admin console is disabled",
+    Code.ADMIN_AUTH_REQUIRED: "Admin authentication required",
+    Code.ADMIN_SESSION_INVALID: "Invalid admin session",
+    Code.ADMIN_SESSION_REVOKED: "Admin session has been revoked",
+    Code.ADMIN_BOOTSTRAP_CLOSED: ("An admin already exists: sign in, or ask an admin to "
+                                  "create your account"),
+    Code.ADMIN_CONSOLE_SECRET_NOT_CONFIGURED: "Admin console secret key is not configured",
+    Code.ADMIN_MANAGEMENT_DISABLED: "Admin management disabled",
+    Code.ADMIN_USER_EXISTS: "Admin user with this email already exists",
+    Code.ADMIN_USER_NOT_FOUND: "Admin user not found",
+    Code.ADMIN_LAST_REMAINING: "Cannot delete the last admin user",
+    Code.ADMIN_PASSWORD_TOO_SHORT: "Password must be at least 8 characters long",
+    Code.ADMIN_TOTP_REQUIRED: "Enter the code from your authenticator app",
+    Code.INVALID_SECRET_KEY: "Invalid secret key",
+    Code.SECRET_KEY_NOT_CONFIGURED: "Admin console secret key is not configured",
 }
 
 
@@ -189,6 +219,8 @@ RESERVED: frozenset[Code] = frozenset({
     Code.TOO_MANY_ATTEMPTS,  # attempt limits outside MFA (those are MFA_TOO_MANY_ATTEMPTS)
     Code.MFA_CODE_EXPIRED,  # unused upstream too: an expired email/SMS code is
     #                         VERIFICATION_CODE_EXPIRED
+    Code.ADMIN_CONSOLE_SECRET_NOT_CONFIGURED,  # never: without a secret key the console is
+    Code.SECRET_KEY_NOT_CONFIGURED,            # off (404 ADMIN_CONSOLE_DISABLED) as a whole
     Code.PASSWORD_RESET_INVALID_REQUEST,  # never: verify-forgot answers an unknown account
     #                                       like a wrong code (no enumeration, W10)
 })

@@ -38,6 +38,12 @@ PASSWORD_RESET_REQUESTED = "password.reset_requested"
 EMAIL_VERIFIED = "email.verified"
 PHONE_VERIFIED = "phone.verified"
 PASSWORDLESS_CODE_SENT = "passwordless.code_sent"
+ADMIN_CREATED = "admin.created"
+ADMIN_PASSWORD_RESET = "admin.password_reset"
+ADMIN_ACTION = "admin.action"
+"""Every change an admin makes through the console or the management API (the audit
+trail): data ``{"actor", "actorEmail", "action", "target", "ip", "at"}`` plus details;
+``actor`` is None for the secret-key routes (bootstrap, reset-password)."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Imports every model so ``Base.metadata`` is complete (migrations, test set-up)."""
 
+from authgate.admin.models import AdminSession, AdminUser
 from authgate.db import Base
 from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
 from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
@@ -8,6 +9,8 @@ from authgate.sessions.models import SessionRow
 from authgate.throttling.models import Counter
 
 __all__ = [
+    "AdminSession",
+    "AdminUser",
     "Base",
     "Counter",
     "OneTimeCode",

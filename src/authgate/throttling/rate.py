@@ -94,6 +94,10 @@ BUCKETS: dict[str, Bucket] = {
                                  "/auth/passwordless/send (body)"),
     "change_password": Bucket("token", "POST /auth/change-password (counted by the flow, "
                                        "after the guard)"),
+    "admin_login": Bucket("body", "POST /auth/admin/login (counted by the flow, once the body "
+                                  "is valid)"),
+    "admin_reset": Bucket("body", "POST /auth/admin/signup, /auth/admin/reset-password "
+                                  "(counted by the flow, once the body is valid)"),
 }
 
 
@@ -340,6 +344,11 @@ async def unlock_account(res: Resources, user_id: str) -> None:
     """Lift the account's lock and every per-client lock of it, and forget the failures
     and the lock history: the password-reset flow calls this once the new password is
     committed (proof of control of the email/phone)."""
-    key = lockout_key(res, user_id=user_id, identifier=None)
+    await unlock(res, lockout_key(res, user_id=user_id, identifier=None))
+
+
+async def unlock(res: Resources, key: str) -> None:
+    """Lift the lock of the lockout subject ``key`` and all its per-client locks, and forget
+    its failures and lock history."""
     await attempts.clear_many(res, [(scope, key) for scope in (_LOCK, _FAIL, _LEVEL)])
     await attempts.clear_prefix(res, (_LOCK, _FAIL, _LEVEL), _client_prefix(key))
