@@ -254,6 +254,15 @@ def rotate_keys(config: ConfigOpt = None) -> None:
         raise typer.Exit(1)
 
 
+def _register_commands() -> None:
+    from authgate.cli.calibrate import calibrate_hash
+
+    app.command("calibrate-hash")(calibrate_hash)
+
+
+_register_commands()
+
+
 def main() -> None:
     try:
         app()

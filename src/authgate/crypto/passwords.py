@@ -10,9 +10,8 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from argon2 import PasswordHasher as _Argon2
-from argon2 import Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from authgate.crypto import argon2id
+from authgate.crypto.argon2id import Params
 
 HASH_THREAD_NICENESS = 19
 """How much lower than the process a hashing thread runs (Linux nice steps, capped at 19).
@@ -59,36 +58,20 @@ def _hashing_process(owner: int) -> None:
     threading.Thread(target=_watch, name="owner-watch", daemon=True).start()
 
 
-Params = tuple[int, int, int]
-"""(time_cost, memory_cost_kib, parallelism)"""
-_BY_PARAMS: dict[Params, _Argon2] = {}
-
-
-def _argon2(params: Params) -> _Argon2:
-    ph = _BY_PARAMS.get(params)
-    if ph is None:
-        ph = _BY_PARAMS[params] = _Argon2(time_cost=params[0], memory_cost=params[1],
-                                          parallelism=params[2], type=Type.ID)
-    return ph
-
-
 # Module-level, so a process pool can run them: they travel by name, with the parameters.
 def _hash(params: Params, password: str) -> str:
-    return _argon2(params).hash(password)
+    return argon2id.hash_password(params, password)
 
 
 def _verify(params: Params, stored: str, password: str) -> bool:
-    try:
-        return bool(_argon2(params).verify(stored, password))
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    return argon2id.verify_password(params, stored, password)
 
 
 class PasswordHasher:
     """Hash, verify, and tell when a stored hash should be upgraded.
 
-    argon2-cffi releases the GIL while hashing, so a small thread pool gives real
-    parallelism across cores while the event loop keeps serving other requests.
+    Both implementations (``argon2id.py``) release the GIL while hashing, so a small thread
+    pool gives real parallelism across cores while the event loop keeps serving requests.
     """
 
     def __init__(
@@ -96,27 +79,21 @@ class PasswordHasher:
         workers: int | None = None, processes: bool = False,
     ) -> None:
         self._params: Params = (time_cost, memory_cost_kib, parallelism)
-        self._ph = _argon2(self._params)
         # One hash per core at most: each already runs its lanes on threads, and every
         # concurrent hash holds memory_cost of RAM.
         self._workers = workers or min(4, os.cpu_count() or 1)
         self._processes = processes
         self._pool = self._new_pool()
-        # A real hash of a random password: verifying against it costs what a real
-        # verification costs, which hides whether an account exists.
-        self._dummy = self._ph.hash("authgate-dummy-password-for-timing")
+        self._dummy = argon2id.decoy(self._params)
 
     def hash_sync(self, password: str) -> str:
-        return self._ph.hash(password)
+        return _hash(self._params, password)
 
     def verify_sync(self, stored: str | None, password: str) -> bool:
         return _verify(self._params, stored or self._dummy, password) and stored is not None
 
     def needs_rehash(self, stored: str) -> bool:
-        try:
-            return self._ph.check_needs_rehash(stored)
-        except InvalidHashError:
-            return True
+        return argon2id.needs_rehash(self._params, stored)
 
     def _new_pool(self) -> Executor:
         """Threads, or (``processes``: an ``authgate serve`` worker) processes of their own.
