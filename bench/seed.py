@@ -25,9 +25,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from argon2 import PasswordHasher, Type
-
 from authgate.config import PasswordHashSettings
+from authgate.crypto import argon2id
 from authgate.db import Database
 from authgate.migrate import upgrade
 from authgate.models import Base
@@ -38,11 +37,10 @@ EMAIL = "{prefix}{n}@bench.test"
 
 
 def password_hash(password: str = PASSWORD) -> str:
-    """One hash at the default cost, reused for every seeded user."""
+    """One hash at the default cost (by the implementation the server uses), reused for
+    every seeded user."""
     d = PasswordHashSettings()
-    ph = PasswordHasher(time_cost=d.time_cost, memory_cost=d.memory_cost_kib,
-                        parallelism=d.parallelism, type=Type.ID)
-    return ph.hash(password)
+    return argon2id.hash_password((d.time_cost, d.memory_cost_kib, d.parallelism), password)
 
 
 def _rows(start: int, count: int, *, pw_hash: str, prefix: str, mfa_rows: bool,
