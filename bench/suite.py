@@ -42,6 +42,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
 
 import seed as seeding
+from peer import NestAuthPeer
 
 from authgate.config import load_settings
 from authgate.composition import build_resources
@@ -56,6 +57,13 @@ REDIS_URL = os.environ.get("AUTHGATE_BENCH_REDIS", "redis://127.0.0.1:6379/9")
 USERS = 1000                     # seeded accounts per stack (the 1k case)
 ROUTE_KEYS = ("user", "verify-session", "mfa-toggle", "mfa-status", "refresh", "login",
               "mfa-verify", "storm")
+PEER_ROUTES = (
+    ("user", "GET /auth/user", "GET", "/auth/user", None),
+    ("verify-session", "GET /auth/verify-session", "GET", "/auth/verify-session", None),
+    ("mfa-toggle", "POST /auth/mfa/toggle", "POST", "/auth/mfa/toggle", '{"enabled":false}'),
+    ("mfa-status", "GET /auth/mfa/status", "GET", "/auth/mfa/status", None),
+)
+LOGIN_P4 = "POST /auth/login (p=4)"
 GUARDED = ("GET /auth/user", "GET /auth/verify-session", "GET /auth/mfa/status",
            "POST /auth/mfa/toggle")
 
@@ -495,6 +503,32 @@ class Report:
     soak: list[str] = field(default_factory=list)
     scale: list[tuple[str, int, Run]] = field(default_factory=list)
     checks: list[tuple[str, bool | None, str]] = field(default_factory=list)
+    peer_rows: list[Row] = field(default_factory=list)
+    hash_params: str = ""
+
+
+async def set_password_hashes(stack: Stack, params: tuple[int, int, int]) -> None:
+    """Every seeded user's password hashed with ``params`` (one hash, reused)."""
+    import asyncpg
+
+    from authgate.crypto import argon2id
+
+    h = argon2id.hash_password(params, seeding.PASSWORD)
+    conn = await asyncpg.connect(stack.db_url.replace("+asyncpg", ""))
+    try:
+        await conn.execute("UPDATE authgate_users SET password_hash = $1", h)
+    finally:
+        await conn.close()
+
+
+def hash_params() -> str:
+    from authgate.config import PasswordHashSettings
+    from authgate.crypto import argon2id
+
+    d = PasswordHashSettings()
+    params = (d.time_cost, d.memory_cost_kib, d.parallelism)
+    return (f"t={d.time_cost}, {d.memory_cost_kib // 1024} MiB, p={d.parallelism}, "
+            f"{argon2id.implementation(params)}")
 
 
 def _default_hash() -> tuple[tuple[int, int, int], str]:
@@ -631,6 +665,7 @@ class Suite:
         OUT.mkdir(parents=True, exist_ok=True)
         wall, cpu = measure_hash()
         rep.hash_wall_ms, rep.hash_cpu_ms = wall * 1000, cpu * 1000
+        rep.hash_params = hash_params()
         cores = os.cpu_count() or 1
         rep.login_bound = cores / cpu
         self.log(f"argon2id default cost: {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU "
@@ -638,6 +673,8 @@ class Suite:
         for server in a.servers:
             for stack in stacks(a.stacks):
                 self.stack(server, stack)
+        if a.peer == "nest-auth":
+            self.nest_auth(a.servers[0])
         if a.scale_users and "postgres" in a.stacks:
             self.scale(a.servers[0])
         return rep
@@ -799,6 +836,57 @@ class Suite:
         self.report.checks.append((f"soak memory flat within 5% ({stack.name} {workers}w)",
                                    abs(growth) <= 0.05, f"{growth:+.1%}"))
 
+    def nest_auth(self, server: str) -> None:
+        """nest-auth 2.11.1 (one node process, PostgreSQL) driven like authgate: the same
+        routes, wrk shape and durations; then authgate's login once more at upstream's exact
+        hash parameters (p=4, argon2-cffi), so both parameter sets are in the same run."""
+        a, rep = self.a, self.report
+        why = NestAuthPeer.available()
+        if why:
+            rep.notes.append(f"--peer nest-auth: not run ({why})")
+            self.log(f"nest-auth peer not run: {why}")
+            return
+        d, c = a.duration, a.connections
+        users = emails("peer", 64)
+
+        def add(route: str, run: Run) -> None:
+            rep.peer_rows.append(Row("nest-auth (postgres)", "node", 1, route, run, 0.0))
+            self.log(f"nest-auth {route}: {run.rps:,.1f} req/s p50 {run.p50_ms:.1f} ms "
+                     f"p99 {run.p99_ms:.1f} ms cpu {run.cpu_us:.0f} µs/req "
+                     f"rss {run.rss_mb:.0f} MB errors {run.errors}")
+
+        self.log("== nest-auth 2.11.1: starting the peer, signing up 64 users")
+        with NestAuthPeer(free_port()) as peer:
+            access = peer.sign_up(users, seeding.PASSWORD)
+            for key, route, method, path, body in PEER_ROUTES:
+                if key not in a.routes:
+                    continue
+                f = data_file("peer-" + key, {"method": method, "path": path, "body": body,
+                                              "tokens": access})
+                wrk(peer.base, "bearer.lua", [f], duration=2, connections=c)  # warm-up
+                add(route, measured(peer, "bearer.lua", [f], duration=d,  # type: ignore[arg-type]
+                                    connections=c))
+            if "login" in a.routes:
+                logins = data_file("peer-login", {"password": seeding.PASSWORD, "emails": users})
+                add("POST /auth/login", measured(peer, "login.lua", [logins],  # type: ignore[arg-type]
+                                                 duration=max(d, 8), connections=8))
+        if "login" in a.routes and "postgres" in a.stacks:
+            self.login_at_upstream_parameters(server)
+
+    def login_at_upstream_parameters(self, server: str) -> None:
+        stack = next(s for s in stacks(["postgres"]))
+        params = (3, 65536, 4)
+        asyncio.run(set_password_hashes(stack, params))
+        env = stack.env() | {"AUTHGATE_PASSWORD_HASH__PARALLELISM": "4"}
+        logins = data_file("login", {"password": seeding.PASSWORD,
+                                     "emails": emails("user", USERS)})
+        with Server(server, "authgate", 1, env) as srv:
+            run = measured(srv, "login.lua", [logins], duration=max(self.a.duration, 8),
+                           connections=8)
+        run.note = "argon2id m=64 MiB t=3 p=4 (nest-auth's parameters), argon2-cffi"
+        self.report.rows.append(Row("postgres", server, 1, LOGIN_P4, run, 0.0))
+        self.log(f"postgres {server} 1w {LOGIN_P4}: {run.rps:.1f}/s")
+
     def scale(self, server: str) -> None:
         """GET /auth/user (and mfa/status) at 1k users, then at ``scale_users``."""
         a, rep = self.a, self.report
@@ -871,7 +959,7 @@ def table(rep: Report) -> str:
             continue
         x = r.run
         ratio = fmt(r.ratio, ".2f")
-        if r.route == "POST /auth/login":
+        if r.route.startswith("POST /auth/login") and x.note:
             ratio += f" ({x.note})"
         ceil = rep.ceilings.get((r.server, r.workers))
         cpu_ratio = ceil.cpu_us / x.cpu_us if ceil and x.cpu_us else None
@@ -914,6 +1002,13 @@ def evaluate(rep: Report) -> None:
         share = best.run.rps / rep.login_bound
         rep.checks.append(("login ≥ 85% of the hash bound (best stack)", share >= 0.85,
                            f"{share:.0%} ({best.stack} {best.workers}w, {best.run.rps:.1f}/s)"))
+    peer_login = next((r for r in rep.peer_rows if r.route == "POST /auth/login"), None)
+    for route in ("POST /auth/login", LOGIN_P4):
+        ours = find("postgres", 1, route)
+        if peer_login and peer_login.run and ours and ours.run:
+            k = ours.run.rps / peer_login.run.rps
+            rep.checks.append((f"{route} ≥ 1.2× nest-auth's logins/s (postgres, 1 process)",
+                               k >= 1.2, f"{k:.2f}×"))
     for stack, server, workers, idle, during in rep.storms:
         k = during.p99_ms / idle.p99_ms if idle.p99_ms else 0
         rep.checks.append((f"login storm p99 ≤ 2× idle ({stack} {workers}w, {server})", k <= 2,
@@ -931,6 +1026,28 @@ def evaluate(rep: Report) -> None:
             k = lo.rps / hi.rps
             rep.checks.append(((f"{route} per-request cost at {sizes[1]:,} users within 10% of "
                                f"{sizes[0]:,}"), k <= 1.10, f"{k:.2f}×"))
+
+
+def peer_table(rep: Report) -> str:
+    """authgate (PostgreSQL, 1 worker, the first server) beside nest-auth, route by route."""
+    lines = ["## authgate and nest-auth 2.11.1, same run\n",
+             "Both on this machine's PostgreSQL, one process each (authgate: 1 worker; "
+             "nest-auth: one node process), the same wrk scripts, connections and durations. "
+             "Login rows: authgate at its default hash parameters and at nest-auth's (p=4).\n",
+             "| route | authgate req/s | p50 / p99 ms | RSS MB | nest-auth req/s | "
+             "p50 / p99 ms | RSS MB | authgate ÷ nest-auth |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for peer in rep.peer_rows:
+        assert peer.run
+        ours = [r for r in rep.rows if r.stack == "postgres" and r.workers == 1 and r.run
+                and r.route in (peer.route, f"{peer.route} (p=4)")]
+        for row in ours:
+            assert row.run
+            lines.append(f"| {row.route} | {row.run.rps:,.1f} | {row.run.p50_ms:.1f} / "
+                         f"{row.run.p99_ms:.1f} | {row.run.rss_mb:.0f} | {peer.run.rps:,.1f} | "
+                         f"{peer.run.p50_ms:.1f} / {peer.run.p99_ms:.1f} | "
+                         f"{peer.run.rss_mb:.0f} | **{row.run.rps / peer.run.rps:.2f}×** |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(rep: Report) -> str:
@@ -952,10 +1069,12 @@ def markdown(rep: Report) -> str:
            "those counters are still kept on every request.\n"),
            table(rep), ""]
     out.append("## Login and the password hash\n")
-    out.append(f"One argon2id verification at the default cost (t=3, 64 MiB, p=4) takes "
-               f"{rep.hash_wall_ms:.0f} ms wall and {rep.hash_cpu_ms:.0f} ms of CPU (its 4 lanes "
-               f"run on threads). Bound = {os.cpu_count()} cores ÷ {rep.hash_cpu_ms:.0f} ms = "
+    out.append(f"One argon2id verification at the default cost ({rep.hash_params}) takes "
+               f"{rep.hash_wall_ms:.0f} ms wall and {rep.hash_cpu_ms:.0f} ms of CPU. Bound = "
+               f"{os.cpu_count()} cores ÷ {rep.hash_cpu_ms:.0f} ms = "
                f"**{rep.login_bound:.1f} logins/s**.\n")
+    if rep.peer_rows:
+        out.append(peer_table(rep))
     if rep.storms:
         out.append("## Login storm\n")
         out.append("p99 of `GET /auth/user` from one connection, idle and while logins run at "
@@ -1016,6 +1135,9 @@ def main() -> None:
     ap.add_argument("--nice", type=int, default=0,
                     help="run the suite, its servers, wrk and the bench databases' PostgreSQL "
                          "backends at this niceness (e.g. -10 as root on a shared machine)")
+    ap.add_argument("--peer", choices=["nest-auth"],
+                    help="also drive nest-auth 2.11.1 (../shared/peers) with the same routes "
+                         "and print the authgate/nest-auth ratio per route")
     ap.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     a = ap.parse_args()
     a.workers = [int(w) for w in a.workers.split(",")]
