@@ -50,4 +50,4 @@ def test_the_scan_sees_uses_and_skips_the_tables() -> None:
     used = _used_codes()
     assert Code.INVALID_CREDENTIALS in used  # raised by identity/accounts.py
     assert Code.NOT_FOUND in used  # the edge maps an unknown route to it
-    assert Code.TENANT_NOT_FOUND not in used  # a key of both tables, and nothing more
+    assert Code.MFA_CODE_EXPIRED not in used  # a key of both tables, and nothing more

@@ -117,11 +117,12 @@ def _feature_routers() -> list[APIRouter]:
         mfa_devices,
         password,
         passwordless,
+        tenants,
         verification,
     )
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
-            mfa_devices.router, admin_routes.router]
+            mfa_devices.router, tenants.router, admin_routes.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

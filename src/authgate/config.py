@@ -184,6 +184,17 @@ class RegistrationSettings(_Section):
     enabled: bool = True
     auto_login_after_signup: bool = True
     require_verified_email: bool = False
+    require_invitation: bool = False
+    """Only invited people get an account: signup (and passwordless auto sign-up) answer
+    403 ``REGISTRATION_DISABLED`` "Registration is by invitation only"; ``POST /auth/invite``
+    and accepting the invitation still work. Upstream advertises it and never enforces it
+    (contract W16)."""
+    invitation_expires_in: Duration = timedelta(days=3)
+    """How long an invitation token (``POST /auth/invite``) stays redeemable."""
+    invitation_url: str | None = None
+    """Where the invitation email links to: ``{token}`` is replaced by the URL-encoded token
+    (``https://app.example/accept-invite?token={token}``). Unset: the email carries the token
+    for the client to paste (the SDK's ``resetPassword`` redeems it)."""
     hide_existing_accounts: bool = False
     """Signup with an email/phone that already has an account answers like a successful
     signup without auto-login (no tokens for anyone) and tells the owner by email/SMS,
@@ -195,6 +206,42 @@ class RegistrationSettings(_Section):
         """A successful signup answers with tokens (``auto_login_after_signup``), never while
         existing accounts are hidden."""
         return self.auto_login_after_signup and not self.hide_existing_accounts
+
+
+class TenantSettings(_Section):
+    """Multi-tenancy (contract §3.15, §6). ``off``: no tenants, a ``tenantId`` in a request is
+    refused with ``TENANT_NOT_ENABLED`` (today's behaviour). ``shared``: one account per
+    person, members of several tenants (memberships with per-tenant roles and a default
+    tenant); ``POST /auth/switch-tenant`` moves a session between them. ``isolated``: every
+    tenant has its own accounts (the same email may exist once per tenant), ``tenantId`` is
+    required on signup and login, and nothing crosses a tenant's boundary."""
+
+    mode: Literal["off", "shared", "isolated"] = "off"
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+
+class AuthzSettings(_Section):
+    """Roles and permissions (contract §1.9 step 11, §5.1)."""
+
+    role_guards: tuple[str, ...] = ("web",)
+    """The guards roles and permissions may belong to (``GUARD_NOT_ALLOWED`` otherwise);
+    echoed as ``roleGuards`` by ``GET /auth/client-config``."""
+    role_changes: Literal["immediate", "refresh"] = "immediate"
+    """When a change to someone's roles or permissions reaches their live sessions:
+    ``immediate`` (default) rewrites the sessions' snapshot as the change commits, so a
+    withdrawn permission stops working on the next request (the guard reads the snapshot
+    it loads anyway: no extra round trip); the access token's ``roles`` claim catches up at
+    the next refresh. ``refresh``: at the next refresh or tenant switch, as upstream."""
+
+    @field_validator("role_guards")
+    @classmethod
+    def _guards(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or any(not g or len(g) > 64 for g in v):
+            raise ValueError("needs at least one guard name of 1-64 characters")
+        return tuple(dict.fromkeys(v))
 
 
 class PasswordlessSettings(_Section):
@@ -505,6 +552,8 @@ class Settings(BaseSettings):
     mfa: MfaSettings = MfaSettings()
     registration: RegistrationSettings = RegistrationSettings()
     passwordless: PasswordlessSettings = PasswordlessSettings()
+    tenant: TenantSettings = TenantSettings()
+    authz: AuthzSettings = AuthzSettings()
     password_hash: PasswordHashSettings = PasswordHashSettings()
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()

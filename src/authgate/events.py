@@ -44,6 +44,11 @@ ADMIN_ACTION = "admin.action"
 """Every change an admin makes through the console or the management API (the audit
 trail): data ``{"actor", "actorEmail", "action", "target", "ip", "at"}`` plus details;
 ``actor`` is None for the secret-key routes (bootstrap, reset-password)."""
+TENANT_SWITCHED = "tenant.switched"
+USER_INVITED = "user.invited"
+"""Data ``{"tenantId", "isNewUser", "invitedBy", "channel"}``: never the token (it went to
+the invitee only)."""
+INVITATION_ACCEPTED = "user.invitation_accepted"
 
 
 @dataclass(frozen=True)

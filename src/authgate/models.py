@@ -6,6 +6,7 @@ from authgate.identity.models import Permission, Role, RolePermission, Tenant, U
 from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
 from authgate.otp.models import OneTimeCode
 from authgate.sessions.models import SessionRow
+from authgate.tenancy.models import Membership, MembershipRole
 from authgate.throttling.models import Counter
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "AdminUser",
     "Base",
     "Counter",
+    "Membership",
+    "MembershipRole",
     "OneTimeCode",
     "Permission",
     "RecoveryCode",

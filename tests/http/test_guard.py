@@ -193,7 +193,7 @@ async def test_require_roles_and_permissions(database_url: str, make_harness: Ma
             token = r.json()["accessToken"]
             uid = claims(token)["sub"]
             assert_error(await c.get("/admin", headers=bearer(token)), 403,
-                         "NO_ROLES_ASSIGNED", "No roles assigned")
+                         "NO_ROLES_ASSIGNED", "Access denied: No roles assigned")
             res = app.state.authgate
             await grant_permissions(res, uid, "viewer", "a.read")
             login = {"providerName": "email", "credentials": {
@@ -203,7 +203,7 @@ async def test_require_roles_and_permissions(database_url: str, make_harness: Ma
                          "MISSING_REQUIRED_ROLES", "Access denied: Missing required roles: admin")
             assert_error(await c.get("/both", headers=bearer(token)), 403,
                          "MISSING_REQUIRED_PERMISSIONS",
-                         "Access denied: Missing required permissions: a.read, a.write")
+                         "Access denied: Missing required permissions: a.write")
             await grant_permissions(res, uid, "admin", "a.write")
             token = (await c.post("/auth/login", json=login)).json()["accessToken"]
             for path in ("/admin", "/both"):

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from authgate import background
+from authgate.authz.store import grants
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
 from authgate.identity import password_policy
@@ -23,6 +24,8 @@ from authgate.registry import login_providers
 from authgate.resources import Resources
 from authgate.sessions.records import MfaState, SessionRecord
 from authgate.sessions.service import ClientMeta, Sessions, TokenPair
+from authgate.tenancy import store as tenants
+from authgate.tenancy.resolve import requested_tenant, session_tenant, user_scope
 from authgate.throttling import rate
 from authgate.tx import readonly, transaction
 from authgate.vocabulary import Channel
@@ -48,8 +51,10 @@ async def signup(
 ) -> UserSnapshot | None:
     """Create an account.
 
-    Raises REGISTRATION_DISABLED, TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED,
-    PROVIDER_NOT_FOUND, INVALID_PHONE_FORMAT, the password-policy codes,
+    Raises REGISTRATION_DISABLED (also "Registration is by invitation only" under
+    ``registration.require_invitation``), TENANT_NOT_ENABLED, TENANT_NOT_FOUND,
+    TENANT_ID_REQUIRED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND, INVALID_PHONE_FORMAT,
+    the password-policy codes,
     EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS. With ``registration.hide_existing_accounts``
     a taken address returns None instead (nothing written; the owner is told in the
     background): the caller answers as for a signup without auto-login.
@@ -60,8 +65,10 @@ async def signup(
     cfg = res.settings
     if not cfg.registration.enabled:
         raise AuthError(Code.REGISTRATION_DISABLED)
-    if tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
+    if cfg.registration.require_invitation:
+        raise AuthError(Code.REGISTRATION_DISABLED, INVITATION_ONLY)
+    tenant = await requested_tenant(res, tenant_id)
+    scope = user_scope(cfg, tenant)
     if not email and not phone:
         raise AuthError(Code.EMAIL_OR_PHONE_REQUIRED)
     if email and not cfg.email_auth_enabled:
@@ -73,7 +80,7 @@ async def signup(
     phone_n = users.normalise_phone(phone, cfg.phone_default_region) if phone else None
     password_hash = await res.hasher.hash(password)
     try:
-        return await _create(res, email_n, phone_n, password_hash)
+        return await _create(res, email_n, phone_n, password_hash, scope=scope, tenant=tenant)
     except AuthError as exc:
         if exc.code not in _TAKEN or not cfg.registration.hide_existing_accounts:
             raise
@@ -81,23 +88,24 @@ async def signup(
     channel: Channel = "email" if taken == Code.EMAIL_ALREADY_EXISTS else "sms"
     address = email_n if channel == "email" else phone_n
     assert address is not None
-    background.spawn(res, _tell_owner(res, channel, address), name="signup notice")
+    background.spawn(res, _tell_owner(res, channel, address, scope), name="signup notice")
     return None
 
 
+INVITATION_ONLY = "Registration is by invitation only"
 _TAKEN = (Code.EMAIL_ALREADY_EXISTS, Code.PHONE_ALREADY_EXISTS)
 NOTICE_SCOPE = "signup-notice"
 NOTICE_INTERVAL = timedelta(hours=1)
 
 
-async def _tell_owner(res: Resources, channel: Channel, address: str) -> None:
+async def _tell_owner(res: Resources, channel: Channel, address: str, scope: str) -> None:
     """Tell the owner of ``address`` that someone tried to sign up with it: at most once an
     hour per account (signup attempts must not become a way to flood a mailbox), by SMS only
     when an SMS provider is configured."""
     from authgate.identity.contact import find_user
     from authgate.throttling import attempts
 
-    user = await find_user(res, channel, address)
+    user = await find_user(res, channel, address, scope)
     to = (user.email if channel == "email" else user.phone) if user is not None else None
     if user is None or to is None or channel not in res.channels:
         return
@@ -107,13 +115,14 @@ async def _tell_owner(res: Resources, channel: Channel, address: str) -> None:
 
 
 async def _create(res: Resources, email_n: str | None, phone_n: str | None,
-                  password_hash: str) -> UserSnapshot:
+                  password_hash: str, *, scope: str, tenant: str | None) -> UserSnapshot:
+    """The account in ``scope``, a member of ``tenant`` (its default) when one is named."""
     now = res.clock.now()
     async with transaction(res.sessionmaker) as tx:
         s = tx.session
-        if email_n and await users.by_email(s, email_n):
+        if email_n and await users.by_email(s, email_n, scope or None):
             raise AuthError(Code.EMAIL_ALREADY_EXISTS)
-        if phone_n and await users.by_phone(s, phone_n):
+        if phone_n and await users.by_phone(s, phone_n, scope or None):
             raise AuthError(Code.PHONE_ALREADY_EXISTS)
         user = User(
             email=email_n,
@@ -123,7 +132,7 @@ async def _create(res: Resources, email_n: str | None, phone_n: str | None,
             is_mfa_enabled=False,
             must_change_password=False,
             meta={},
-            tenant_scope="",
+            tenant_scope=scope,
             password_changed_at=now,
             created_at=now,
             updated_at=now,
@@ -135,6 +144,8 @@ async def _create(res: Resources, email_n: str | None, phone_n: str | None,
             raise AuthError(
                 Code.EMAIL_ALREADY_EXISTS if email_n else Code.PHONE_ALREADY_EXISTS
             ) from None
+        if tenant is not None:
+            await tenants.join(s, user.id, tenant, now)
         snap = users.snapshot(user)
         tx.after_commit(
             lambda: res.events.emit(Event(USER_CREATED, snap.id, {"email": snap.email}))
@@ -149,18 +160,24 @@ async def start_session(
     client: ClientMeta,
     amr: tuple[str, ...],
     mfa_satisfied: bool,
+    tenant_id: str | None = None,
 ) -> LoginOutcome:
-    """Open a session, pending MFA when the user (or the app) requires a second factor."""
+    """Open a session, pending MFA when the user (or the app) requires a second factor, in
+    the tenant ``tenancy.resolve.session_tenant`` picks (``tenant_id``: the request's
+    checked ``tenantId``), carrying the roles and permissions held there. Raises
+    ACCESS_DENIED (403) for a tenant the user is not an active member of."""
+    tenant = await session_tenant(res, user, tenant_id)
     requires = policy.mfa_required_for(res, user) and not mfa_satisfied
     methods: list[str] = []
     async with readonly(res.readmaker) as s:
         if requires:
             methods = policy.login_order(await policy.verified_methods(res, s, user))
-        roles, perms = await users.roles_and_permissions(s, user.id)
+        held = await grants(s, user.id, tenant)
+    if held is None:  # the membership went away since session_tenant looked
+        raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")
     state: MfaState = "pending" if requires else ("verified" if mfa_satisfied else "none")
     rec, tokens = await Sessions(res).start(
-        user, mfa_state=state, amr=amr, client=client,
-        data={"roles": roles, "permissions": perms},
+        user, mfa_state=state, amr=amr, client=client, data=held.snapshot(), tenant_id=tenant,
     )
     return LoginOutcome(
         user=user,
@@ -203,18 +220,18 @@ async def login_password(
     cookie or header) exempts the owner's known device from the account-wide lock.
     ACCOUNT_INACTIVE is told only to a caller who proved the password. The hash is upgraded
     when the configured parameters changed (a conditional UPDATE, after verification, so no
-    lock is held while argon2 runs).
+    lock is held while argon2 runs). ``tenant_id`` (checked by the caller) scopes the
+    look-up in isolated mode.
     """
-    if tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
+    scope = user_scope(res.settings, tenant_id) or None
     if phone is not None:  # INVALID_PHONE_FORMAT; one lockout key however it is written
         phone = users.normalise_phone(phone, res.settings.phone_default_region)
     async with readonly(res.readmaker) as s:
         user = None
         if email is not None:
-            user = await users.by_email(s, email)
+            user = await users.by_email(s, email, scope)
         elif phone is not None:
-            user = await users.by_phone(s, phone)
+            user = await users.by_phone(s, phone, scope)
     stored = user.password_hash if user else None
     lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=(
         account_ref("email", email) if email is not None
@@ -250,15 +267,18 @@ async def login(res: Resources, *, provider_name: str | None, credentials: dict[
     session opens (pending MFA unless the provider is a second factor itself or
     ``client.trust_token``, read by the HTTP edge, is a live trusted device of this user).
 
-    Raises INVALID_PROVIDER for an unknown or disabled provider, then what the provider
-    raises (INVALID_CREDENTIALS, MISSING_REQUIRED_FIELDS, ...).
+    Raises TENANT_NOT_ENABLED / TENANT_NOT_FOUND / TENANT_ID_REQUIRED (400) first, then
+    INVALID_PROVIDER for an unknown or disabled provider, then what the provider raises
+    (INVALID_CREDENTIALS, MISSING_REQUIRED_FIELDS, ...), then ACCESS_DENIED (403) for a
+    tenant the user is not a member of.
     """
+    tenant = await requested_tenant(res, tenant_id)
     provider = login_providers.get(provider_name) if provider_name is not None else None
     if provider is None or not provider.enabled(res.settings):
         raise AuthError(Code.INVALID_PROVIDER)
-    user = await provider.authenticate(res, credentials, tenant_id=tenant_id, client=client)
+    user = await provider.authenticate(res, credentials, tenant_id=tenant, client=client)
     satisfied = not provider.owes_mfa or (
         client.trust_token is not None
         and await trust.trusted_device_check(res, user.id, client.trust_token))
     return await start_session(res, user, client=client, amr=provider.amr,
-                               mfa_satisfied=satisfied)
+                               mfa_satisfied=satisfied, tenant_id=tenant)

@@ -48,6 +48,7 @@ from authgate.mfa.trust import revoke_all_trust
 from authgate.otp import codes
 from authgate.otp.models import OneTimeCode
 from authgate.resources import Resources
+from authgate.tenancy.resolve import requested_tenant, user_scope
 from authgate.throttling import rate
 from authgate.tx import Tx, readonly, transaction
 from authgate.vocabulary import Channel
@@ -75,13 +76,16 @@ def named_address(email: str | None, phone: str | None) -> tuple[Channel, str] |
     return None
 
 
-def _channel(res: Resources, email: str | None, phone: str | None,
-             tenant_id: str | None) -> tuple[Channel, str]:
+async def _scope(res: Resources, tenant_id: str | None) -> str:
+    """The account scope a request's ``tenantId`` names (checked: TENANT_NOT_ENABLED,
+    TENANT_NOT_FOUND, TENANT_ID_REQUIRED)."""
+    return user_scope(res.settings, await requested_tenant(res, tenant_id))
+
+
+def _channel(res: Resources, email: str | None, phone: str | None) -> tuple[Channel, str]:
     """``named_address``, refused when it cannot be served.
-    Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
-    INVALID_PHONE_FORMAT (all 400). A phone comes back in E.164."""
-    if tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
+    Raises EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND, INVALID_PHONE_FORMAT (all 400).
+    A phone comes back in E.164."""
     named = named_address(email, phone)
     if named is None:
         raise AuthError(Code.EMAIL_OR_PHONE_REQUIRED)
@@ -100,17 +104,20 @@ async def request_reset(res: Resources, *, email: str | None, phone: str | None,
     """Validate the request and hand the rest to a background task (see the module notes).
 
     Raises only for the request itself, never for the account: TENANT_NOT_ENABLED,
+    TENANT_NOT_FOUND, TENANT_ID_REQUIRED,
     EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND (also when no SMS provider is configured
     for a phone request).
     """
-    channel, identifier = _channel(res, email, phone, tenant_id)
+    scope = await _scope(res, tenant_id)
+    channel, identifier = _channel(res, email, phone)
     if channel == "sms" and "sms" not in res.channels:
         raise AuthError(Code.PROVIDER_NOT_FOUND, "SMS delivery is not configured")
-    background.spawn(res, _send_code(res, channel, identifier), name="password reset code")
+    background.spawn(res, _send_code(res, channel, identifier, scope),
+                     name="password reset code")
 
 
-async def _send_code(res: Resources, channel: Channel, identifier: str) -> None:
-    user = await find_user(res, channel, identifier)
+async def _send_code(res: Resources, channel: Channel, identifier: str, scope: str) -> None:
+    user = await find_user(res, channel, identifier, scope)
     if user is None or not user.is_active:
         return
     to = address_of(user, channel)
@@ -151,17 +158,18 @@ async def verify_code(res: Resources, *, email: str | None, phone: str | None,
                       code: str | None, tenant_id: str | None) -> str:
     """Consume the reset code and return a reset token (a ``password-reset`` purpose JWT).
 
-    Raises TENANT_NOT_ENABLED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND,
-    MISSING_REQUIRED_FIELD (blank code), VERIFICATION_CODE_EXPIRED and
+    Raises TENANT_NOT_ENABLED, TENANT_NOT_FOUND, TENANT_ID_REQUIRED,
+    EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND, MISSING_REQUIRED_FIELD (blank code), VERIFICATION_CODE_EXPIRED and
     VERIFICATION_CODE_INVALID "Invalid verification code" -- also for an unknown or
     suspended account, and also when the miss used the code up (the engine's "Too many
     invalid attempts…" would tell that a real code existed: issue 12, item 5).
     """
-    channel, identifier = _channel(res, email, phone, tenant_id)
+    scope = await _scope(res, tenant_id)
+    channel, identifier = _channel(res, email, phone)
     code = (code or "").strip()
     if not code:
         raise AuthError(Code.MISSING_REQUIRED_FIELD, "Verification code is required")
-    user = await find_user(res, channel, identifier)
+    user = await find_user(res, channel, identifier, scope)
     now = res.clock.now()
     ttl = res.settings.password.reset_token_expires_in
     jti = secrets.token_urlsafe(24)

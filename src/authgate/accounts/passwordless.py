@@ -40,6 +40,8 @@ from authgate.mfa.trust import vouches_for
 from authgate.otp import codes
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
+from authgate.tenancy import store as tenants
+from authgate.tenancy.resolve import requested_tenant, user_scope
 from authgate.throttling import rate
 from authgate.tx import readonly, transaction
 from authgate.vocabulary import Channel
@@ -63,15 +65,15 @@ async def send_code(res: Resources, *, identifier: str | None, channel: Channel,
                     tenant_id: str | None) -> None:
     """Validate the request and hand the rest to a background task.
 
-    Raises PASSWORDLESS_DISABLED (403), TENANT_NOT_ENABLED, MISSING_REQUIRED_FIELD
+    Raises PASSWORDLESS_DISABLED (403), TENANT_NOT_ENABLED, TENANT_NOT_FOUND,
+    TENANT_ID_REQUIRED, MISSING_REQUIRED_FIELD
     ("Identifier is required", "A valid email is required", "A valid phone number is
     required"), PROVIDER_NOT_FOUND (channel's provider off, or no SMS provider configured).
     Never anything that depends on the account.
     """
     if not res.settings.passwordless.enabled:
         raise AuthError(Code.PASSWORDLESS_DISABLED)
-    if tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
+    tenant = await requested_tenant(res, tenant_id)
     value = (identifier or "").strip()
     if not value:
         raise AuthError(Code.MISSING_REQUIRED_FIELD, "Identifier is required")
@@ -90,13 +92,16 @@ async def send_code(res: Resources, *, identifier: str | None, channel: Channel,
             raise AuthError(Code.PROVIDER_NOT_FOUND, "Phone authentication is not enabled")
         if "sms" not in res.channels:
             raise AuthError(Code.PROVIDER_NOT_FOUND, "SMS delivery is not configured")
-    background.spawn(res, _deliver(res, channel, value), name="passwordless login code")
+    background.spawn(res, _deliver(res, channel, value, tenant), name="passwordless login code")
 
 
-async def _create(res: Resources, channel: Channel, identifier: str) -> User | None:
-    """A password-less account for ``identifier``; a concurrent sign-up of the same address
-    wins quietly (the caller looks the account up again)."""
+async def _create(res: Resources, channel: Channel, identifier: str,
+                  tenant: str | None) -> User | None:
+    """A password-less account for ``identifier`` (in ``tenant``'s scope, a member of it);
+    a concurrent sign-up of the same address wins quietly (the caller looks the account up
+    again)."""
     now = res.clock.now()
+    scope = user_scope(res.settings, tenant)
     email = users.normalise_email(identifier) if channel == "email" else None
     phone = (users.normalise_phone(identifier, res.settings.phone_default_region)
              if channel == "sms" else None)
@@ -104,24 +109,28 @@ async def _create(res: Resources, channel: Channel, identifier: str) -> User | N
         async with transaction(res.sessionmaker) as tx:
             user = User(email=email, phone=phone, password_hash=None, status="active",
                         is_mfa_enabled=False, must_change_password=False, meta={},
-                        tenant_scope="", password_changed_at=None,
+                        tenant_scope=scope, password_changed_at=None,
                         created_at=now, updated_at=now)
             tx.session.add(user)
             await tx.session.flush()
+            if tenant is not None:
+                await tenants.join(tx.session, user.id, tenant, now)
     except IntegrityError:
-        return await find_user(res, channel, identifier)
+        return await find_user(res, channel, identifier, scope)
     await res.events.emit(Event(USER_CREATED, user.id, {"email": email,
                                                         "provider": "passwordless"}))
     return user
 
 
-async def _deliver(res: Resources, channel: Channel, identifier: str) -> None:
+async def _deliver(res: Resources, channel: Channel, identifier: str,
+                   tenant: str | None) -> None:
     cfg = res.settings
-    user = await find_user(res, channel, identifier)
+    user = await find_user(res, channel, identifier, user_scope(cfg, tenant))
     if user is None:
-        if not (cfg.passwordless.allow_sign_up and cfg.registration.enabled):
+        if not (cfg.passwordless.allow_sign_up and cfg.registration.enabled
+                and not cfg.registration.require_invitation):
             return
-        user = await _create(res, channel, identifier)
+        user = await _create(res, channel, identifier, tenant)
         if user is None:
             return
     to = address_of(user, channel)
@@ -136,7 +145,7 @@ async def _deliver(res: Resources, channel: Channel, identifier: str) -> None:
 
 # login -----------------------------------------------------------------------------------
 async def login(res: Resources, *, identifier: str, code: str, channels: Sequence[Channel],
-                client: ClientMeta) -> UserSnapshot:
+                client: ClientMeta, tenant_id: str | None = None) -> UserSnapshot:
     """Redeem a login code: for each channel in order, the account with that email/phone
     and its live code for that channel. The first match consumes the code and marks that
     channel verified.
@@ -152,13 +161,14 @@ async def login(res: Resources, *, identifier: str, code: str, channels: Sequenc
     proven).
     """
     region = res.settings.phone_default_region
+    scope = user_scope(res.settings, tenant_id)
     tried: list[tuple[Channel, str, User | None]] = []
     for channel in dict.fromkeys(channels):
         if not _provider_enabled(res, channel):
             continue
         refs = account_refs([(channel, identifier)], region)
         if refs:  # else not an address of this kind (an email tried as a phone): no account
-            tried.append((channel, refs[0], await find_user(res, channel, identifier)))
+            tried.append((channel, refs[0], await find_user(res, channel, identifier, scope)))
     await rate.enforce_accounts(res, "otp_verify", [
         rate.client_account(res, ref, client.ip) for _, ref, _ in tried])
     owner = next((user for _, _, user in tried if user is not None), None)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from authgate.authz.check import check
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
 from authgate.http.cookies import ACCESS_COOKIE, cookie_name, trust_token
@@ -159,31 +160,23 @@ async def optional_principal(request: Request) -> Principal | None:
 
 
 def require(
-    *, roles: tuple[str, ...] = (), permissions: tuple[str, ...] = (), any_of: bool = True
+    *, roles: tuple[str, ...] = (), permissions: tuple[str, ...] = (), any_of: bool = True,
+    guard: str | None = None,
 ) -> Callable[..., Awaitable[Principal]]:
-    """Host-app dependency: a verified user holding the roles / permissions asked for."""
-    base = guard()
+    """Host-app dependency: a fully authenticated user holding every role in ``roles`` and
+    one (``any_of``) or all of ``permissions`` in the session's tenant, with a role of
+    ``guard`` when given (``authz.check``: GUARD_MISMATCH, NO_ROLES_ASSIGNED,
+    MISSING_REQUIRED_ROLES, MISSING_REQUIRED_PERMISSIONS, all 403). Decided on the session
+    snapshot the guard already loaded: no extra round trip."""
+    base = current_principal
 
     # The dependency is given as a default, not inside Annotated: this module's annotations
     # are strings, and FastAPI could not resolve the local ``base`` from one (it would take
     # ``principal`` for a request-body field).
     async def _check(principal: Principal = Depends(base)) -> Principal:  # noqa: B008
-        have_roles = {str(r.get("name")) for r in principal.session.data.get("roles", [])}
-        have_perms = set(principal.session.data.get("permissions", []))
-        if roles:
-            if not have_roles:
-                raise AuthError(Code.NO_ROLES_ASSIGNED, "No roles assigned")
-            missing = [r for r in roles if r not in have_roles]
-            if missing:
-                raise AuthError(Code.MISSING_REQUIRED_ROLES,
-                                f"Access denied: Missing required roles: {', '.join(missing)}")
-        if permissions:
-            ok = (any(p in have_perms for p in permissions) if any_of
-                  else all(p in have_perms for p in permissions))
-            if not ok:
-                msg = ("Access denied: Requires at least one of: " if any_of
-                       else "Access denied: Missing required permissions: ")
-                raise AuthError(Code.MISSING_REQUIRED_PERMISSIONS, msg + ", ".join(permissions))
+        data = principal.session.data
+        check(data.get("roles", []), data.get("permissions", []), roles=roles,
+              permissions=permissions, any_of=any_of, guard=guard)
         return principal
 
     return _check

@@ -16,13 +16,16 @@ from authgate.tx import readonly
 from authgate.vocabulary import Channel, Purpose
 
 
-async def find_user(res: Resources, channel: Channel, identifier: str) -> User | None:
+async def find_user(res: Resources, channel: Channel, identifier: str,
+                    scope: str = "") -> User | None:
     """The account whose email (``channel="email"``) or phone (``"sms"``) is
-    ``identifier`` (normalised as at signup), or None."""
+    ``identifier`` (normalised as at signup) in account scope ``scope`` (a tenant's own
+    accounts in isolated mode: ``tenancy.resolve.user_scope``), or None."""
     async with readonly(res.readmaker) as s:
         if channel == "email":
-            return await users.by_email(s, identifier)
-        return await users.by_phone(s, identifier, region=res.settings.phone_default_region)
+            return await users.by_email(s, identifier, scope or None)
+        return await users.by_phone(s, identifier, scope or None,
+                                    region=res.settings.phone_default_region)
 
 
 def account_ref(channel: Channel, identifier: str, region: str | None = None) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.errors import AuthError, Code
-from authgate.identity.models import Permission, Role, RolePermission, User, UserRole
+from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
@@ -75,33 +75,6 @@ async def by_phone(s: AsyncSession, phone: str, tenant_id: str | None = None, *,
 async def set_flags(s: AsyncSession, user_id: str, now: datetime, **values: object) -> None:
     """Single conditional UPDATE (atomic, no read-modify-write race)."""
     await s.execute(update(User).where(User.id == user_id).values(updated_at=now, **values))
-
-
-async def roles_and_permissions(
-    s: AsyncSession, user_id: str
-) -> tuple[list[dict[str, object]], list[str]]:
-    rows = (
-        await s.execute(
-            select(Role).join(UserRole, UserRole.role_id == Role.id).where(
-                UserRole.user_id == user_id, Role.is_active.is_(True)
-            )
-        )
-    ).scalars().all()
-    roles: list[dict[str, object]] = [
-        {"id": r.id, "name": r.name, "guard": r.guard, "tenantId": r.tenant_scope or None,
-         "isSystem": r.is_system, "isActive": r.is_active}
-        for r in rows
-    ]
-    perms: list[str] = []
-    if rows:
-        perms = sorted(set((
-            await s.execute(
-                select(Permission.name)
-                .join(RolePermission, RolePermission.permission_id == Permission.id)
-                .where(RolePermission.role_id.in_([r.id for r in rows]))
-            )
-        ).scalars().all()))
-    return roles, perms
 
 
 def snapshot(u: User) -> UserSnapshot:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from authgate.authz.store import grants
 from authgate.clock import iso_millis
 from authgate.db import new_id
 from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
-from authgate.identity import store as users
 from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources
 from authgate.sessions.records import MfaState, SessionRecord
@@ -120,7 +120,10 @@ class Sessions:
         amr: tuple[str, ...],
         client: ClientMeta,
         data: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> tuple[SessionRecord, TokenPair]:
+        """Open a session of ``user`` in ``tenant_id`` (``data``: the roles/permissions
+        snapshot of that tenant, ``authz.store.grants``)."""
         now = self.res.clock.now()
         await self._make_room(user.id, now, pending=mfa_state == "pending")
         issued = _whole_seconds(now)
@@ -138,7 +141,7 @@ class Sessions:
             authenticated_at=now,
             mfa_state=mfa_state,
             amr=amr,
-            tenant_id=user.tenant_id,
+            tenant_id=tenant_id,
             user_agent=(client.user_agent or None) and client.user_agent[:512],
             device_name=device_name(client.user_agent),
             ip_address=client.ip,
@@ -226,12 +229,14 @@ class Sessions:
             expires = issued + self._refresh_ttl
             if pending:  # refreshed only within its deadline, never past it
                 expires = min(expires, self.pending_deadline(rec))
-            # role and permission changes reach a session at its next refresh
+            # role and permission changes reach a session at its next refresh at the latest
             async with readonly(self.res.readmaker) as s:
-                roles, perms = await users.roles_and_permissions(s, rec.user_id)
+                held = await grants(s, rec.user_id, rec.tenant_id)
+            if held is None:  # no longer an active member of the session's tenant
+                await store.delete(rec.id)
+                raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")
             changes = {"rotated_at": now, "expires_at": expires,
-                       "last_active": now,
-                       "data": {**rec.data, "roles": roles, "permissions": perms}}
+                       "last_active": now, "data": {**rec.data, **held.snapshot()}}
             if await store.rotate(rec.id, rec.generation, changes):
                 rec = rec.with_changes(generation=rec.generation + 1, **changes)
                 return rec, user, self.mint(rec, user, now)
@@ -273,6 +278,25 @@ class Sessions:
             if current is None:
                 raise AuthError(Code.SESSION_NOT_FOUND)
             if not await self.res.store.rotate(rec.id, current.generation, changes):
+                raise AuthError(Code.SESSION_NOT_FOUND)
+            rec = current
+        rec = rec.with_changes(generation=rec.generation + 1, **changes)
+        return rec, self.mint(rec, principal.user, now)
+
+    # tenant switch ------------------------------------------------------------------
+    async def switch_tenant(self, principal: Principal, tenant_id: str,
+                            data: dict[str, Any]) -> tuple[SessionRecord, TokenPair]:
+        """Move the session to ``tenant_id`` in place (same id, MFA state kept) with that
+        tenant's roles/permissions snapshot (``data``), and rotate its tokens: the previous
+        refresh token is retired like at a refresh."""
+        now = self.res.clock.now()
+        rec = principal.session
+        changes: dict[str, Any] = {"tenant_id": tenant_id, "data": {**rec.data, **data},
+                                   "rotated_at": now, "last_active": now}
+        if not await self.res.store.rotate(rec.id, rec.generation, changes):
+            current = await self.res.store.get(rec.id, now)
+            if current is None or not await self.res.store.rotate(
+                    rec.id, current.generation, changes):
                 raise AuthError(Code.SESSION_NOT_FOUND)
             rec = current
         rec = rec.with_changes(generation=rec.generation + 1, **changes)

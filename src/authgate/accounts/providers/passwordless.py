@@ -41,7 +41,7 @@ class PasswordlessCode:
                            tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
         identifier, code, channels = _fields(credentials)
         return await passwordless.login(res, identifier=identifier, code=code,
-                                        channels=channels, client=client)
+                                        channels=channels, client=client, tenant_id=tenant_id)
 
 
 def _fields(creds: dict[str, Any]) -> tuple[str, str, list[Channel]]:

@@ -183,13 +183,15 @@ async def client_config(res: Res) -> Response:
     s = res.settings
     off = {"enabled": False}
     return respond(ClientConfigOut(
-        tenants={"enabled": False, "mode": "isolated"},
+        tenants={"enabled": s.tenant.enabled,
+                 "mode": s.tenant.mode if s.tenant.enabled else "isolated"},
         multipleAccounts={"enabled": False},
-        roleGuards=["web"],
+        roleGuards=list(s.authz.role_guards),
         **{p.config_key: p.client_config(s) for p in login_providers},
         google=off, facebook=off, apple=off, github=off,
         customProviders=[],
-        registration={"enabled": s.registration.enabled, "requireInvitation": False},
+        registration={"enabled": s.registration.enabled,
+                      "requireInvitation": s.registration.require_invitation},
         mfa={"enabled": s.mfa.enabled, "methods": list(s.mfa.methods),
              "allowUserToggle": s.mfa.allow_user_toggle,
              "allowMethodSelection": s.mfa.allow_method_selection},

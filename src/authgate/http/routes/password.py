@@ -51,7 +51,9 @@ class _ByAddressIn(_In):
                                     description="Required when phone is absent")
     phone: StrictStr | None = Field(None, max_length=32, examples=["+1234567890"],
                                     description="Required when email is absent; wins if both")
-    tenantId: StrictStr | None = Field(None, description="Refused: tenancy is off")
+    tenantId: StrictStr | None = Field(None, description=(
+        "The tenant (tenant.mode shared or isolated; required when isolated); refused "
+        "while tenancy is off"))
 
     @field_validator("email")
     @classmethod

@@ -23,7 +23,9 @@ class PasswordlessSendIn(_In):
     identifier: StrictStr = Field(..., examples=["user@example.com"],
                                   description="Email or phone (per channel)")
     channel: Literal["email", "sms"] = Field(..., examples=["email"])
-    tenantId: StrictStr | None = Field(None, description="Refused: tenancy is off")
+    tenantId: StrictStr | None = Field(None, description=(
+        "The tenant (tenant.mode shared or isolated; required when isolated); refused "
+        "while tenancy is off"))
 
 
 def _send_account(body: PasswordlessSendIn, settings: Settings) -> list[str]:
