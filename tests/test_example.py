@@ -89,9 +89,9 @@ async def test_mfa_pending_token_is_refused(example_client: Client) -> None:
 async def test_permission_route(example_client: Client) -> None:
     async with example_client() as c:
         token = await _signup(c)
+        # no role at all: NO_ROLES_ASSIGNED (upstream says MISSING_REQUIRED_PERMISSIONS: W20)
         assert_error(await c.get("/reports", headers=bearer(token)), 403,
-                     "MISSING_REQUIRED_PERMISSIONS",
-                     "Access denied: Requires at least one of: reports.read")
+                     "NO_ROLES_ASSIGNED", "Access denied: No roles assigned for permission check")
         assert_error(await c.get("/reports"), 401, "NO_AUTH_PROVIDED")
         res = c._transport.app.state.authgate
         await grant_permissions(res, claims(token)["sub"], "analyst", "reports.read")
