@@ -30,6 +30,9 @@ LAZY = {
     "sqlalchemy.dialects.postgresql": "the upsert of the other database",
     "redis": "the Redis session store and counters (only with redis_url set)",
     "phonenumbers": "phone numbers (signup, login, reset and passwordless by phone)",
+    "webauthn": "passkey ceremonies (py_webauthn)",
+    "cbor2": "py_webauthn's CBOR decoder",
+    "OpenSSL": "py_webauthn's attestation certificate checks",
 }
 """Module → the feature that imports it on first use."""
 

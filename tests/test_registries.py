@@ -209,7 +209,7 @@ async def test_unregistered_method_is_unknown_again(make_harness: MakeHarness) -
     r = await h.client.post("/auth/mfa/verify", json={"method": "static", "otp": "x"},
                             headers=bearer(token))
     assert_error(r, 400, "INVALID_INPUT",
-                 "method must be one of the following values: email, sms, totp")
+                 "method must be one of the following values: email, sms, totp, webauthn")
 
 
 async def test_a_fourth_login_provider_from_a_test_only(

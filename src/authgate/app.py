@@ -115,6 +115,7 @@ def _feature_routers() -> list[APIRouter]:
     from authgate.http.routes import (
         mfa_challenge,
         mfa_devices,
+        passkeys,
         password,
         passwordless,
         tenants,
@@ -122,7 +123,7 @@ def _feature_routers() -> list[APIRouter]:
     )
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
-            mfa_devices.router, tenants.router, admin_routes.router]
+            mfa_devices.router, tenants.router, admin_routes.router, passkeys.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

@@ -180,6 +180,46 @@ class MfaSettings(_Section):
         return v if v is None else _registered_method(v)
 
 
+class WebauthnSettings(_Section):
+    """Passkeys (WebAuthn): an MFA method when ``mfa.methods`` includes ``webauthn``, and
+    passwordless sign-in (``providerName: "passkey"``) when ``passwordless`` is on."""
+
+    rp_id: str | None = None
+    """The relying party id: the site's registrable domain (``example.com``), or
+    ``localhost``. Required once passkeys are used."""
+    rp_name: str | None = None
+    """Shown by the authenticator; default: ``app_name``."""
+    origins: tuple[str, ...] = ()
+    """The exact origins the browser reports (``https://app.example.com``,
+    ``http://localhost:3000``). Required once passkeys are used."""
+    user_verification: Literal["required", "preferred", "discouraged"] = "preferred"
+    """Asked of the authenticator at registration and at the MFA step; ``required`` also
+    refuses an assertion without the UV flag. Passwordless sign-in always requires it."""
+    resident_key: Literal["required", "preferred", "discouraged"] = "preferred"
+    """Discoverable credentials (passkeys that sign in without a typed identifier)."""
+    passwordless: bool = False
+    """Sign in with a discoverable credential alone (``POST /auth/passkeys/login-options``
+    then ``POST /auth/login`` with ``providerName: "passkey"``)."""
+    challenge_expires_in: Duration = timedelta(minutes=5)
+    max_credentials: int = Field(20, ge=1, le=100)
+    """Passkeys one account may register."""
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in v:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+        return v
+
+    @field_validator("rp_id")
+    @classmethod
+    def _rp_id(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z0-9.-]+", v):
+            raise ValueError("must be a domain name (no scheme, port or path)")
+        return v
+
+
 class RegistrationSettings(_Section):
     enabled: bool = True
     auto_login_after_signup: bool = True
@@ -441,6 +481,9 @@ class RateLimitSettings(_Section):
     """``POST /auth/admin/signup`` and ``/auth/admin/reset-password``, which check the
     console's secret key (upstream's ``adminReset``, 15 min/5), counted after the body is
     valid (a malformed request spends nothing, W21)."""
+    passkey_options: RateBucket = RateBucket(per_ip=_rule(30, 60), per_account=_rule(20, 600))
+    """Passkey ceremony options (each stores a challenge): registration options keyed on
+    the caller, passwordless sign-in options per IP only (nobody is named yet)."""
     issued_codes: RateRule | None = _rule(20, 86400)
     """One-time codes issued per account and purpose (reset, passwordless, verification,
     MFA challenge): with ``mfa.max_attempts`` tries per code this bounds the guesses at any
@@ -561,6 +604,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     docs: DocsSettings = DocsSettings()
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
+    webauthn: WebauthnSettings = WebauthnSettings()
 
     @field_validator("phone_default_region")
     @classmethod
@@ -577,6 +621,9 @@ class Settings(BaseSettings):
     def _cross_checks(self) -> Settings:
         if self.session.storage == "redis" and not self.redis_url:
             raise ValueError("session.storage is 'redis' but redis_url is not set")
+        if self.passkeys_used() and not (self.webauthn.rp_id and self.webauthn.origins):
+            raise ValueError("webauthn.rp_id and webauthn.origins must be set when passkeys "
+                             "are used (mfa.methods has 'webauthn' or webauthn.passwordless)")
         return self
 
     @classmethod
@@ -589,6 +636,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    def passkeys_used(self) -> bool:
+        """Passkeys are on: as an MFA method or for passwordless sign-in."""
+        return self.webauthn.passwordless or (
+            self.mfa.enabled and "webauthn" in self.mfa.methods)
 
     def embedded(self) -> bool:
         """The embedded default: a SQLite database and no Redis (one machine, one process

@@ -118,6 +118,15 @@ class Code(StrEnum):
     ADMIN_TOTP_REQUIRED = "ADMIN_TOTP_REQUIRED"
     INVALID_SECRET_KEY = "INVALID_SECRET_KEY"
     SECRET_KEY_NOT_CONFIGURED = "SECRET_KEY_NOT_CONFIGURED"
+    # passkeys (WebAuthn)
+    PASSKEYS_NOT_ENABLED = "PASSKEYS_NOT_ENABLED"
+    PASSKEY_CHALLENGE_INVALID = "PASSKEY_CHALLENGE_INVALID"
+    PASSKEY_REGISTRATION_FAILED = "PASSKEY_REGISTRATION_FAILED"
+    PASSKEY_ALREADY_REGISTERED = "PASSKEY_ALREADY_REGISTERED"
+    PASSKEY_LIMIT_REACHED = "PASSKEY_LIMIT_REACHED"
+    PASSKEY_INVALID = "PASSKEY_INVALID"
+    PASSKEY_CLONE_DETECTED = "PASSKEY_CLONE_DETECTED"
+    PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
 
 
 DEFAULT_MESSAGES: dict[Code, str] = {
@@ -190,6 +199,15 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.MFA_METHOD_NOT_AVAILABLE: "This MFA method is not available for this account",
     Code.MFA_ENROLLMENT_REQUIRED: "MFA is required: set up an authenticator to continue",
     Code.MFA_TOO_MANY_ATTEMPTS: "Too many failed verification attempts. Please try again later.",
+    Code.PASSKEYS_NOT_ENABLED: "Passkeys are not enabled for this application",
+    Code.PASSKEY_CHALLENGE_INVALID: "The passkey challenge is unknown, used or expired",
+    Code.PASSKEY_REGISTRATION_FAILED: "The passkey could not be verified",
+    Code.PASSKEY_ALREADY_REGISTERED: "This passkey is already registered",
+    Code.PASSKEY_LIMIT_REACHED: "No more passkeys can be registered for this account",
+    Code.PASSKEY_INVALID: "Invalid passkey",
+    Code.PASSKEY_CLONE_DETECTED: "This passkey's signature counter went backwards; it may "
+                                 "have been cloned",
+    Code.PASSKEY_NOT_FOUND: "Passkey not found",
     Code.REAUTH_REQUIRED: "Please re-authenticate to perform this action",
     Code.ADMIN_CONSOLE_DISABLED: "Admin console is disabled",
     Code.ADMIN_AUTH_REQUIRED: "Admin authentication required",

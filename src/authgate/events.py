@@ -49,6 +49,10 @@ USER_INVITED = "user.invited"
 """Data ``{"tenantId", "isNewUser", "invitedBy", "channel"}``: never the token (it went to
 the invitee only)."""
 INVITATION_ACCEPTED = "user.invitation_accepted"
+PASSKEY_CLONE_DETECTED = "passkey.clone_detected"
+"""A passkey's signature counter did not move forward: the authenticator may have been
+copied. The sign-in is refused; ``data``: ``credentialId`` (our id), ``storedCount``,
+``presentedCount``."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,13 @@
 from authgate.admin.models import AdminSession, AdminUser
 from authgate.db import Base
 from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
-from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
+from authgate.mfa.models import (
+    RecoveryCode,
+    TotpDevice,
+    TrustedDevice,
+    WebauthnChallenge,
+    WebauthnCredential,
+)
 from authgate.otp.models import OneTimeCode
 from authgate.sessions.models import SessionRow
 from authgate.tenancy.models import Membership, MembershipRole
@@ -27,4 +33,6 @@ __all__ = [
     "TrustedDevice",
     "User",
     "UserRole",
+    "WebauthnChallenge",
+    "WebauthnCredential",
 ]

@@ -334,7 +334,7 @@ async def test_verify_validation(make_harness: MakeHarness, smtp_sink: SmtpSink)
     h = await _app(make_harness, smtp_sink, mfa=ONE_SESSION)
     await _mfa_user(h)
     pending = (await _pending(h))["accessToken"]
-    message = "method must be one of the following values: email, sms, totp"
+    message = "method must be one of the following values: email, sms, totp, webauthn"
     for body in ({"method": "phone", "otp": "123456"}, {"otp": "123456"},
                  {"method": 1, "otp": "123456"}):
         r = await h.client.post("/auth/mfa/verify", json=body, headers=bearer(pending))

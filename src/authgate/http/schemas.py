@@ -228,6 +228,16 @@ class MfaDeviceOut(_Out):
     verified: bool
 
 
+class PasskeyOut(_Out):
+    id: str
+    name: str
+    createdAt: str
+    lastUsedAt: str | None
+    backedUp: bool = Field(description="Synced to the provider's cloud (a multi-device "
+                                       "passkey)")
+    transports: list[str]
+
+
 class MfaStatusOut(_Out):
     isEnabled: bool
     verifiedMethods: list[str]

@@ -8,6 +8,7 @@ from authgate.http.schemas import (
     MePendingOut,
     MfaDeviceOut,
     MfaStatusOut,
+    PasskeyOut,
     RoleOut,
     UserOut,
     iso,
@@ -15,6 +16,7 @@ from authgate.http.schemas import (
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa.methods.totp import METHOD as TOTP
 from authgate.mfa.models import TotpDevice
+from authgate.mfa.passkeys import Passkey
 from authgate.mfa.policy import DeviceInfo, MfaStatus
 from authgate.sessions.records import SessionRecord
 
@@ -55,6 +57,12 @@ def me_pending(u: UserSnapshot) -> MePendingOut:
     """GET /auth/me from an MFA-pending session (issue #12): the account id (also in the
     token) and whether MFA is on for the account, nothing personal."""
     return MePendingOut(id=u.id, isMfaEnabled=u.is_mfa_enabled)
+
+
+def passkey(p: Passkey) -> PasskeyOut:
+    return PasskeyOut(id=p.id, name=p.name, createdAt=iso(p.created_at) or "",
+                      lastUsedAt=iso(p.last_used_at), backedUp=p.backed_up,
+                      transports=p.transports)
 
 
 def device(d: TotpDevice | DeviceInfo) -> MfaDeviceOut:

@@ -23,6 +23,7 @@ What differs from upstream, on purpose (references in docs/DESIGN-NOTES.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_CODE_SENT, MFA_FAILED, MFA_VERIFIED, Event
@@ -82,8 +83,17 @@ def _configured(res: Resources, name: str | None) -> MfaMethod | None:
     return mfa_methods.get(name)
 
 
-async def send_challenge(res: Resources, principal: Principal, raw_method: object) -> bool:
-    """Send an MFA code over the named method; True when a message went out.
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    sent: bool
+    """A code went out (email, SMS)."""
+    options: dict[str, Any] | None = None
+    """What the client answers instead (a passkey's assertion options)."""
+
+
+async def send_challenge(res: Resources, principal: Principal, raw_method: object) -> Challenge:
+    """Send an MFA code over the named method, or hand out its challenge (``webauthn``:
+    assertion options).
 
     A method that sends nothing (``totp``) and unknown values answer success without
     sending (the SDK may send other strings; upstream accepts anything). Raises
@@ -94,13 +104,16 @@ async def send_challenge(res: Resources, principal: Principal, raw_method: objec
     name = normalise_method(raw_method)
     method = mfa_methods.get(name) if name is not None else None
     if method is None or not method.delivers:
-        return False
-    if _configured(res, method.name) is None:
+        return Challenge(sent=False)
+    found = _configured(res, method.name)
+    if found is None or not found.ready(res):
         raise AuthError(Code.MFA_METHOD_NOT_AVAILABLE)
     await _require_offered(res, method, principal.user)
-    await method.send_challenge(res, principal.user)
+    options = await method.send_challenge(res, principal.user)
+    if options is not None:
+        return Challenge(sent=False, options=options)
     await res.events.emit(Event(MFA_CODE_SENT, principal.user.id, {"method": method.name}))
-    return True
+    return Challenge(sent=True)
 
 
 async def verify_step(res: Resources, principal: Principal, method: str, otp: str, *,

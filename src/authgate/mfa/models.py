@@ -1,11 +1,12 @@
-"""MFA rows: authenticator devices, recovery codes, trusted devices."""
+"""MFA rows: authenticator devices, recovery codes, trusted devices, passkeys and their
+ceremony challenges."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authgate.db import Base, IdPk, Utc, UtcOpt
+from authgate.db import Base, IdPk, Utc, UtcDateTime, UtcOpt
 
 
 class TotpDevice(Base):
@@ -55,4 +56,49 @@ class TrustedDevice(Base):
     expires_at: Mapped[Utc]
     revoked_at: Mapped[UtcOpt]
     last_used_at: Mapped[UtcOpt]
+    created_at: Mapped[Utc]
+
+
+class WebauthnCredential(Base):
+    """A passkey (WebAuthn public-key credential). Only public material is stored: the
+    credential id and its COSE public key (base64url). ``sign_count`` is the clone check:
+    an authenticator that counts must present a larger count each time."""
+
+    __tablename__ = "authgate_webauthn_credentials"
+
+    id: Mapped[IdPk]
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("authgate_users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    """base64url of the raw credential id (at most 1023 bytes per the spec)."""
+    public_key: Mapped[str] = mapped_column(String(2048))
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(255))
+    transports: Mapped[str] = mapped_column(String(255), default="")
+    """Comma-separated hints from registration (``internal``, ``usb``, ``hybrid``...)."""
+    aaguid: Mapped[str] = mapped_column(String(36))
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[UtcOpt]
+    created_at: Mapped[Utc]
+
+
+class WebauthnChallenge(Base):
+    """A ceremony challenge, kept server-side until its one use. Stored as a keyed hash;
+    the assertion's client data carries the challenge, which finds (and deletes) the row.
+    ``purpose``: ``register`` / ``mfa`` (bound to the user and the session that asked) or
+    ``login`` (a passwordless sign-in: no user yet)."""
+
+    __tablename__ = "authgate_webauthn_challenges"
+
+    id: Mapped[IdPk]
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("authgate_users.id", ondelete="CASCADE"), index=True,
+        nullable=True
+    )
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[Utc] = mapped_column(UtcDateTime(), index=True)
     created_at: Mapped[Utc]

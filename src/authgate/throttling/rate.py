@@ -98,6 +98,8 @@ BUCKETS: dict[str, Bucket] = {
                                   "is valid)"),
     "admin_reset": Bucket("body", "POST /auth/admin/signup, /auth/admin/reset-password "
                                   "(counted by the flow, once the body is valid)"),
+    "passkey_options": Bucket("token", "POST /auth/passkeys/register-options (token), "
+                                       "/auth/passkeys/login-options (per IP: no account)"),
 }
 
 

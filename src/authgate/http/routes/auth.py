@@ -187,7 +187,10 @@ async def client_config(res: Res) -> Response:
                  "mode": s.tenant.mode if s.tenant.enabled else "isolated"},
         multipleAccounts={"enabled": False},
         roleGuards=list(s.authz.role_guards),
-        **{p.config_key: p.client_config(s) for p in login_providers},
+        # the contract's providers always; one it lacks (a passkey) only when enabled, so
+        # clients built for upstream see nothing new unless the app opts in
+        **{p.config_key: p.client_config(s) for p in login_providers
+           if p.config_key in ClientConfigOut.model_fields or p.enabled(s)},
         google=off, facebook=off, apple=off, github=off,
         customProviders=[],
         registration={"enabled": s.registration.enabled,

@@ -22,14 +22,23 @@ router = APIRouter(prefix="/mfa")
 
 class MfaChallengeIn(_In):
     method: Any = Field(None, examples=["email"], description=(
-        "email | sms | totp (phone means sms). Not validated, as upstream: other values "
-        "answer 200 without sending anything."))
+        "email | sms | totp | webauthn (phone means sms). Not validated, as upstream: other "
+        "values answer 200 without sending anything."))
+
+
+class MfaChallengeOut(MessageOut):
+    options: dict[str, Any] | None = Field(None, description=(
+        "method webauthn: PublicKeyCredentialRequestOptions as JSON (base64url binary, "
+        "PublicKeyCredential.parseRequestOptionsFromJSON); answer with POST /auth/mfa/verify"
+        ", otp = JSON.stringify(credential)"))
 
 
 class MfaVerifyIn(_In):
     method: Any = Field(None, validate_default=True, examples=["email"],
                         description="email | sms | totp")
-    otp: StrictStr = Field(..., min_length=1, examples=["123456"])
+    otp: StrictStr = Field(..., min_length=1, examples=["123456"],
+                           description="The code; for webauthn the assertion "
+                                       "(JSON.stringify(credential))")
     trustDevice: StrictBool | None = None
 
     @field_validator("method", mode="after")
@@ -42,14 +51,18 @@ class MfaVerifyIn(_In):
         return v
 
 
-@router.post("/challenge", tags=["MFA"], response_model=MessageOut,
+@router.post("/challenge", tags=["MFA"], response_model=MfaChallengeOut,
              responses=errors(400, 401, 403, 429, 502),
              dependencies=[rate_limit("send_code", by="token")],
-             summary="Send an MFA code by email or SMS", openapi_extra=SECURED)
+             summary="Send an MFA code by email or SMS, or get passkey assertion options",
+             openapi_extra=SECURED)
 async def mfa_challenge(res: Res, principal: PendingMfaAllowed,
                         body: Annotated[MfaChallengeIn | None, Body()] = None) -> Response:
-    await flow.send_challenge(res, principal, body.method if body else None)
-    return respond(MessageOut(message="MFA code sent successfully"))
+    done = await flow.send_challenge(res, principal, body.method if body else None)
+    if done.options is not None:
+        return respond(MfaChallengeOut(message="Passkey challenge created",
+                                       options=done.options))
+    return respond(MfaChallengeOut(message="MFA code sent successfully"))
 
 
 @router.post("/verify", tags=["Authentication"], response_model=AuthOut,

@@ -4,7 +4,7 @@ toggle's rule and the challenge/verify dispatch all read it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement
 
@@ -54,15 +54,17 @@ class MfaMethod(Protocol):
 
     @property
     def delivers(self) -> bool:
-        """``POST /auth/mfa/challenge`` sends a code for this method (email, SMS); False
-        when the user already holds the code (an authenticator app): the challenge then
-        answers success without sending."""
+        """``POST /auth/mfa/challenge`` sends a code for this method (email, SMS) or hands
+        out a challenge (a passkey's assertion options); False when the user already holds
+        the code (an authenticator app): the challenge then answers success without
+        sending."""
         ...
 
-    async def send_challenge(self, res: Resources, user: UserSnapshot) -> None:
-        """Send a code for the MFA step (only called when ``delivers``). Raises
-        MFA_METHOD_NOT_AVAILABLE when the user cannot receive one here, RESEND_TOO_SOON,
-        DELIVERY_FAILED."""
+    async def send_challenge(self, res: Resources, user: UserSnapshot) -> dict[str, Any] | None:
+        """Send a code for the MFA step (only called when ``delivers``), or return what
+        the client needs to answer (a passkey's assertion options: the challenge's
+        ``options``). Raises MFA_METHOD_NOT_AVAILABLE when the user cannot receive one
+        here, RESEND_TOO_SOON, DELIVERY_FAILED."""
         ...
 
     async def verify(self, res: Resources, user: UserSnapshot, code: str) -> UserSnapshot:
