@@ -32,6 +32,7 @@ from authgate.migrate import upgrade
 from authgate.models import Base
 from authgate.resources import Resources
 from authgate.sessions.memory_store import MemorySessionStore
+from tests.browser import browser  # noqa: F401 (a fixture for every test)
 from tests.servers import (  # noqa: F401 (fixtures for every test)
     _sms_server,
     _smtp_server,
