@@ -111,6 +111,7 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
+    from authgate.admin.http import pages as admin_pages
     from authgate.admin.http import routes as admin_routes
     from authgate.http.routes import (
         mfa_challenge,
@@ -123,7 +124,8 @@ def _feature_routers() -> list[APIRouter]:
     )
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
-            mfa_devices.router, tenants.router, admin_routes.router, passkeys.router]
+            mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
+            passkeys.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

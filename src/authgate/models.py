@@ -1,6 +1,6 @@
 """Imports every model so ``Base.metadata`` is complete (migrations, test set-up)."""
 
-from authgate.admin.models import AdminSession, AdminUser
+from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
 from authgate.db import Base
 from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
 from authgate.mfa.models import (
@@ -16,6 +16,7 @@ from authgate.tenancy.models import Membership, MembershipRole
 from authgate.throttling.models import Counter
 
 __all__ = [
+    "AdminAuditEntry",
     "AdminSession",
     "AdminUser",
     "Base",

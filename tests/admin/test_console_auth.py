@@ -415,6 +415,35 @@ async def test_admin_actions_are_audit_events(console: Harness,
     assert {e.data["action"] for e in seen} >= {"admin.bootstrap", "admin.login", "admin.create"}
 
 
+async def test_the_audit_log(console: Harness, admin_client: AdminClientFactory) -> None:
+    root = await admin_client()
+    console.clock.advance(1)
+    r = await root.post("/auth/admin/admins", json={"email": "two@example.com",
+                                                    "password": ADMIN_PASSWORD})
+    two = r.json()["admin"]["id"]
+    console.clock.advance(1)
+    assert (await root.patch(f"/auth/admin/admins/{two}", json={"name": "Two"})).status_code == 200
+    r = await root.get("/auth/admin/api/audit-log")
+    assert r.status_code == 200
+    body = r.json()
+    actions = [e["action"] for e in body["data"]]
+    assert actions[:2] == ["admin.update", "admin.create"]  # newest first
+    assert set(actions[2:]) == {"admin.login", "admin.bootstrap"}  # same (frozen) instant
+    update = body["data"][0]
+    assert update["actorEmail"] == ADMIN_EMAIL and update["target"] == two
+    assert update["details"] == {"fields": ["name"]} and update["at"]
+    boot = next(e for e in body["data"] if e["action"] == "admin.bootstrap")
+    assert boot["actor"] is None  # the secret key, not an admin
+    assert body["meta"] == {"page": 1, "limit": 50, "total": 4, "totalPages": 1}
+    r = await root.get("/auth/admin/api/audit-log", params={"limit": 1, "page": 2,
+                                                             "action": "admin.create"})
+    assert r.json()["data"] == [] and r.json()["meta"]["total"] == 1
+    assert_error(await root.get("/auth/admin/api/audit-log", params={"limit": 0}),
+                 400, "INVALID_INPUT")
+    assert_error(await console.client.get("/auth/admin/api/audit-log"), 401,
+                 "ADMIN_AUTH_REQUIRED")
+
+
 # the admin's own TOTP -------------------------------------------------------------------------
 async def test_admin_totp(console: Harness, admin_client: AdminClientFactory) -> None:
     root = await admin_client()

@@ -79,6 +79,13 @@ def _reset_subject(res: Resources, email: str) -> str:
 
 
 # bootstrap and password reset with the secret key -----------------------------------------
+async def bootstrap_open(res: Resources) -> bool:
+    """No admin exists yet: the console offers the first-admin form."""
+    require_console(res.settings)
+    async with readonly(res.readmaker) as s:
+        return await _admin_count(s) == 0
+
+
 async def signup(res: Resources, *, email: str, password: str, secret_key: str,
                  name: str | None, metadata: dict[str, Any] | None, ip: str | None) -> SafeAdmin:
     """The first admin, with the console's secret key. Closed once an admin exists unless
@@ -226,7 +233,7 @@ async def login(res: Resources, *, email: str, password: str, totp_code: str | N
                        csrf=admin_sessions.csrf_token(settings, row.id),
                        expires_at=row.expires_at)
     await rate.password_succeeded(res, attempt)
-    await audit.record(res, None, "admin.login", target=out.admin.id, ip=ip)
+    await audit.record(res, out.admin, "admin.login", target=out.admin.id, ip=ip)
     return out
 
 

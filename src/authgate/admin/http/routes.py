@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from authgate.admin import accounts, stats
+from authgate.admin import accounts, audit, stats
 from authgate.admin.http.deps import ADMIN_SECURED, AdminAuthed, admin_errors
 from authgate.admin.http.schemas import (
     ActivityOut,
@@ -21,6 +21,9 @@ from authgate.admin.http.schemas import (
     AdminResetPasswordIn,
     AdminSignupIn,
     AdminUpdateIn,
+    AuditEntryOut,
+    AuditListOut,
+    AuditMetaOut,
     ConsoleConfigOut,
     SafeAdminOut,
     StatsCountsOut,
@@ -32,7 +35,7 @@ from authgate.admin.http.schemas import (
 from authgate.admin.sessions import require_console
 from authgate.config import Settings
 from authgate.http.deps import Client, Res
-from authgate.http.schemas import MessageOut, _Out, errors, respond
+from authgate.http.schemas import MessageOut, _Out, errors, iso, respond
 
 router = APIRouter(tags=["Admin · Console"])
 AdminId = Annotated[str, Path(alias="id", max_length=64)]
@@ -177,6 +180,21 @@ async def reset_password(body: AdminResetPasswordIn, res: Res, client: Client) -
     await accounts.reset_password(res, email=body.email, secret_key=body.secretKey,
                                   new_password=body.newPassword, ip=client.ip)
     return respond(MessageOut(message="Password reset successfully"), 201)
+
+
+@router.get("/admin/api/audit-log", response_model=AuditListOut, responses=admin_errors(400),
+            openapi_extra=ADMIN_SECURED, summary="Admin changes, newest first (beyond upstream)")
+async def audit_log(res: Res, admin: AdminAuthed,
+                    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                    action: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    entries, total = await audit.recent(res, page=page, limit=limit, action=action)
+    return respond(AuditListOut(
+        data=[AuditEntryOut(id=e.id, at=iso(e.at) or "", actor=e.actor_id,
+                            actorEmail=e.actor_email, action=e.action, target=e.target,
+                            ip=e.ip, details=e.details) for e in entries],
+        meta=AuditMetaOut(page=page, limit=limit, total=total,
+                          totalPages=(total + limit - 1) // limit)))
 
 
 # the admin's own authenticator (beyond upstream) --------------------------------------------

@@ -116,3 +116,26 @@ class TotpSetupOut(_Out):
     otpauthUrl: str
     qrCode: str
     """An SVG data URI of the otpauth URL."""
+
+
+class AuditEntryOut(_Out):
+    id: str
+    at: str
+    actor: str | None
+    actorEmail: str | None
+    action: str
+    target: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+
+class AuditMetaOut(_Out):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+
+
+class AuditListOut(_Out):
+    data: list[AuditEntryOut]
+    meta: AuditMetaOut

@@ -1,0 +1,170 @@
+"""The console in Debian's Chromium (issue 13 §3): a real server, the real page, a person's
+walk through it, a screenshot of each page (``tests/artifacts/console/``, git-ignored) and an
+axe-core scan of each page with no serious or critical violation.
+
+axe-core's JavaScript comes from the ``axe-playwright-python`` package (no CDN at test time);
+it is evaluated through the DevTools protocol, so the page's CSP stays as served.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from authgate.app import create_app
+from authgate.config import Settings
+from tests.admin.conftest import ADMIN_KEY
+from tests.browser import browser, free_socket, serve_app  # noqa: F401 (fixture)
+from tests.conftest import CHEAP_HASH, TEST_SECRET
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "console"
+EMAIL = "root@example.com"
+PASSWORD = "Console-Walk-7!x"
+SERIOUS = {"serious", "critical"}
+
+
+@dataclass
+class Console:
+    url: str
+    app: Any
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Console]:
+    """The standalone app on a free loopback port, over a fresh SQLite database (plain HTTP
+    on localhost: ``session.cookie.secure`` off, as ``authgate serve`` does there)."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+        jwt={"secret": TEST_SECRET}, password_hash=CHEAP_HASH, dev_mode=True,
+        data_dir=tmp_path, session={"cookie": {"secure": False}},
+        admin_console={"enabled": True, "secret_key": ADMIN_KEY},
+        redis_prefix=f"authgate-console:{uuid.uuid4().hex[:8]}:")
+    app = create_app(settings)
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    with serve_app(app, sock):
+        yield Console(url=f"http://localhost:{port}", app=app)
+
+
+def _axe_source() -> str:
+    from importlib import resources
+
+    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text()
+
+
+async def audit(page: Page, name: str) -> None:
+    """Screenshot the page and fail on any serious or critical axe-core violation."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(_axe_source() + "\n;true")
+    result = await page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})")
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+           for v in result["violations"] if v["impact"] in SERIOUS]
+    assert bad == [], f"{name}: {bad}"
+
+
+async def goto(page: Page, console: Console, hash_: str, heading: str) -> None:
+    await page.goto(f"{console.url}/auth/admin#/{hash_}")
+    await page.get_by_role("heading", level=1, name=heading).wait_for()
+
+
+async def test_the_console_walk(browser: Browser, served: Console) -> None:  # noqa: F811
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        await page.goto(f"{served.url}/auth/admin")
+        # bootstrap: the first admin, with an error next to the field that caused it
+        await page.get_by_role("heading", name="Create the first admin").wait_for()
+        # keyboard: the first stop is the skip link, visible once focused
+        assert await page.evaluate(
+            "document.querySelector('a[href], button, input, select, textarea').className"
+        ) == "skip"
+        await page.locator(".skip").focus()
+        assert (await page.locator(".skip").bounding_box() or {"x": -1})["x"] >= 0
+        assert await page.evaluate("document.activeElement.id") != "main"
+        await audit(page, "01-bootstrap")
+        form = page.locator("#bootstrap-form")
+        await form.get_by_label("Email").fill(EMAIL)
+        await form.get_by_label("Password").fill("short")
+        await form.get_by_label("Secret key").fill(ADMIN_KEY)
+        await form.get_by_role("button", name="Create admin").click()
+        error = page.locator("#bootstrap-password-error")
+        await error.wait_for()
+        assert "at least 8" in (await error.text_content() or "")
+        assert await form.get_by_label("Password").get_attribute("aria-invalid") == "true"
+        await audit(page, "02-bootstrap-error")
+        await form.get_by_label("Password").fill(PASSWORD)
+        await form.get_by_label("Secret key").fill(ADMIN_KEY + "-wrong")
+        await form.get_by_role("button", name="Create admin").click()
+        await page.locator("#bootstrap-key-error").wait_for()
+        await form.get_by_label("Secret key").fill(ADMIN_KEY)
+        await form.get_by_role("button", name="Create admin").click()
+        # the dashboard
+        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+        await page.locator("#chart svg").wait_for()
+        assert await page.locator("#stat-cards li").count() == 6
+        await audit(page, "03-dashboard")
+        # admins: add one, confirm before deleting (cancel first)
+        await goto(page, served, "admins", "Admins")
+        add = page.locator("#admin-form")
+        await add.get_by_label("Email").fill("second@example.com")
+        await add.get_by_label("Password").fill(PASSWORD)
+        await add.get_by_role("button", name="Add admin").click()
+        await page.get_by_role("cell", name="second@example.com").wait_for()
+        await audit(page, "04-admins")
+        await page.get_by_role("button", name="Delete admin second@example.com").click()
+        dialog = page.locator("#confirm")
+        await dialog.wait_for()
+        await audit(page, "05-confirm")
+        await dialog.get_by_role("button", name="Cancel").click()
+        assert await page.get_by_role("cell", name="second@example.com").count() == 1
+        await page.get_by_role("button", name="Delete admin second@example.com").click()
+        await dialog.get_by_role("button", name="Delete").click()
+        await page.get_by_text("Admin deleted.").wait_for()
+        assert await page.get_by_role("cell", name="second@example.com").count() == 0
+        # the audit log shows who did it
+        await goto(page, served, "audit", "Audit log")
+        await page.get_by_role("cell", name="admin.delete").wait_for()
+        await audit(page, "06-audit")
+        # my account: two-factor set-up starts with a QR code
+        await goto(page, served, "account", "My account")
+        await page.get_by_role("button", name="Set up an authenticator app").click()
+        await page.locator("#totp-qr[src^='data:image/svg+xml']").wait_for()
+        await audit(page, "07-account")
+        # a phone's width: nothing overflows sideways
+        await page.set_viewport_size({"width": 375, "height": 740})
+        await goto(page, served, "dashboard", "Dashboard")
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth + 1")
+        await audit(page, "08-dashboard-phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        # sign out, then a wrong password is refused in place, the right one signs in
+        await page.get_by_role("button", name="Sign out", exact=True).click()
+        await page.get_by_role("heading", name="Sign in").wait_for()
+        await audit(page, "09-sign-in")
+        signin = page.locator("#signin-form")
+        await signin.get_by_label("Email").fill(EMAIL)
+        await signin.get_by_label("Password").fill("Wrong-Password-1!")
+        await signin.get_by_role("button", name="Sign in").click()
+        await signin.locator(".form-error", has_text="Invalid credentials").wait_for()
+        await signin.get_by_label("Password").fill(PASSWORD)
+        await signin.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+        # no script error, no CSP violation (refused answers log "Failed to load resource")
+        assert [e for e in errors if not e.startswith("Failed to load resource")] == []
+    finally:
+        await context.close()
