@@ -111,8 +111,10 @@ class AuthGate:
 
 def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
+    from authgate.admin.http import blocked_domains as admin_blocked_domains
     from authgate.admin.http import pages as admin_pages
     from authgate.admin.http import routes as admin_routes
+    from authgate.admin.http import users as admin_users
     from authgate.http.routes import (
         mfa_challenge,
         mfa_devices,
@@ -125,7 +127,7 @@ def _feature_routers() -> list[APIRouter]:
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
             mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
-            passkeys.router]
+            passkeys.router, admin_users.router, admin_blocked_domains.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

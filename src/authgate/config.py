@@ -284,6 +284,32 @@ class AuthzSettings(_Section):
         return tuple(dict.fromkeys(v))
 
 
+class DisposableEmailSettings(_Section):
+    """Blocked e-mail domains at signup (upstream's ``emailAuth.disposable``). The blocked
+    domains are the ``authgate_blocked_email_domains`` rows (managed in the admin console)
+    plus, with ``use_default_list``, the disposable-domain list shipped as data (the
+    ``disposable-email-domains`` package). A subdomain of a blocked domain is blocked too."""
+
+    enabled: bool = False
+    mode: Literal["block", "flag"] = "block"
+    """``block``: 403 ``EMAIL_DOMAIN_NOT_ALLOWED``; ``flag``: the signup goes through and
+    the event ``email.disposable_detected`` is emitted."""
+    use_default_list: bool = True
+    """Also block the shipped default list without importing it into the table first
+    (upstream blocks only imported rows)."""
+    allowlist: tuple[str, ...] = ()
+    """Domains never blocked (and their subdomains), whatever the lists say."""
+
+    @field_validator("allowlist")
+    @classmethod
+    def _domains(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.strip().lower().lstrip("@") for d in v if d.strip())
+
+
+class EmailAuthSettings(_Section):
+    disposable: DisposableEmailSettings = DisposableEmailSettings()
+
+
 class PasswordlessSettings(_Section):
     """Sign-in with a code sent by email or SMS (``/auth/passwordless/send`` + login with
     ``providerName: "passwordless"``)."""
@@ -594,6 +620,7 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     mfa: MfaSettings = MfaSettings()
     registration: RegistrationSettings = RegistrationSettings()
+    email_auth: EmailAuthSettings = EmailAuthSettings()
     passwordless: PasswordlessSettings = PasswordlessSettings()
     tenant: TenantSettings = TenantSettings()
     authz: AuthzSettings = AuthzSettings()

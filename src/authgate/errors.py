@@ -34,6 +34,7 @@ class Code(StrEnum):
     INVALID_PROVIDER = "INVALID_PROVIDER"
     PROVIDER_NOT_FOUND = "PROVIDER_NOT_FOUND"
     USER_NOT_FOUND = "USER_NOT_FOUND"
+    USER_ALREADY_EXISTS = "USER_ALREADY_EXISTS"
     ACCOUNT_INACTIVE = "ACCOUNT_INACTIVE"
     ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
     RATE_LIMITED = "RATE_LIMITED"
@@ -47,6 +48,7 @@ class Code(StrEnum):
     TENANT_ALREADY_EXISTS = "TENANT_ALREADY_EXISTS"
     INVALID_SLUG_FORMAT = "INVALID_SLUG_FORMAT"
     PASSWORDLESS_DISABLED = "PASSWORDLESS_DISABLED"
+    EMAIL_DOMAIN_NOT_ALLOWED = "EMAIL_DOMAIN_NOT_ALLOWED"
     # tokens, sessions and the guard
     NO_AUTH_PROVIDED = "NO_AUTH_PROVIDED"
     INVALID_AUTH_FORMAT = "INVALID_AUTH_FORMAT"
@@ -127,6 +129,9 @@ class Code(StrEnum):
     PASSKEY_INVALID = "PASSKEY_INVALID"
     PASSKEY_CLONE_DETECTED = "PASSKEY_CLONE_DETECTED"
     PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
+    # administration (the admin console's management APIs)
+    PLATFORM_ACCESS_DISABLED = "PLATFORM_ACCESS_DISABLED"
+    NOT_PLATFORM_USER = "NOT_PLATFORM_USER"
 
 
 DEFAULT_MESSAGES: dict[Code, str] = {
@@ -185,6 +190,7 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.VERIFICATION_CODE_EXPIRED: "Verification code has expired",
     Code.PASSWORD_RESET_TOKEN_INVALID: "Invalid or expired reset token",
     Code.PASSWORDLESS_DISABLED: "Passwordless login is disabled",
+    Code.EMAIL_DOMAIN_NOT_ALLOWED: "This email domain is not allowed for sign-up",
     Code.EMAIL_ALREADY_VERIFIED: "Email is already verified",
     Code.PHONE_ALREADY_VERIFIED: "Phone number is already verified",
     Code.NO_EMAIL_ADDRESS: "User does not have an email address",
@@ -224,6 +230,12 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.ADMIN_TOTP_REQUIRED: "Enter the code from your authenticator app",
     Code.INVALID_SECRET_KEY: "Invalid secret key",
     Code.SECRET_KEY_NOT_CONFIGURED: "Admin console secret key is not configured",
+    Code.USER_ALREADY_EXISTS: "User with this email already exists",
+    Code.PLATFORM_ACCESS_DISABLED: ("Platform access is disabled. Set `platformAccess.enabled: "
+                                    "true` in the NestAuthModule config to manage platform "
+                                    "users."),
+    Code.NOT_PLATFORM_USER: ("User is not a platform user. Grant platform access first (send "
+                             "`isPlatformUser: true`) before assigning platform roles."),
 }
 
 

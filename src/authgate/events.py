@@ -40,6 +40,9 @@ PHONE_VERIFIED = "phone.verified"
 PASSWORDLESS_CODE_SENT = "passwordless.code_sent"
 ADMIN_CREATED = "admin.created"
 ADMIN_PASSWORD_RESET = "admin.password_reset"
+DISPOSABLE_EMAIL_DETECTED = "email.disposable_detected"
+"""A signup used a blocked domain while ``email_auth.disposable.mode`` is ``flag``; data
+``{"email", "domain"}``."""
 ADMIN_ACTION = "admin.action"
 """Every change an admin makes through the console or the management API (the audit
 trail): data ``{"actor", "actorEmail", "action", "target", "ip", "at"}`` plus details;

@@ -2,7 +2,15 @@
 
 from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
 from authgate.db import Base
-from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
+from authgate.identity.models import (
+    BlockedEmailDomain,
+    Permission,
+    Role,
+    RolePermission,
+    Tenant,
+    User,
+    UserRole,
+)
 from authgate.mfa.models import (
     RecoveryCode,
     TotpDevice,
@@ -20,6 +28,7 @@ __all__ = [
     "AdminSession",
     "AdminUser",
     "Base",
+    "BlockedEmailDomain",
     "Counter",
     "Membership",
     "MembershipRole",

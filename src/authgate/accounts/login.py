@@ -14,7 +14,7 @@ from authgate import background
 from authgate.authz.store import grants
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, LOGIN_FAILED, USER_CREATED, Event
-from authgate.identity import password_policy
+from authgate.identity import blocked_domains, password_policy
 from authgate.identity import store as users
 from authgate.identity.contact import account_ref
 from authgate.identity.models import User
@@ -52,7 +52,7 @@ async def signup(
     """Create an account.
 
     Raises REGISTRATION_DISABLED (also "Registration is by invitation only" under
-    ``registration.require_invitation``), TENANT_NOT_ENABLED, TENANT_NOT_FOUND,
+    ``registration.require_invitation``), EMAIL_DOMAIN_NOT_ALLOWED, TENANT_NOT_ENABLED, TENANT_NOT_FOUND,
     TENANT_ID_REQUIRED, EMAIL_OR_PHONE_REQUIRED, PROVIDER_NOT_FOUND, INVALID_PHONE_FORMAT,
     the password-policy codes,
     EMAIL_ALREADY_EXISTS, PHONE_ALREADY_EXISTS. With ``registration.hide_existing_accounts``
@@ -67,6 +67,7 @@ async def signup(
         raise AuthError(Code.REGISTRATION_DISABLED)
     if cfg.registration.require_invitation:
         raise AuthError(Code.REGISTRATION_DISABLED, INVITATION_ONLY)
+    await blocked_domains.check_signup(res, email)
     tenant = await requested_tenant(res, tenant_id)
     scope = user_scope(cfg, tenant)
     if not email and not phone:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from authgate import background, vocabulary
 from authgate.errors import AuthError, Code
 from authgate.events import LOGGED_IN, PASSWORDLESS_CODE_SENT, USER_CREATED, Event
+from authgate.identity import blocked_domains
 from authgate.identity import store as users
 from authgate.identity.contact import account_refs, address_of, find_user, miss_without_account
 from authgate.identity.models import User
@@ -130,6 +131,11 @@ async def _deliver(res: Resources, channel: Channel, identifier: str,
         if not (cfg.passwordless.allow_sign_up and cfg.registration.enabled
                 and not cfg.registration.require_invitation):
             return
+        if channel == "email":
+            try:  # a blocked domain gets no account (the answer was already the generic one)
+                await blocked_domains.check_signup(res, identifier)
+            except AuthError:
+                return
         user = await _create(res, channel, identifier, tenant)
         if user is None:
             return

@@ -109,3 +109,15 @@ class UserRole(Base):
         String(36), ForeignKey("authgate_roles.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[UtcOpt]
+
+
+class BlockedEmailDomain(Base):
+    """A domain refused at signup (``email_auth.disposable``); ``source`` is ``manual``
+    (added by an admin) or ``default`` (imported from the shipped list)."""
+
+    __tablename__ = "authgate_blocked_email_domains"
+
+    id: Mapped[IdPk]
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="manual")
+    created_at: Mapped[Utc]
