@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authgate.admin.actor import Actor
 from authgate.admin.ids import parse_id
 from authgate.admin.roles_view import RoleView, views
+from authgate.authz import service as authz
 from authgate.errors import AuthError, Code
 from authgate.events import USER_CREATED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
-from authgate.identity.models import Role, User, UserRole
+from authgate.identity.models import Role, Tenant, User, UserRole
 from authgate.mfa import policy
 from authgate.mfa.models import TotpDevice, TrustedDevice
 from authgate.mfa.totp import remove_device
@@ -34,6 +35,9 @@ from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.service import Sessions
+from authgate.tenancy import service as tenancy
+from authgate.tenancy import store as tenant_store
+from authgate.tenancy.models import Membership, MembershipRole
 from authgate.tx import readonly, transaction
 
 Status = Literal["active", "inactive", "verified", "unverified"]
@@ -42,11 +46,22 @@ MAX_LIMIT = 100
 
 
 @dataclass(frozen=True)
+class Access:
+    """A membership of the user in a tenant, with the roles held there."""
+
+    membership: Membership
+    tenant: Tenant | None
+    roles: list[RoleView]
+
+
+@dataclass(frozen=True)
 class AdminUser:
-    """A user row (secrets are never read from it by the edge) and its roles."""
+    """A user row (secrets are never read from it by the edge), the roles it holds outside
+    any tenant, and its memberships."""
 
     user: User
     roles: list[RoleView]
+    accesses: list[Access] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,18 +78,38 @@ def _user_not_found() -> AuthError:
 
 
 async def _with_roles(s: AsyncSession, rows: list[User]) -> list[AdminUser]:
+    """The users with their roles and memberships: four statements for the whole page."""
     if not rows:
         return []
+    ids = [u.id for u in rows]
     pairs = (await s.execute(
         select(UserRole.user_id, Role)
         .join(Role, Role.id == UserRole.role_id)
-        .where(UserRole.user_id.in_([u.id for u in rows]))
+        .where(UserRole.user_id.in_(ids))
         .order_by(Role.name))).all()
-    role_views = {v.role.id: v for v in await views(s, {r.id: r for _, r in pairs}.values())}
+    members = (await s.execute(
+        select(Membership, Tenant).join(Tenant, Tenant.id == Membership.tenant_id)
+        .where(Membership.user_id.in_(ids))
+        .order_by(Membership.created_at, Membership.id))).all()
+    held = (await s.execute(
+        select(MembershipRole.membership_id, Role)
+        .join(Role, Role.id == MembershipRole.role_id)
+        .where(MembershipRole.membership_id.in_([m.id for m, _ in members]))
+        .order_by(Role.name))).all() if members else []
+    every = {r.id: r for _, r in [*pairs, *held]}
+    role_views = {v.role.id: v for v in await views(s, every.values())}
     by_user: dict[str, list[RoleView]] = defaultdict(list)
     for user_id, role in pairs:
         by_user[user_id].append(role_views[role.id])
-    return [AdminUser(user=u, roles=by_user.get(u.id, [])) for u in rows]
+    by_membership: dict[str, list[RoleView]] = defaultdict(list)
+    for membership_id, role in held:
+        by_membership[membership_id].append(role_views[role.id])
+    accesses: dict[str, list[Access]] = defaultdict(list)
+    for m, t in members:
+        accesses[m.user_id].append(Access(membership=m, tenant=t,
+                                          roles=by_membership.get(m.id, [])))
+    return [AdminUser(user=u, roles=by_user.get(u.id, []), accesses=accesses.get(u.id, []))
+            for u in rows]
 
 
 def _like(term: str) -> str:
@@ -107,10 +142,19 @@ async def list_users(res: Resources, *, page: int = 1, limit: int = 10,
         cond.append(or_(func.lower(User.email).like(pattern, escape="\\"),
                         User.phone.like(_like(search.strip()), escape="\\")))
     if tenant_id and tenant_id.strip():
-        cond.append(User.tenant_scope == tenant_id.strip())
+        tid = tenant_id.strip()
+        cond.append(or_(User.tenant_scope == tid, exists().where(
+            Membership.user_id == User.id, Membership.tenant_id == tid)))
     if role_name and role_name.strip():
-        cond.append(exists().where(UserRole.user_id == User.id, Role.id == UserRole.role_id,
-                                   Role.name == role_name.strip()))
+        name = role_name.strip()
+        cond.append(or_(
+            exists().where(UserRole.user_id == User.id, Role.id == UserRole.role_id,
+                           Role.name == name),
+            exists().where(Membership.user_id == User.id,
+                           MembershipRole.membership_id == Membership.id,
+                           Role.id == MembershipRole.role_id, Role.name == name)))
+    if resolved == "tenant":
+        cond.append(exists().where(Membership.user_id == User.id))
     if resolved == "platform":
         cond.append(User.id.is_(None))  # platform access is not offered (see DIFFERENCES)
     async with readonly(res.readmaker) as s:
@@ -142,13 +186,20 @@ def _taken(what: str) -> AuthError:
 
 
 async def create_user(res: Resources, actor: Actor, new: NewUser) -> AdminUser:
-    """Raises PLATFORM_ACCESS_DISABLED, TENANT_NOT_ENABLED, INVALID_PHONE_FORMAT, the
-    password-policy codes, USER_ALREADY_EXISTS (409)."""
+    """Raises PLATFORM_ACCESS_DISABLED, TENANT_NOT_ENABLED (a ``tenantId`` while tenancy is
+    off), TENANT_ID_REQUIRED (isolated mode without one), TENANT_NOT_FOUND,
+    INVALID_PHONE_FORMAT, the password-policy codes, USER_ALREADY_EXISTS (409). In a tenant
+    mode the user joins ``tenantId`` (its default tenant)."""
     if new.is_platform_user:
         raise _platform_disabled()
-    if new.tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
     cfg = res.settings
+    mode = cfg.tenant.mode
+    tenant_id = (new.tenant_id or "").strip() or None
+    if mode == "off" and tenant_id is not None:
+        raise AuthError(Code.TENANT_NOT_ENABLED)
+    if mode == "isolated" and tenant_id is None:
+        raise AuthError(Code.TENANT_ID_REQUIRED,
+                        "tenantId is required when tenant mode is isolated")
     email = users.normalise_email(new.email)
     phone = users.normalise_phone(new.phone, cfg.phone_default_region) if new.phone else None
     password_hash = None
@@ -156,17 +207,20 @@ async def create_user(res: Resources, actor: Actor, new: NewUser) -> AdminUser:
         password_policy.check(cfg.password, new.password, identifiers=(email, phone or ""))
         password_hash = await res.hasher.hash(new.password)
     now = res.clock.now()
+    scope = tenant_id if mode == "isolated" and tenant_id else ""
     async with transaction(res.sessionmaker) as tx:
         s = tx.session
-        if await users.by_email(s, email):
+        if tenant_id is not None and await tenant_store.tenant_by_id(s, tenant_id) is None:
+            raise AuthError(Code.TENANT_NOT_FOUND, "Tenant not found")
+        if await users.by_email(s, email, scope):
             raise _taken("email")
-        if phone and await users.by_phone(s, phone):
+        if phone and await users.by_phone(s, phone, scope):
             raise _taken("phone")
         user = User(email=email, phone=phone, password_hash=password_hash,
                     status="active" if new.is_active else "inactive",
                     email_verified_at=new.email_verified_at,
                     phone_verified_at=new.phone_verified_at, is_mfa_enabled=False,
-                    must_change_password=False, meta=dict(new.metadata), tenant_scope="",
+                    must_change_password=False, meta=dict(new.metadata), tenant_scope=scope,
                     password_changed_at=now if password_hash else None,
                     created_at=now, updated_at=now)
         s.add(user)
@@ -175,11 +229,14 @@ async def create_user(res: Resources, actor: Actor, new: NewUser) -> AdminUser:
         except IntegrityError:
             raise _taken("email") from None
         uid = user.id
+        if tenant_id is not None:
+            await tenant_store.join(s, uid, tenant_id, now)
+        [made] = await _with_roles(s, [user])
         tx.after_commit(lambda: res.events.emit(
             Event(USER_CREATED, uid, {"email": email, "provider": "admin"})))
     await actor.record(res, "user.create", uid, email=email,
-                       withPassword=password_hash is not None)
-    return AdminUser(user=user, roles=[])
+                       withPassword=password_hash is not None, tenantId=tenant_id)
+    return made
 
 
 def _platform_disabled() -> AuthError:
@@ -259,20 +316,93 @@ class UserPatch:
 UNSET = _UNSET
 
 
-async def _role_ids_exist(s: AsyncSession, role_ids: list[str]) -> list[str]:
+async def _role_ids_exist(s: AsyncSession, role_ids: list[str], *,
+                          tenant_id: str | None = None) -> list[str]:
+    """The roles, when each exists and may be held there: a platform (tenant-less) role
+    anywhere, a tenant's role only in that tenant (another tenant's does not exist here)."""
     parsed = [parse_id(r) for r in role_ids]
     wanted = list(dict.fromkeys(p for p in parsed if p is not None))
-    found = set((await s.execute(select(Role.id).where(Role.id.in_(wanted)))).scalars().all()
+    found = set((await s.execute(select(Role.id).where(
+        Role.id.in_(wanted), Role.tenant_scope.in_({"", tenant_id or ""})))).scalars().all()
                 ) if wanted else set()
     missing = [r for r, p in zip(role_ids, parsed, strict=True) if p is None or p not in found]
     if missing:
-        raise AuthError(Code.ROLE_NOT_FOUND, f"Role(s) not found: {', '.join(missing)}")
+        raise AuthError(Code.ROLE_NOT_FOUND,
+                        f"Role(s) not found: {', '.join(m[:64] for m in missing)}")
     return wanted
 
 
+async def _tenant_ids_exist(s: AsyncSession, tenant_ids: list[str]) -> list[str]:
+    parsed = [parse_id(t) for t in tenant_ids]
+    wanted = list(dict.fromkeys(p for p in parsed if p is not None))
+    found = set((await s.execute(select(Tenant.id).where(Tenant.id.in_(wanted)))
+                 ).scalars().all()) if wanted else set()
+    missing = [t for t, p in zip(tenant_ids, parsed, strict=True) if p is None or p not in found]
+    if missing:
+        raise AuthError(Code.TENANT_NOT_FOUND, "Invalid or unresolved tenant ID(s): "
+                        + ", ".join(m[:64] for m in missing))
+    return wanted
+
+
+@dataclass(frozen=True)
+class _AccessPlan:
+    """The checked role and membership changes of a patch, applied after its fields."""
+
+    tenant_ids: list[str] | None = None
+    tenant_roles: list[tuple[str, list[str]]] = field(default_factory=list)
+    role_ids: list[str] | None = None
+
+
+async def _plan_access(res: Resources, patch: UserPatch) -> _AccessPlan:
+    """Check every tenant and role a patch names before anything is written."""
+    g = UserPatch.given
+    mode = res.settings.tenant.mode
+    if (g(patch.tenant_ids) or g(patch.tenant_roles)) and mode == "off":
+        raise AuthError(Code.TENANT_NOT_ENABLED)
+    if g(patch.tenant_ids) and patch.tenant_ids is not None and mode != "shared":
+        raise AuthError(Code.INVALID_INPUT,
+                        "tenantIds applies in shared tenant mode only: in isolated mode an "
+                        "account belongs to its own tenant")
+    async with readonly(res.readmaker) as s:
+        tenant_ids = (await _tenant_ids_exist(s, list(patch.tenant_ids))
+                      if g(patch.tenant_ids) and patch.tenant_ids is not None else None)
+        tenant_roles: list[tuple[str, list[str]]] = []
+        for item in (patch.tenant_roles or []) if g(patch.tenant_roles) else []:
+            [tid] = await _tenant_ids_exist(s, [item["tenantId"]])
+            tenant_roles.append((tid, await _role_ids_exist(
+                s, list(item.get("roleIds") or []), tenant_id=tid)))
+        role_ids = (await _role_ids_exist(s, list(patch.role_ids))
+                    if g(patch.role_ids) and patch.role_ids is not None else None)
+    return _AccessPlan(tenant_ids=tenant_ids, tenant_roles=tenant_roles, role_ids=role_ids)
+
+
+async def _apply_access(res: Resources, user: User, plan: _AccessPlan) -> None:
+    """Memberships and roles through the tenancy and authz services (they end or update
+    the sessions concerned after their own commits)."""
+    if plan.tenant_ids is not None:
+        current = {m.tenant_id for m in await tenancy.list_memberships(res, user.id)}
+        for tid in plan.tenant_ids:
+            if tid not in current:
+                await tenancy.add_member(res, user.id, tid)
+        for tid in current - set(plan.tenant_ids):
+            await tenancy.remove_member(res, user.id, tid)
+    for tid, role_ids in plan.tenant_roles:
+        if res.settings.tenant.mode == "shared":
+            async with readonly(res.readmaker) as s:
+                member = await tenant_store.membership(s, user.id, tid)
+            if member is None:
+                await tenancy.add_member(res, user.id, tid)
+        await authz.set_user_roles(res, user.id, role_ids, tenant_id=tid)
+    if plan.role_ids is not None:
+        await authz.set_user_roles(res, user.id, plan.role_ids, tenant_id=None)
+
+
 async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPatch) -> AdminUser:
-    """Apply ``patch``. Raises USER_NOT_FOUND (404), USER_ALREADY_EXISTS (409),
-    PLATFORM_ACCESS_DISABLED, NOT_PLATFORM_USER, TENANT_NOT_ENABLED, ROLE_NOT_FOUND,
+    """Apply ``patch``: the user's columns in one unit of work, then its memberships and
+    roles. Every tenant and role named is checked first, so a bad id changes nothing.
+    Raises USER_NOT_FOUND (404), USER_ALREADY_EXISTS (409), PLATFORM_ACCESS_DISABLED,
+    NOT_PLATFORM_USER, TENANT_NOT_ENABLED, TENANT_NOT_FOUND ("Invalid or unresolved tenant
+    ID(s)"), ROLE_NOT_FOUND, NOT_A_MEMBER_OF_TENANT (isolated mode: another tenant's roles),
     NO_EMAIL_ADDRESS/NO_PHONE_NUMBER (login enabled without the address),
     MFA_CANNOT_ENABLE_WITHOUT_METHOD, INVALID_PHONE_FORMAT, the password-policy codes."""
     g = UserPatch.given
@@ -280,8 +410,9 @@ async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPat
         raise _platform_disabled()
     if g(patch.platform_role_ids):
         raise AuthError(Code.NOT_PLATFORM_USER)
-    if g(patch.tenant_ids) or g(patch.tenant_roles):
-        raise AuthError(Code.TENANT_NOT_ENABLED)
+    async with readonly(res.readmaker) as s:
+        await _load(s, user_id)
+    plan = await _plan_access(res, patch)
     cfg = res.settings
     new_hash: str | None = None
     if g(patch.password) and patch.password is not None:
@@ -354,20 +485,15 @@ async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPat
                 raise _taken("email" if "email" in values else "phone") from None
         if g(patch.is_mfa_enabled) and patch.is_mfa_enabled is not None:
             await _set_mfa(res, tx, user, bool(patch.is_mfa_enabled))
-        if g(patch.role_ids) and patch.role_ids is not None:
-            wanted = await _role_ids_exist(s, list(patch.role_ids))
-            await s.execute(delete(UserRole).where(UserRole.user_id == user.id))
-            for rid in wanted:
-                s.add(UserRole(user_id=user.id, role_id=rid, created_at=now))
-            await s.flush()
         if end_sessions:
             await revoke_all_trust(res, tx, user.id)
         uid = user.id
-        await s.refresh(user)
-        [result] = await _with_roles(s, [user])
     if end_sessions:
         await Sessions(res).revoke_all(uid)
     await res.store.user_changed(uid)
+    await _apply_access(res, user, plan)
+    async with readonly(res.readmaker) as s:
+        [result] = await _with_roles(s, [await _load(s, uid)])
     await actor.record(res, "user.update", uid, fields=patch.changed_fields(),
                        sessionsEnded=end_sessions)
     return result

@@ -121,6 +121,7 @@ async def list_users(res: Res, admin: AdminAuthed,
 
 @router.post("", status_code=201, response_model=UserOut, responses=admin_errors(400, 409),
              summary="Create a user", openapi_extra=ADMIN_SECURED)
+@route_statuses({Code.TENANT_NOT_FOUND: 404})
 async def create_user(body: CreateUserIn, res: Res, actor: AdminActor) -> Response:
     created = await flows.create_user(res, actor, flows.NewUser(
         email=body.email, phone=body.phone, password=body.password,

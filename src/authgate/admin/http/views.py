@@ -147,14 +147,24 @@ def role_out(v: RoleView) -> AdminRoleOut:
 
 
 def safe_user(a: AdminUser) -> SafeUserOut:
-    """The user with its accesses. Without tenancy a user has one access, the tenant-less
-    one (``tenantId`` null), holding its roles; its id is the user's."""
+    """The user with its active accesses: one per tenant membership, and the tenant-less
+    one (``tenantId`` null; its id is the user's) holding the roles held outside tenants —
+    a user's only access while tenancy is off."""
     u = a.user
-    access = AccessOut(id=u.id, userId=u.id, tenantId=u.tenant_scope or None, tenant=None,
-                       roles=[role_out(v) for v in a.roles], isDefault=True, status="active",
-                       metadata={}, createdAt=iso(u.created_at), updatedAt=iso(u.updated_at))
+    accesses = [AccessOut(
+        id=x.membership.id, userId=u.id, tenantId=x.membership.tenant_id,
+        tenant=tenant_ref(x.tenant), roles=[role_out(v) for v in x.roles],
+        isDefault=x.membership.is_default, status=x.membership.status,
+        metadata=dict(x.membership.meta or {}), createdAt=iso(x.membership.created_at),
+        updatedAt=iso(x.membership.updated_at))
+        for x in a.accesses if x.membership.status == "active"]
+    if a.roles or not a.accesses:
+        accesses.insert(0, AccessOut(
+            id=u.id, userId=u.id, tenantId=None, tenant=None,
+            roles=[role_out(v) for v in a.roles], isDefault=not accesses, status="active",
+            metadata={}, createdAt=iso(u.created_at), updatedAt=iso(u.updated_at)))
     return SafeUserOut(
-        id=u.id, email=u.email, phone=u.phone, userAccesses=[access], platformAccess=None,
+        id=u.id, email=u.email, phone=u.phone, userAccesses=accesses, platformAccess=None,
         isPlatformUser=False, isActive=u.is_active, emailVerifiedAt=iso(u.email_verified_at),
         phoneVerifiedAt=iso(u.phone_verified_at), metadata=dict(u.meta or {}),
         createdAt=iso(u.created_at), updatedAt=iso(u.updated_at),
