@@ -113,7 +113,10 @@ def _feature_routers() -> list[APIRouter]:
     """Routers of the feature packages, in the order they appear in the OpenAPI file."""
     from authgate.admin.http import blocked_domains as admin_blocked_domains
     from authgate.admin.http import pages as admin_pages
+    from authgate.admin.http import permissions as admin_permissions
+    from authgate.admin.http import roles as admin_roles
     from authgate.admin.http import routes as admin_routes
+    from authgate.admin.http import tenants as admin_tenants
     from authgate.admin.http import users as admin_users
     from authgate.http.routes import (
         mfa_challenge,
@@ -127,7 +130,8 @@ def _feature_routers() -> list[APIRouter]:
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
             mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
-            passkeys.router, admin_users.router, admin_blocked_domains.router]
+            passkeys.router, admin_users.router, admin_roles.router, admin_tenants.router,
+            admin_permissions.router, admin_blocked_domains.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

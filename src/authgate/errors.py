@@ -131,6 +131,8 @@ class Code(StrEnum):
     PASSKEY_NOT_FOUND = "PASSKEY_NOT_FOUND"
     # administration (the admin console's management APIs)
     PLATFORM_ACCESS_DISABLED = "PLATFORM_ACCESS_DISABLED"
+    ROLE_NAME_REQUIRED = "ROLE_NAME_REQUIRED"
+    ROLE_PERMISSION_VALIDATION_FAILED = "ROLE_PERMISSION_VALIDATION_FAILED"
     NOT_PLATFORM_USER = "NOT_PLATFORM_USER"
 
 
@@ -171,6 +173,8 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.GUARD_NOT_ALLOWED: "Guard is not allowed",
     Code.ROLE_ALREADY_EXISTS: "Role already exists",
     Code.ROLE_NOT_FOUND: "Role not found",
+    Code.ROLE_NAME_REQUIRED: "Role name is required",
+    Code.ROLE_PERMISSION_VALIDATION_FAILED: "Unknown permission(s) for this guard",
     Code.PERMISSION_ALREADY_EXISTS: "Permission already exists",
     Code.PERMISSION_NOT_FOUND: "Permission not found",
     Code.NO_AUTH_PROVIDED: "No authentication provided",

@@ -142,6 +142,15 @@ async def delete_permission(res: Resources, permission_id: str) -> None:
     await push_grants(res, affected)
 
 
+async def permission_changed(res: Resources, permission_id: str) -> None:
+    """After a permission was renamed (committed): the holders' sessions follow."""
+    async with readonly(res.readmaker) as s:
+        role_ids = list((await s.execute(select(RolePermission.role_id).where(
+            RolePermission.permission_id == permission_id))).scalars().all())
+        affected = await _holders(s, role_ids)
+    await push_grants(res, affected)
+
+
 # roles -----------------------------------------------------------------------------------
 async def _permissions_by_name(s: AsyncSession, names: Sequence[str],
                                guard: str) -> list[Permission]:

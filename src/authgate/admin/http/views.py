@@ -9,10 +9,11 @@ from authgate.admin.roles_view import RoleView
 from authgate.admin.users import AdminUser, UserDetail
 from authgate.clock import iso_millis as iso
 from authgate.http.schemas import MessageOut, _Out
-from authgate.identity.models import Tenant
+from authgate.identity.models import Permission, Tenant
 from authgate.resources import Resources
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.service import device_name
+from authgate.tenancy.service import TenantView
 
 __all__ = ["MessageOut"]
 
@@ -34,6 +35,54 @@ class AdminRoleOut(_Out):
     permissions: list[str]
     createdAt: str | None
     updatedAt: str | None
+
+
+class RoleOut(_Out):
+    role: AdminRoleOut
+
+
+class RolesOut(_Out):
+    data: list[AdminRoleOut]
+
+
+class AdminTenantOut(_Out):
+    id: str
+    name: str
+    slug: str | None
+    description: str | None
+    metadata: dict[str, Any]
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class TenantOut(_Out):
+    tenant: AdminTenantOut
+
+
+class TenantsOut(_Out):
+    data: list[AdminTenantOut]
+
+
+class AdminPermissionOut(_Out):
+    id: str
+    name: str
+    guard: str
+    description: str | None
+    category: str | None
+    createdAt: str | None
+    updatedAt: str | None
+
+
+class PermissionOut(_Out):
+    permission: AdminPermissionOut
+
+
+class PermissionsOut(_Out):
+    data: list[AdminPermissionOut]
+
+
+class NamesOut(_Out):
+    data: list[str]
 
 
 class AccessOut(_Out):
@@ -144,6 +193,18 @@ def role_out(v: RoleView) -> AdminRoleOut:
     if v.tenant is not None:
         out.tenant = tenant_ref(v.tenant)
     return out
+
+
+def tenant_out(t: TenantView) -> AdminTenantOut:
+    return AdminTenantOut(id=t.id, name=t.name, slug=t.slug, description=t.description,
+                          metadata=t.metadata, createdAt=iso(t.created_at),
+                          updatedAt=iso(t.updated_at))
+
+
+def permission_out(p: Permission) -> AdminPermissionOut:
+    return AdminPermissionOut(id=p.id, name=p.name, guard=p.guard, description=p.description,
+                              category=p.category, createdAt=iso(p.created_at),
+                              updatedAt=iso(p.updated_at))
 
 
 def safe_user(a: AdminUser) -> SafeUserOut:
