@@ -138,8 +138,8 @@ async def test_the_shipped_list_blocks_without_an_import(h: Harness) -> None:
 
 async def test_without_the_default_list_only_the_table_blocks(
         make_harness: MakeHarness) -> None:
-    h = await make_harness(email_auth={"disposable": {"enabled": True,
-                                                      "use_default_list": False}})
+    h = await make_harness(**ADMIN_SETTINGS, email_auth={"disposable": {
+        "enabled": True, "use_default_list": False}})
     assert (await h.signup("x@mailinator.com")).status_code == 200
     admin = await sign_in(h)
     await admin.post(f"{PATH}/import-defaults")

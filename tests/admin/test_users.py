@@ -398,13 +398,54 @@ async def test_every_route_needs_an_admin(h: Harness) -> None:
     assert (await stored_user(h.res, u.id)).status == "active"
 
 
+async def test_the_admin_guard_on_management_routes(h: Harness, admin: Admin) -> None:
+    """CSRF on every state-changing management request; forged and signed-out sessions."""
+    u = await h.make_user("guarded@example.com", tokens=True)
+    assert u.access_token is not None
+    cookie = admin.client.cookies.get("nest_auth_admin")
+    assert cookie
+    for method, path, body in (("PATCH", f"/users/{u.id}", {"isActive": False}),
+                               ("DELETE", f"/users/{u.id}/sessions", None),
+                               ("POST", "/roles", {"name": "x", "guard": "web"}),
+                               ("POST", "/blocked-email-domains", {"domains": ["x.test"]})):
+        r = await admin.client.request(method, "/auth/admin/api" + path, json=body,
+                                       headers={"x-csrf-token": ""})
+        assert_error(r, 403, "CSRF_TOKEN_INVALID")
+        r = await admin.client.request(method, "/auth/admin/api" + path, json=body,
+                                       headers={"x-csrf-token": "forged"})
+        assert_error(r, 403, "CSRF_TOKEN_INVALID")
+    assert await _works(h, u.access_token)
+    assert (await stored_user(h.res, u.id)).status == "active"
+    # reads need no CSRF token
+    assert (await admin.get("/users", headers={"x-csrf-token": ""})).status_code == 200
+    # a forged cookie
+    forged = cookie[:-4] + ("AAAA" if not cookie.endswith("AAAA") else "BBBB")
+    r = await h.client.get("https://testserver/auth/admin/api/users",
+                           headers={"cookie": f"nest_auth_admin={forged}"})
+    assert r.status_code == 401 and r.json()["code"] == "ADMIN_SESSION_INVALID"
+    # signed out: the old cookie is refused
+    assert (await admin.client.post("/auth/admin/logout")).status_code == 201
+    r = await h.client.get("https://testserver/auth/admin/api/users",
+                           headers={"cookie": f"nest_auth_admin={cookie}"})
+    assert r.status_code == 401 and r.json()["code"] in ("ADMIN_SESSION_REVOKED",
+                                                         "ADMIN_SESSION_INVALID")
+
+
+async def test_console_off_hides_the_management_routes(make_harness: MakeHarness) -> None:
+    h = await make_harness()
+    r = await h.client.get("/auth/admin/api/users")
+    assert r.status_code == 404 and r.json()["code"] == "ADMIN_CONSOLE_DISABLED"
+
+
 async def test_flows_without_http(h: Harness) -> None:
     """The flows work without a request (the console and a CLI share them)."""
     from authgate.admin.actor import Actor
-    from authgate.admin.sessions import AdminPrincipal
+    from authgate.admin.sessions import AdminPrincipal, SafeAdmin
 
-    actor = Actor(AdminPrincipal(id=str(uuid.uuid4()), email="a@admin.test",
-                                 session_id="s", ip=None))
+    now = h.res.clock.now()
+    safe = SafeAdmin(id=str(uuid.uuid4()), email="a@admin.test", name=None, metadata={},
+                     last_login_at=None, created_at=now, updated_at=now, totp_enabled=False)
+    actor = Actor(AdminPrincipal(admin=safe, session_id="s", ip=None))
     made = await flows.create_user(h.res, actor, flows.NewUser(email="flow@example.com"))
     page = await flows.list_users(h.res, search="flow")
     assert [a.user.id for a in page.items] == [made.user.id]
