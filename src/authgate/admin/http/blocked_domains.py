@@ -96,8 +96,8 @@ async def import_defaults(res: Res, actor: AdminActor) -> Response:
     return respond(ImportedOut(imported=imported, total=total), 201)
 
 
-@router.delete("/{id_or_domain}", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{idOrDomain}", response_model=MessageOut, responses=admin_errors(),
                summary="Unblock a domain (by id or by name)", openapi_extra=ADMIN_SECURED)
-async def remove_domain(id_or_domain: str, res: Res, actor: AdminActor) -> Response:
-    await flows.remove(res, actor, id_or_domain)
+async def remove_domain(idOrDomain: str, res: Res, actor: AdminActor) -> Response:
+    await flows.remove(res, actor, idOrDomain)
     return respond(MessageOut(message="Removed"))

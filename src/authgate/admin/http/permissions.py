@@ -79,17 +79,17 @@ async def categories(res: Res, admin: AdminAuthed) -> Response:
     return respond(NamesOut(data=await flows.categories(res)))
 
 
-@router.get("/{permission_id}", response_model=PermissionOut, responses=admin_errors(),
+@router.get("/{id}", response_model=PermissionOut, responses=admin_errors(),
             summary="A permission", openapi_extra=ADMIN_SECURED)
-async def get_permission(permission_id: str, res: Res, admin: AdminAuthed) -> Response:
+async def get_permission(id: str, res: Res, admin: AdminAuthed) -> Response:
     return respond(PermissionOut(permission=permission_out(
-        await flows.get_permission(res, permission_id))))
+        await flows.get_permission(res, id))))
 
 
-@router.patch("/{permission_id}", response_model=PermissionOut,
+@router.patch("/{id}", response_model=PermissionOut,
               responses=admin_errors(400, 409), summary="Rename or re-describe a permission",
               openapi_extra=ADMIN_SECURED)
-async def update_permission(permission_id: str, body: UpdatePermissionIn, res: Res,
+async def update_permission(id: str, body: UpdatePermissionIn, res: Res,
                             actor: AdminActor) -> Response:
     given = body.model_fields_set
     extra: dict[str, object] = {}
@@ -97,13 +97,13 @@ async def update_permission(permission_id: str, body: UpdatePermissionIn, res: R
         extra["category"] = body.category
     if "description" in given:
         extra["description"] = body.description
-    updated = await flows.update_permission(res, actor, permission_id, name=body.name,
+    updated = await flows.update_permission(res, actor, id, name=body.name,
                                             **extra)
     return respond(PermissionOut(permission=permission_out(updated)))
 
 
-@router.delete("/{permission_id}", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{id}", response_model=MessageOut, responses=admin_errors(),
                summary="Delete a permission", openapi_extra=ADMIN_SECURED)
-async def delete_permission(permission_id: str, res: Res, actor: AdminActor) -> Response:
-    await flows.delete_permission(res, actor, permission_id)
+async def delete_permission(id: str, res: Res, actor: AdminActor) -> Response:
+    await flows.delete_permission(res, actor, id)
     return respond(MessageOut(message="Permission deleted successfully"))

@@ -52,18 +52,18 @@ async def create_role(body: CreateRoleIn, res: Res, actor: AdminActor) -> Respon
     return respond(RoleOut(role=role_out(made)), 201)
 
 
-@router.patch("/{role_id}", response_model=RoleOut, responses=admin_errors(400, 409),
+@router.patch("/{id}", response_model=RoleOut, responses=admin_errors(400, 409),
               summary="Rename, (de)activate, or replace the permissions of a role",
               openapi_extra=ADMIN_SECURED)
-async def update_role(role_id: str, body: UpdateRoleIn, res: Res,
+async def update_role(id: str, body: UpdateRoleIn, res: Res,
                       actor: AdminActor) -> Response:
-    updated = await flows.update_role(res, actor, role_id, name=body.name,
+    updated = await flows.update_role(res, actor, id, name=body.name,
                                       is_active=body.isActive, permissions=body.permissions)
     return respond(RoleOut(role=role_out(updated)))
 
 
-@router.delete("/{role_id}", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{id}", response_model=MessageOut, responses=admin_errors(),
                summary="Delete a role", openapi_extra=ADMIN_SECURED)
-async def delete_role(role_id: str, res: Res, actor: AdminActor) -> Response:
-    await flows.delete_role(res, actor, role_id)
+async def delete_role(id: str, res: Res, actor: AdminActor) -> Response:
+    await flows.delete_role(res, actor, id)
     return respond(MessageOut(message="Role removed"))

@@ -49,11 +49,11 @@ async def create_tenant(body: CreateTenantIn, res: Res, actor: AdminActor) -> Re
     return respond(TenantOut(tenant=tenant_out(made)), 201)
 
 
-@router.patch("/{tenant_id}", response_model=TenantOut, responses=admin_errors(400, 409),
+@router.patch("/{id}", response_model=TenantOut, responses=admin_errors(400, 409),
               summary="Update a tenant (what is left out is kept, metadata too)",
               openapi_extra=ADMIN_SECURED)
 @route_statuses(_404)
-async def update_tenant(tenant_id: str, body: UpdateTenantIn, res: Res,
+async def update_tenant(id: str, body: UpdateTenantIn, res: Res,
                         actor: AdminActor) -> Response:
     given = body.model_fields_set
     extra: dict[str, Any] = {}
@@ -61,14 +61,14 @@ async def update_tenant(tenant_id: str, body: UpdateTenantIn, res: Res,
         extra["slug"] = body.slug
     if "description" in given:
         extra["description"] = body.description
-    updated = await flows.update_tenant(res, actor, tenant_id, name=body.name,
+    updated = await flows.update_tenant(res, actor, id, name=body.name,
                                         metadata=body.metadata, **extra)
     return respond(TenantOut(tenant=tenant_out(updated)))
 
 
-@router.delete("/{tenant_id}", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{id}", response_model=MessageOut, responses=admin_errors(),
                summary="Delete a tenant", openapi_extra=ADMIN_SECURED)
 @route_statuses(_404)
-async def delete_tenant(tenant_id: str, res: Res, actor: AdminActor) -> Response:
-    await flows.delete_tenant(res, actor, tenant_id)
+async def delete_tenant(id: str, res: Res, actor: AdminActor) -> Response:
+    await flows.delete_tenant(res, actor, id)
     return respond(MessageOut(message="Tenant removed"))

@@ -132,67 +132,67 @@ async def create_user(body: CreateUserIn, res: Res, actor: AdminActor) -> Respon
     return respond(UserOut(user=safe_user(created)), 201)
 
 
-@router.get("/{user_id}", response_model=UserDetailOut, responses=admin_errors(),
+@router.get("/{id}", response_model=UserDetailOut, responses=admin_errors(),
             summary="A user with identities, devices, MFA and sessions",
             openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def get_user(user_id: str, res: Res, admin: AdminAuthed) -> Response:
-    return respond(detail_out(res, await flows.user_detail(res, user_id)))
+async def get_user(id: str, res: Res, admin: AdminAuthed) -> Response:
+    return respond(detail_out(res, await flows.user_detail(res, id)))
 
 
-@router.patch("/{user_id}", response_model=UserOut, responses=admin_errors(400, 409),
+@router.patch("/{id}", response_model=UserOut, responses=admin_errors(400, 409),
               summary="Update a user", openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def update_user(user_id: str, body: UpdateUserIn, res: Res,
+async def update_user(id: str, body: UpdateUserIn, res: Res,
                       actor: AdminActor) -> Response:
     given = {_PATCH_FIELDS[k]: getattr(body, k) for k in body.model_fields_set
              if k in _PATCH_FIELDS}
     if "tenant_roles" in given and given["tenant_roles"] is not None:
         given["tenant_roles"] = [tr.model_dump() for tr in given["tenant_roles"]]
-    updated = await flows.update_user(res, actor, user_id, flows.UserPatch(**given))
+    updated = await flows.update_user(res, actor, id, flows.UserPatch(**given))
     return respond(UserOut(user=safe_user(updated)))
 
 
-@router.delete("/{user_id}", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{id}", response_model=MessageOut, responses=admin_errors(),
                summary="Delete a user", openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def delete_user(user_id: str, res: Res, actor: AdminActor) -> Response:
-    await flows.delete_user(res, actor, user_id)
+async def delete_user(id: str, res: Res, actor: AdminActor) -> Response:
+    await flows.delete_user(res, actor, id)
     return respond(MessageOut(message="User removed"))
 
 
-@router.delete("/{user_id}/totp-devices/{device_id}", response_model=MessageOut,
+@router.delete("/{id}/totp-devices/{deviceId}", response_model=MessageOut,
                responses=admin_errors(), summary="Remove one of a user's authenticators",
                openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def delete_totp_device(user_id: str, device_id: str, res: Res,
+async def delete_totp_device(id: str, deviceId: str, res: Res,
                              actor: AdminActor) -> Response:
-    await flows.delete_totp_device(res, actor, user_id, device_id)
+    await flows.delete_totp_device(res, actor, id, deviceId)
     return respond(MessageOut(message="TOTP device deleted successfully"))
 
 
-@router.get("/{user_id}/sessions", response_model=SessionsOut, responses=admin_errors(),
+@router.get("/{id}/sessions", response_model=SessionsOut, responses=admin_errors(),
             summary="A user's sessions, most recent first", openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def list_sessions(user_id: str, res: Res, admin: AdminAuthed) -> Response:
-    found = await flows.list_sessions(res, user_id)
+async def list_sessions(id: str, res: Res, admin: AdminAuthed) -> Response:
+    found = await flows.list_sessions(res, id)
     return respond(SessionsOut(data=[session_out(r) for r in found]))
 
 
-@router.delete("/{user_id}/sessions", response_model=MessageOut, responses=admin_errors(),
+@router.delete("/{id}/sessions", response_model=MessageOut, responses=admin_errors(),
                summary="End all of a user's sessions", openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def revoke_sessions(user_id: str, res: Res, actor: AdminActor) -> Response:
-    await flows.revoke_sessions(res, actor, user_id)
+async def revoke_sessions(id: str, res: Res, actor: AdminActor) -> Response:
+    await flows.revoke_sessions(res, actor, id)
     return respond(MessageOut(message="All sessions revoked successfully"))
 
 
-@router.delete("/{user_id}/sessions/{session_id}", response_model=MessageOut,
+@router.delete("/{id}/sessions/{sessionId}", response_model=MessageOut,
                responses=admin_errors(), summary="End one of a user's sessions",
                openapi_extra=ADMIN_SECURED)
 @route_statuses(_NOT_FOUND_404)
-async def revoke_session(user_id: str, session_id: str, res: Res,
+async def revoke_session(id: str, sessionId: str, res: Res,
                          actor: AdminActor) -> Response:
-    await flows.revoke_session(res, actor, user_id, session_id)
+    await flows.revoke_session(res, actor, id, sessionId)
     return respond(MessageOut(message="Session revoked successfully"))
 
