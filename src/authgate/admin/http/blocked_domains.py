@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from starlette.responses import Response
 
 from authgate.admin import blocked_domains as flows
-from authgate.admin.http.api_deps import AdminActor, lenient_int
+from authgate.admin.http.api_deps import AdminActor, AtMost1000, lenient_int
 from authgate.admin.http.deps import ADMIN_SECURED, AdminAuthed, admin_errors
 from authgate.admin.http.views import MessageOut
 from authgate.clock import iso_millis as iso
@@ -25,8 +25,8 @@ Domain = Annotated[str, StringConstraints(strict=True, max_length=MAX_DOMAIN_LEN
 
 
 class AddDomainsIn(_In):
-    domains: list[Domain] = Field(..., min_length=1, max_length=1000,
-                                  examples=[["mailinator.com", "@tempmail.dev"]])
+    domains: Annotated[list[Domain], AtMost1000] = Field(
+        ..., min_length=1, examples=[["mailinator.com", "@tempmail.dev"]])
 
 
 class BlockedDomainOut(_Out):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 from pydantic import Field, StrictBool, StrictStr
 from starlette.responses import Response
 
 from authgate.admin import roles as flows
-from authgate.admin.http.api_deps import AdminActor
+from authgate.admin.http.api_deps import AdminActor, AtMost1000
 from authgate.admin.http.deps import ADMIN_SECURED, AdminAuthed, admin_errors
 from authgate.admin.http.views import MessageOut, RoleOut, RolesOut, role_out
 from authgate.http.deps import Res
@@ -15,7 +17,7 @@ from authgate.http.schemas import _In, respond
 
 router = APIRouter(prefix="/admin/api/roles", tags=["Admin · Roles"])
 
-Names = list[StrictStr]
+Names = Annotated[list[StrictStr], AtMost1000]
 
 
 class CreateRoleIn(_In):
@@ -24,13 +26,13 @@ class CreateRoleIn(_In):
     tenantId: StrictStr | None = None
     isSystem: StrictBool | None = None
     isActive: StrictBool | None = None
-    permissions: Names | None = Field(None, max_length=1000)
+    permissions: Names | None = None
 
 
 class UpdateRoleIn(_In):
     name: StrictStr | None = Field(None, max_length=255)
     isActive: StrictBool | None = None
-    permissions: Names | None = Field(None, max_length=1000)
+    permissions: Names | None = None
 
 
 @router.get("", response_model=RolesOut, responses=admin_errors(),

@@ -6,14 +6,14 @@ id that is not a UUID is a 404 like an unknown one."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.admin import users as flows
-from authgate.admin.http.api_deps import AdminActor, lenient_int
+from authgate.admin.http.api_deps import AdminActor, AtMost1000, lenient_int
 from authgate.admin.http.deps import ADMIN_SECURED, AdminAuthed, admin_errors
 from authgate.admin.http.views import (
     MessageOut,
@@ -80,7 +80,7 @@ class UpdateUserIn(_UserFields):
     phoneLoginEnabled: StrictBool | None = None
     tenantIds: list[StrictStr] | None = None
     tenantRoles: list[TenantRolesIn] | None = None
-    roleIds: list[StrictStr] | None = Field(None, max_length=1000)
+    roleIds: Annotated[list[StrictStr], AtMost1000] | None = None
     platformRoleIds: list[StrictStr] | None = None
 
     @field_validator("email")
