@@ -453,21 +453,9 @@ async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPat
         if g(patch.phone_verified_at):
             values["phone_verified_at"] = patch.phone_verified_at
         if g(patch.email_login_enabled):
-            email_now = values.get("email", user.email)
-            if patch.email_login_enabled:
-                if not email_now:
-                    raise AuthError(Code.NO_EMAIL_ADDRESS)
-                values.setdefault("email_verified_at", user.email_verified_at or now)
-            else:
-                values["email_verified_at"] = None
+            _switch_login(values, user, "email", bool(patch.email_login_enabled), now)
         if g(patch.phone_login_enabled):
-            phone_now = values.get("phone", user.phone)
-            if patch.phone_login_enabled:
-                if not phone_now:
-                    raise AuthError(Code.NO_PHONE_NUMBER)
-                values.setdefault("phone_verified_at", user.phone_verified_at or now)
-            else:
-                values["phone_verified_at"] = None
+            _switch_login(values, user, "phone", bool(patch.phone_login_enabled), now)
         if g(patch.metadata):
             values["meta"] = dict(patch.metadata or {})
         if g(patch.is_active) and patch.is_active is not None:
@@ -497,6 +485,20 @@ async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPat
     await actor.record(res, "user.update", uid, fields=patch.changed_fields(),
                        sessionsEnded=end_sessions)
     return result
+
+
+def _switch_login(values: dict[str, Any], user: User, channel: Literal["email", "phone"],
+                  enabled: bool, now: datetime) -> None:
+    """``emailLoginEnabled``/``phoneLoginEnabled``: on marks the (new) address verified, off
+    clears the verification (authgate has no per-channel identity rows to remove)."""
+    column = f"{channel}_verified_at"
+    if not enabled:
+        values[column] = None
+        return
+    if not values.get(channel, getattr(user, channel)):
+        raise AuthError(Code.NO_EMAIL_ADDRESS if channel == "email" else Code.NO_PHONE_NUMBER)
+    current = values[column] if column in values else getattr(user, column)
+    values[column] = current or now
 
 
 async def _set_mfa(res: Resources, tx: Any, user: User, enabled: bool) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field, StrictBool, StrictStr, field_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictStr, field_validator
 from starlette.responses import Response
 
 from authgate.admin import users as flows
@@ -56,16 +56,18 @@ class _UserFields(_In):
         return _utc(v)
 
 
-class CreateUserIn(_UserFields):
-    email: StrictStr = Field(..., examples=["user@example.com"])
-    tenantId: StrictStr | None = None
+def _email(v: str) -> str:
+    if not valid_email(v):
+        raise ValueError("must be an email")
+    return v
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str) -> str:
-        if not valid_email(v):
-            raise ValueError("must be an email")
-        return v
+
+Email = Annotated[StrictStr, AfterValidator(_email)]
+
+
+class CreateUserIn(_UserFields):
+    email: Email = Field(..., examples=["user@example.com"])
+    tenantId: StrictStr | None = None
 
 
 class TenantRolesIn(_In):
@@ -74,7 +76,7 @@ class TenantRolesIn(_In):
 
 
 class UpdateUserIn(_UserFields):
-    email: StrictStr | None = None
+    email: Email | None = None
     isMfaEnabled: StrictBool | None = None
     emailLoginEnabled: StrictBool | None = None
     phoneLoginEnabled: StrictBool | None = None
@@ -82,13 +84,6 @@ class UpdateUserIn(_UserFields):
     tenantRoles: list[TenantRolesIn] | None = None
     roleIds: Annotated[list[StrictStr], AtMost1000] | None = None
     platformRoleIds: list[StrictStr] | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        if v is not None and not valid_email(v):
-            raise ValueError("must be an email")
-        return v
 
 
 _PATCH_FIELDS = {
