@@ -131,7 +131,15 @@ async def dashboard_stats(res: Res, admin: AdminAuthed) -> Response:
         stats=StatsCountsOut(totalUsers=got.total_users, activeUsers=got.active_users,
                              verifiedUsers=got.verified_users, totalRoles=got.total_roles,
                              totalTenants=got.total_tenants, recentSignups=got.recent_signups),
-        activityData=[ActivityOut(name=n, users=u) for n, u in got.activity]))
+        activityData=[_activity(got, i) for i in range(len(got.activity))]))
+
+
+def _activity(got: stats.Stats, i: int) -> ActivityOut:
+    name, users = got.activity[i]
+    out = ActivityOut(name=name, users=users, date=got.days[i].date().isoformat())
+    if got.logins is not None:
+        out.logins = got.logins[i]
+    return out
 
 
 @router.get("/admin/admins", response_model=AdminListOut, responses=admin_errors(),

@@ -104,6 +104,10 @@ class StatsCountsOut(_Out):
 class ActivityOut(_Out):
     name: str
     users: int
+    date: str
+    """The UTC day (``YYYY-MM-DD``)."""
+    logins: int | None = None
+    """Sessions started that day (database session storage only)."""
 
 
 class StatsOut(_Out):
