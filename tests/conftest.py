@@ -33,6 +33,7 @@ from authgate.models import Base
 from authgate.resources import Resources
 from authgate.sessions.memory_store import MemorySessionStore
 from tests.browser import browser  # noqa: F401 (a fixture for every test)
+from tests.idp import _idp_server, idp  # noqa: F401 (fixtures for every test)
 from tests.servers import (  # noqa: F401 (fixtures for every test)
     _sms_server,
     _smtp_server,

@@ -86,7 +86,8 @@ class StaticToken:
         return string_account(credentials, "email", "email", settings)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
-                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+                           tenant_id: str | None, client: ClientMeta,
+                           create_user: bool = False) -> UserSnapshot:
         email, token = credentials.get("email"), credentials.get("token")
         if not isinstance(email, str) or not isinstance(token, str):
             raise AuthError(Code.MISSING_REQUIRED_FIELDS)

@@ -363,6 +363,144 @@ class SecuritySettings(_Section):
     trusted_proxies: tuple[str, ...] = ()
 
 
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` exactly as a browser writes an origin (no path, no slash)."""
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", value):
+        raise ValueError(f"{value!r} is not an origin such as https://app.example.com")
+    return value.lower()
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    return value.rstrip("/")
+
+
+class OidcProviderSettings(_Section):
+    """One OpenID Connect provider found by issuer discovery
+    (``<issuer>/.well-known/openid-configuration``): Keycloak, Okta, Azure AD, Auth0,
+    GitLab, Google... Its ID tokens are verified against the issuer's JWKS; with
+    ``client_secret`` it also signs users in by the authorization-code flow."""
+
+    issuer: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    """Needed for the server-side code flow (``/auth/oauth/<name>/start``); ID-token logins
+    work without it."""
+    label: str | None = None
+    """Shown by clients (``GET /auth/client-config`` ``sso``); default: the name."""
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    extra_audiences: tuple[str, ...] = ()
+    """Other client ids whose ID tokens are accepted (a mobile app's own client id)."""
+    extra_issuers: tuple[str, ...] = ()
+    """Other spellings of ``iss`` the provider uses (Google: ``accounts.google.com``)."""
+    algorithms: tuple[Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                              "ES256", "ES384", "ES512", "EdDSA"], ...] = ("RS256", "ES256")
+    """Signature algorithms accepted for ID tokens (pinned: never ``none`` or HMAC)."""
+    trust_email_verified: bool = True
+    """Believe the token's ``email_verified`` claim (for linking to an existing account by
+    email). Turn off for a provider where users can set unverified addresses."""
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, v: str) -> str:
+        _http_url(v)
+        return v  # kept as written: ``iss`` must match it exactly (Auth0's ends with "/")
+
+
+class GithubSettings(_Section):
+    client_id: str | None = None
+    """Set to enable ``providerName: "github"`` (access tokens of this OAuth app)."""
+    client_secret: SecretStr | None = None
+    """With it, each access token is checked to belong to this OAuth app
+    (``POST /applications/{client_id}/token``) and the code flow is available."""
+    api_url: str = "https://api.github.com"
+    authorize_url: str = "https://github.com/login/oauth/authorize"
+    token_url: str = "https://github.com/login/oauth/access_token"
+
+    @field_validator("api_url", "authorize_url", "token_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class FacebookSettings(_Section):
+    app_id: str | None = None
+    """Set (with ``app_secret``) to enable ``providerName: "facebook"``."""
+    app_secret: SecretStr | None = None
+    """Checks each access token was issued to this app (``debug_token``) and signs the
+    profile request (``appsecret_proof``)."""
+    graph_url: str = "https://graph.facebook.com/v19.0"
+
+    @field_validator("graph_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class SocialSettings(_Section):
+    """Sign-in with Google, Apple, GitHub, Facebook and any OpenID Connect provider."""
+
+    google: OidcProviderSettings | None = None
+    """Google by discovery: ``{"client_id": "…apps.googleusercontent.com"}`` is enough
+    (issuer defaults to ``https://accounts.google.com``)."""
+    apple: OidcProviderSettings | None = None
+    """Sign in with Apple ID tokens: ``{"client_id": "<services id or bundle id>"}``."""
+    github: GithubSettings = GithubSettings()
+    facebook: FacebookSettings = FacebookSettings()
+    google_tokeninfo_url: str = "https://oauth2.googleapis.com/tokeninfo"
+    """Where a Google *access* token's audience is checked before its user-info is read."""
+    oidc: dict[str, OidcProviderSettings] = {}
+    """Generic providers by name (the login's ``providerName``):
+    ``AUTHGATE_SOCIAL__OIDC__KEYCLOAK__ISSUER``, ``…__CLIENT_ID``, ``…__CLIENT_SECRET``."""
+    require_verified_email_for_linking: bool = True
+    """A provider identity joins an existing account with the same email only when the
+    provider verified that email; otherwise 401 SOCIAL_EMAIL_NOT_VERIFIED (the owner can
+    still link it while signed in: ``POST /auth/identities``)."""
+    timeout: Duration = timedelta(seconds=5)
+    """Bound on each request to a provider (one retry after a connection failure)."""
+    jwks_cache_ttl: Duration = timedelta(hours=1)
+    jwks_refresh_interval: Duration = timedelta(seconds=30)
+    """An unknown ``kid`` refetches the keys at most this often (key rotation is picked up,
+    a flood of made-up ``kid``s does not become a flood of requests to the provider)."""
+    callback_origins: tuple[str, ...] = ()
+    """Origins the callback page may ``postMessage`` to (the opener's origin); empty: it
+    posts to none, so only the cookie-mode code flow completes there."""
+    flow_lifetime: Duration = timedelta(minutes=10)
+    """How long a started code flow (``state``) and its one-time result stay usable."""
+    redirect_base_url: str | None = None
+    """Public URL of the ``/auth`` routes (``https://api.example.com/auth``) used to build
+    ``redirect_uri``; unset: from the request."""
+
+    @field_validator("callback_origins")
+    @classmethod
+    def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_origin(o) for o in v)
+
+    @field_validator("google_tokeninfo_url", "redirect_base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v)
+
+    @field_validator("google", "apple", mode="before")
+    @classmethod
+    def _default_issuer(cls, v: Any, info: Any) -> Any:
+        issuer = {"google": "https://accounts.google.com",
+                  "apple": "https://appleid.apple.com"}[info.field_name]
+        if isinstance(v, dict) and "issuer" not in v:
+            extra = {"extra_issuers": ["accounts.google.com"]} if info.field_name == "google" else {}
+            return {"issuer": issuer, **extra, **v}
+        return v
+
+    @field_validator("oidc")
+    @classmethod
+    def _names(cls, v: dict[str, OidcProviderSettings]) -> dict[str, OidcProviderSettings]:
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
+                raise ValueError(f"provider name {name!r}: lower-case letters, digits, - and _")
+        return v
+
+
 class SmtpSettings(_Section):
     """Outgoing mail relay. No ``host``: messages go to the development outbox instead."""
 
@@ -629,6 +767,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     delivery: DeliverySettings = DeliverySettings()
+    social: SocialSettings = SocialSettings()
     docs: DocsSettings = DocsSettings()
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
     webauthn: WebauthnSettings = WebauthnSettings()

@@ -134,6 +134,15 @@ class Code(StrEnum):
     ROLE_NAME_REQUIRED = "ROLE_NAME_REQUIRED"
     ROLE_PERMISSION_VALIDATION_FAILED = "ROLE_PERMISSION_VALIDATION_FAILED"
     NOT_PLATFORM_USER = "NOT_PLATFORM_USER"
+    # social and OpenID Connect sign-in
+    OAUTH_PROVIDER_ERROR = "OAUTH_PROVIDER_ERROR"
+    OAUTH_PROVIDER_UNAVAILABLE = "OAUTH_PROVIDER_UNAVAILABLE"
+    OAUTH_EMAIL_NOT_PUBLIC = "OAUTH_EMAIL_NOT_PUBLIC"
+    OAUTH_STATE_INVALID = "OAUTH_STATE_INVALID"
+    SOCIAL_EMAIL_NOT_VERIFIED = "SOCIAL_EMAIL_NOT_VERIFIED"
+    IDENTITY_ALREADY_LINKED = "IDENTITY_ALREADY_LINKED"
+    IDENTITY_NOT_FOUND = "IDENTITY_NOT_FOUND"
+    LAST_SIGN_IN_METHOD = "LAST_SIGN_IN_METHOD"
 
 
 DEFAULT_MESSAGES: dict[Code, str] = {
@@ -240,6 +249,15 @@ DEFAULT_MESSAGES: dict[Code, str] = {
                                     "users."),
     Code.NOT_PLATFORM_USER: ("User is not a platform user. Grant platform access first (send "
                              "`isPlatformUser: true`) before assigning platform roles."),
+    Code.OAUTH_PROVIDER_ERROR: "The sign-in provider did not accept this token",
+    Code.OAUTH_PROVIDER_UNAVAILABLE: "The sign-in provider did not answer, please retry",
+    Code.OAUTH_EMAIL_NOT_PUBLIC: "The provider account has no verified email address",
+    Code.OAUTH_STATE_INVALID: "This sign-in link is invalid or has expired, please start again",
+    Code.SOCIAL_EMAIL_NOT_VERIFIED:
+        "The provider has not verified this email address; sign in and link the account",
+    Code.IDENTITY_ALREADY_LINKED: "This provider account is already linked to a user",
+    Code.IDENTITY_NOT_FOUND: "Linked account not found",
+    Code.LAST_SIGN_IN_METHOD: "This is the last way to sign in to the account",
 }
 
 

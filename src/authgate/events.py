@@ -56,6 +56,8 @@ PASSKEY_CLONE_DETECTED = "passkey.clone_detected"
 """A passkey's signature counter did not move forward: the authenticator may have been
 copied. The sign-in is refused; ``data``: ``credentialId`` (our id), ``storedCount``,
 ``presentedCount``."""
+IDENTITY_LINKED = "identity.linked"
+IDENTITY_UNLINKED = "identity.unlinked"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
 from authgate.db import Base
+from authgate.federation.models import Identity, OAuthGrant
 from authgate.identity.models import (
     BlockedEmailDomain,
     Permission,
@@ -32,6 +33,8 @@ __all__ = [
     "Counter",
     "Membership",
     "MembershipRole",
+    "Identity",
+    "OAuthGrant",
     "OneTimeCode",
     "Permission",
     "RecoveryCode",

@@ -9,11 +9,12 @@ so the settings can validate ``mfa.methods`` against it without importing any fe
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from authgate.accounts.providers.base import LoginProvider
+    from authgate.config import Settings
     from authgate.mfa.methods.base import MfaMethod
 
 
@@ -73,6 +74,29 @@ class Registry(Generic[T]):
         return name in self._items
 
 
+class LoginProviders(Registry["LoginProvider"]):
+    """Login providers: the registered ones, plus those a *source* builds from the
+    settings (each configured OpenID Connect provider is one, named in the settings)."""
+
+    def __init__(self, kind: str, builtins: str) -> None:
+        super().__init__(kind, builtins)
+        self._sources: list[Callable[[Settings], Iterable[LoginProvider]]] = []
+
+    def add_source(self, source: Callable[[Settings], Iterable[LoginProvider]]) -> None:
+        self._sources.append(source)
+
+    def configured(self, settings: Settings) -> list[LoginProvider]:
+        """The providers ``settings`` add (not the registered ones)."""
+        self._load()
+        return [p for source in self._sources for p in source(settings)]
+
+    def find(self, name: str, settings: Settings) -> LoginProvider | None:
+        """The provider a login's ``providerName`` names, registered or configured."""
+        found = self.get(name)
+        if found is not None:
+            return found
+        return next((p for p in self.configured(settings) if p.name == name), None)
+
+
 mfa_methods: Registry[MfaMethod] = Registry("MFA method", "authgate.mfa.methods")
-login_providers: Registry[LoginProvider] = Registry("login provider",
-                                                    "authgate.accounts.providers")
+login_providers = LoginProviders("login provider", "authgate.accounts.providers")

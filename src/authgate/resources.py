@@ -72,6 +72,9 @@ class Resources:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Background work still running (``authgate.background``): referenced here because
     the event loop holds tasks only weakly."""
+    provider_cache: dict[str, Any] = field(default_factory=dict)
+    """Identity providers' discovery documents and signing keys (``federation.oidc``),
+    fetched on first use and refreshed by age or an unknown key id."""
     warned_no_client_ip: bool = False
     """The "per-IP limits cannot apply" warning was logged (once per app)."""
 

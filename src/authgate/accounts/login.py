@@ -263,7 +263,8 @@ async def login_password(
 
 
 async def login(res: Resources, *, provider_name: str | None, credentials: dict[str, Any],
-                tenant_id: str | None, client: ClientMeta) -> LoginOutcome:
+                tenant_id: str | None, client: ClientMeta,
+                create_user: bool = False) -> LoginOutcome:
     """``POST /auth/login``: the provider named by the request proves the user, then the
     session opens (pending MFA unless the provider is a second factor itself or
     ``client.trust_token``, read by the HTTP edge, is a live trusted device of this user).
@@ -274,12 +275,24 @@ async def login(res: Resources, *, provider_name: str | None, credentials: dict[
     tenant the user is not a member of.
     """
     tenant = await requested_tenant(res, tenant_id)
-    provider = login_providers.get(provider_name) if provider_name is not None else None
+    provider = (login_providers.find(provider_name, res.settings)
+                if provider_name is not None else None)
     if provider is None or not provider.enabled(res.settings):
         raise AuthError(Code.INVALID_PROVIDER)
-    user = await provider.authenticate(res, credentials, tenant_id=tenant, client=client)
-    satisfied = not provider.owes_mfa or (
+    user = await provider.authenticate(res, credentials, tenant_id=tenant, client=client,
+                                       create_user=create_user)
+    return await finish_login(res, user, client=client, amr=provider.amr,
+                              owes_mfa=provider.owes_mfa, tenant_id=tenant)
+
+
+async def finish_login(res: Resources, user: UserSnapshot, *, client: ClientMeta,
+                       amr: tuple[str, ...], owes_mfa: bool,
+                       tenant_id: str | None) -> LoginOutcome:
+    """The shared tail of every login (``POST /auth/login``, the code flow): the trusted
+    device check, then the session (in ``tenant_id``, checked by the caller), pending MFA
+    when the user owes a second factor."""
+    satisfied = not owes_mfa or (
         client.trust_token is not None
         and await trust.trusted_device_check(res, user.id, client.trust_token))
-    return await start_session(res, user, client=client, amr=provider.amr,
-                               mfa_satisfied=satisfied, tenant_id=tenant)
+    return await start_session(res, user, client=client, amr=amr, mfa_satisfied=satisfied,
+                               tenant_id=tenant_id)

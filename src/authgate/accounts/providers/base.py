@@ -57,9 +57,12 @@ class LoginProvider(Protocol):
         ...
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
-                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+                           tenant_id: str | None, client: ClientMeta,
+                           create_user: bool = False) -> UserSnapshot:
         """The user these credentials prove, or a coded ``AuthError``. ``client`` carries
-        the IP and trusted-device token the lockout needs (``throttling.rate``)."""
+        the IP and trusted-device token the lockout needs (``throttling.rate``);
+        ``create_user`` is the request's ``createUserIfNotExists`` (a provider that never
+        creates accounts ignores it)."""
         ...
 
 

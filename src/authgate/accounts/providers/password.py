@@ -36,7 +36,8 @@ class PasswordProvider:
         return string_account(credentials, self.field, self.channel, settings)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
-                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+                           tenant_id: str | None, client: ClientMeta,
+                           create_user: bool = False) -> UserSnapshot:
         identifier, password = require_strings(credentials, (self.field, "password"))
         email = identifier if self.field == "email" else None
         phone = identifier if self.field == "phone" else None

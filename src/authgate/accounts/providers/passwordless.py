@@ -38,7 +38,8 @@ class PasswordlessCode:
                             settings.phone_default_region)
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
-                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+                           tenant_id: str | None, client: ClientMeta,
+                           create_user: bool = False) -> UserSnapshot:
         identifier, code, channels = _fields(credentials)
         return await passwordless.login(res, identifier=identifier, code=code,
                                         channels=channels, client=client, tenant_id=tenant_id)

@@ -98,18 +98,19 @@ async def signup(body: SignupIn, request: Request, res: Res, client: Client) -> 
 def _login_accounts(body: LoginIn, settings: Settings) -> list[str]:
     """The account(s) this login looks up: what its provider says it reads from the
     credentials (``LoginProvider.rate_limit_accounts``), nothing else in the body."""
-    provider = login_providers.get(body.providerName) if body.providerName else None
+    provider = login_providers.find(body.providerName, settings) if body.providerName else None
     return (provider.rate_limit_accounts(body.credentials, settings)
             if provider is not None else [])
 
 
-@router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403),
+@router.post("/login", response_model=AuthOut, responses=errors(400, 401, 403, 503),
              dependencies=[rate_limit("login", by=FromBody(LoginIn, _login_accounts))],
-             summary="Sign in (email/phone + password, or a passwordless code)")
+             summary="Sign in (email/phone + password, a passwordless code, or a Google, "
+                     "Apple, GitHub, Facebook or OpenID Connect token)")
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     outcome = await accounts.login(
         res, provider_name=body.providerName, credentials=body.credentials,
-        tenant_id=body.tenantId, client=client)
+        tenant_id=body.tenantId, client=client, create_user=bool(body.createUserIfNotExists))
     return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
                          requires_mfa=outcome.requires_mfa, user=outcome.user,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
@@ -181,7 +182,6 @@ async def verify_session(principal: PendingMfaAllowed) -> Response:
             summary="Public configuration for clients")
 async def client_config(res: Res) -> Response:
     s = res.settings
-    off = {"enabled": False}
     return respond(ClientConfigOut(
         tenants={"enabled": s.tenant.enabled,
                  "mode": s.tenant.mode if s.tenant.enabled else "isolated"},
@@ -191,8 +191,7 @@ async def client_config(res: Res) -> Response:
         # clients built for upstream see nothing new unless the app opts in
         **{p.config_key: p.client_config(s) for p in login_providers
            if p.config_key in ClientConfigOut.model_fields or p.enabled(s)},
-        google=off, facebook=off, apple=off, github=off,
-        customProviders=[],
+        customProviders=[p.name for p in login_providers.configured(s)],
         registration={"enabled": s.registration.enabled,
                       "requireInvitation": s.registration.require_invitation},
         mfa={"enabled": s.mfa.enabled, "methods": list(s.mfa.methods),
