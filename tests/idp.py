@@ -172,7 +172,9 @@ class Idp:
             failed = await gate(request)
             if failed:
                 return failed
-            form = dict((await request.form()).items())
+            from urllib.parse import parse_qsl
+
+            form = dict(parse_qsl((await request.body()).decode()))
             self.token_requests.append({k: str(v) for k, v in form.items()})
             if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET):
                 return JSONResponse({"error": "invalid_client"}, status_code=401)

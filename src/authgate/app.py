@@ -124,6 +124,7 @@ def _feature_routers() -> list[APIRouter]:
         passkeys,
         password,
         passwordless,
+        social,
         tenants,
         verification,
     )
@@ -131,7 +132,8 @@ def _feature_routers() -> list[APIRouter]:
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
             mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
             passkeys.router, admin_users.router, admin_roles.router, admin_tenants.router,
-            admin_permissions.router, admin_blocked_domains.router]
+            admin_permissions.router, admin_blocked_domains.router,
+            social.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
