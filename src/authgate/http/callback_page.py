@@ -58,5 +58,6 @@ def page(message: dict[str, Any], *, origins: list[str], return_to: str | None =
                                     "base-uri 'none'; form-action 'none'"),
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
+        "Pragma": "no-cache",
         "X-Content-Type-Options": "nosniff",
     })

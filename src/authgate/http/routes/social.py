@@ -100,7 +100,8 @@ async def oauth_start(
     url, binding = await oauth.start(
         res, provider, redirect_uri=_redirect_uri(res, request, provider), mode=mode,
         origin=origin, return_to=returnTo, create_user=createUserIfNotExists)
-    response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store",
+                                                                  "Pragma": "no-cache"})
     _binding_cookie(res, response, binding)
     return response
 
