@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field, StrictStr
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from authgate.accounts import identities, oauth
 from authgate.accounts.social import LinkedIdentity
@@ -106,7 +106,7 @@ async def oauth_start(
     return response
 
 
-@router.get("/callback/{provider}", name="oauth_callback",
+@router.get("/callback/{provider}", name="oauth_callback", response_class=HTMLResponse,
             responses={200: {"content": {"text/html": {}},
                              "description": "A page that posts the outcome to its opener"},
                        400: {"content": {"text/html": {}},
