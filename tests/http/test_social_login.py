@@ -448,3 +448,50 @@ async def test_client_config_blocks(make_harness: MakeHarness, idp: Idp, h: Harn
     assert cfg["facebook"] == {"enabled": True, "appId": FB_APP_ID}
     assert cfg["customProviders"] == ["corp"]
     assert "secret" not in str(cfg).lower()
+
+
+# -- tenants ---------------------------------------------------------------------------
+async def test_shared_tenants_auto_join_with_create(make_harness: MakeHarness, idp: Idp) -> None:
+    from authgate.tenancy import service as tenancy
+
+    h = await social_app(make_harness, idp, tenant={"mode": "shared"})
+    acme = (await tenancy.create_tenant(h.res, name="Acme", slug="acme")).id
+    beta = (await tenancy.create_tenant(h.res, name="Beta", slug="beta")).id
+    r = await h.client.post("/auth/login", json={**body("google", idp.id_token()),
+                                                 "tenantId": acme})
+    assert r.status_code == 200, r.text
+    user_id = claims(r.json()["accessToken"])["sub"]
+    assert claims(r.json()["accessToken"]).get("tenantId") == acme
+    # Not a member of beta: refused without createUserIfNotExists, joined with it.
+    r = await h.client.post("/auth/login", json={**body("google", idp.id_token(), create=None),
+                                                 "tenantId": beta})
+    assert_error(r, 403, "ACCESS_DENIED")
+    r = await h.client.post("/auth/login", json={**body("google", idp.id_token()),
+                                                 "tenantId": beta})
+    assert r.status_code == 200, r.text
+    tenants = {m.tenant_id for m in await tenancy.list_memberships(h.res, user_id)}
+    assert tenants == {acme, beta}
+    # A membership an admin deactivated is not revived by a social login.
+    await tenancy.add_member(h.res, user_id, beta, status="inactive")
+    r = await h.client.post("/auth/login", json={**body("google", idp.id_token()),
+                                                 "tenantId": beta})
+    assert_error(r, 403, "ACCESS_DENIED")
+
+
+async def test_isolated_tenants_keep_identities_apart(make_harness: MakeHarness,
+                                                      idp: Idp) -> None:
+    from authgate.tenancy import service as tenancy
+
+    h = await social_app(make_harness, idp, tenant={"mode": "isolated"})
+    acme = (await tenancy.create_tenant(h.res, name="Acme", slug="acme")).id
+    beta = (await tenancy.create_tenant(h.res, name="Beta", slug="beta")).id
+    assert_error(await h.client.post("/auth/login", json=body("google", idp.id_token())),
+                 400, "TENANT_ID_REQUIRED")
+    ids = set()
+    for tenant in (acme, beta):
+        r = await h.client.post("/auth/login", json={**body("google", idp.id_token()),
+                                                     "tenantId": tenant})
+        assert r.status_code == 200, r.text
+        ids.add(claims(r.json()["accessToken"])["sub"])
+    assert len(ids) == 2  # one account per tenant for the same provider account
+    assert {i.tenant_scope for i in await identities(h)} == {acme, beta}

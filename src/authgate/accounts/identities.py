@@ -29,7 +29,7 @@ async def link(res: Resources, principal: Principal, provider_name: str,
     if not isinstance(provider, SocialProvider) or not provider.enabled(res.settings):
         raise AuthError(Code.INVALID_PROVIDER)
     profile = await provider.profile(res, credentials)
-    return await social.link(res, principal.user.id, profile)
+    return await social.link(res, principal.user.id, principal.user.tenant_id or "", profile)
 
 
 async def unlink(res: Resources, principal: Principal, identity_id: str) -> None:

@@ -15,6 +15,7 @@ from authgate.federation.codeflow import Flow, Mode
 from authgate.identity.snapshot import load_user_snapshot
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta
+from authgate.tenancy.resolve import requested_tenant
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,14 @@ class CallbackOutcome:
 
 
 async def start(res: Resources, provider: str, *, redirect_uri: str, mode: Mode,
-                origin: str | None, return_to: str | None,
-                create_user: bool) -> tuple[str, str]:
+                origin: str | None, return_to: str | None, create_user: bool,
+                tenant_id: str | None) -> tuple[str, str]:
+    """The provider's URL and the browser binding. The tenant is checked now (as a login
+    checks it first) and carried by the flow."""
+    tenant = await requested_tenant(res, tenant_id)
     return await codeflow.start(res, provider, redirect_uri=redirect_uri, mode=mode,
-                                origin=origin, return_to=return_to, create_user=create_user)
+                                origin=origin, return_to=return_to, create_user=create_user,
+                                tenant_id=tenant)
 
 
 async def callback(res: Resources, provider: str, *, state: str, code: str | None,
@@ -45,13 +50,13 @@ async def callback(res: Resources, provider: str, *, state: str, code: str | Non
     try:
         profile = await codeflow.exchange(res, flow, code=code, error=error)
         user = await social.sign_in(res, profile, create_user=flow.create_user,
-                                    tenant_id=None, client=client)
+                                    tenant_id=flow.tenant_id, client=client)
         if flow.mode == "cookie":
             outcome = await login.finish_login(res, user, client=client, amr=AMR,
-                                               owes_mfa=True)
+                                               owes_mfa=True, tenant_id=flow.tenant_id)
             return CallbackOutcome(flow=flow, login=outcome)
         return CallbackOutcome(flow=flow,
-                               result_code=await codeflow.issue_result(res, provider, user.id))
+                               result_code=await codeflow.issue_result(res, flow, user.id))
     except AuthError as exc:
         return CallbackOutcome(flow=flow, error=exc)
 
@@ -59,10 +64,11 @@ async def callback(res: Resources, provider: str, *, state: str, code: str | Non
 async def exchange(res: Resources, code: str, *, client: ClientMeta) -> login.LoginOutcome:
     """The opener's one-time result → a session (pending MFA when owed).
     OAUTH_STATE_INVALID for an unknown, used or expired code; ACCOUNT_INACTIVE."""
-    _, user_id = await codeflow.take_result(res, code)
+    user_id, tenant_id = await codeflow.take_result(res, code)
     user = await load_user_snapshot(res.db, user_id)
     if user is None:
         raise AuthError(Code.OAUTH_STATE_INVALID)
     if not user.is_active:
         raise AuthError(Code.ACCOUNT_INACTIVE)
-    return await login.finish_login(res, user, client=client, amr=AMR, owes_mfa=True)
+    return await login.finish_login(res, user, client=client, amr=AMR, owes_mfa=True,
+                                    tenant_id=tenant_id)

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authgate.accounts.login import INVITATION_ONLY
 from authgate.errors import AuthError, Code
 from authgate.events import IDENTITY_LINKED, IDENTITY_UNLINKED, LOGGED_IN, USER_CREATED, Event
 from authgate.federation.models import Identity
@@ -29,6 +30,8 @@ from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import trust
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Sessions
+from authgate.tenancy import store as tenant_store
+from authgate.tenancy.resolve import user_scope
 from authgate.tx import Tx, readonly, transaction
 
 
@@ -45,18 +48,20 @@ class LinkedIdentity:
 
 async def sign_in(res: Resources, profile: Profile, *, create_user: bool,
                   tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
-    """The user behind ``profile``.
+    """The user behind ``profile``, in ``tenant_id`` (checked by the caller): looked up and
+    created in that tenant's accounts in isolated mode; with ``createUserIfNotExists`` a
+    new account joins the tenant, and so does an existing one that was never a member
+    (contract §2.1 step 9: social logins auto-join; a deactivated membership stays so).
 
-    Raises TENANT_NOT_ENABLED, INVALID_CREDENTIALS (no linked user and no
-    ``createUserIfNotExists``), SOCIAL_EMAIL_NOT_VERIFIED, REGISTRATION_DISABLED,
-    ACCOUNT_INACTIVE. The unique (provider, subject) pair decides a race of two first
-    sign-ins: the loser retries and finds the winner's identity.
+    Raises INVALID_CREDENTIALS (no linked user and no ``createUserIfNotExists``),
+    SOCIAL_EMAIL_NOT_VERIFIED, REGISTRATION_DISABLED, ACCOUNT_INACTIVE. The unique
+    (scope, provider, subject) triple decides a race of two first sign-ins: the loser
+    retries and finds the winner's identity.
     """
-    if tenant_id is not None:
-        raise AuthError(Code.TENANT_NOT_ENABLED)
     for _ in range(2):
         try:
-            user, hijack_guard = await _sign_in_once(res, profile, create_user=create_user)
+            user, hijack_guard = await _sign_in_once(res, profile, create_user=create_user,
+                                                     tenant_id=tenant_id)
             break
         except IntegrityError:
             continue
@@ -72,14 +77,15 @@ async def sign_in(res: Resources, profile: Profile, *, create_user: bool,
     return user
 
 
-async def _sign_in_once(res: Resources, profile: Profile, *,
-                        create_user: bool) -> tuple[UserSnapshot, bool]:
+async def _sign_in_once(res: Resources, profile: Profile, *, create_user: bool,
+                        tenant_id: str | None) -> tuple[UserSnapshot, bool]:
     now = res.clock.now()
     cfg = res.settings
+    scope = user_scope(cfg, tenant_id)
     hijack_guard = False
     async with transaction(res.sessionmaker) as tx:
         s = tx.session
-        ident = await _identity(s, profile.provider, profile.subject)
+        ident = await _identity(s, scope, profile.provider, profile.subject)
         if ident is not None:
             user = await users.by_id(s, ident.user_id)
             assert user is not None  # the identity cascades with its user
@@ -87,10 +93,13 @@ async def _sign_in_once(res: Resources, profile: Profile, *,
             if (profile.email_verified and user.email == profile.email
                     and user.email_verified_at is None):
                 user.email_verified_at = now
+            if create_user:
+                await _join(s, user.id, tenant_id, now)
             return users.snapshot(user), False
         if not create_user:
             raise AuthError(Code.INVALID_CREDENTIALS)
-        user = await users.by_email(s, profile.email) if profile.email else None
+        user = (await users.by_email(s, profile.email, scope or None)
+                if profile.email else None)
         if user is not None:
             if (not profile.email_verified
                     and cfg.social.require_verified_email_for_linking):
@@ -102,21 +111,25 @@ async def _sign_in_once(res: Resources, profile: Profile, *,
                 if hijack_guard:
                     await trust.revoke_all_trust(res, tx, user.id)
             user.updated_at = now
+            await _join(s, user.id, tenant_id, now)
         else:
             if not cfg.registration.enabled:
                 raise AuthError(Code.REGISTRATION_DISABLED)
+            if cfg.registration.require_invitation:
+                raise AuthError(Code.REGISTRATION_DISABLED, INVITATION_ONLY)
             user = User(email=profile.email, phone=None, password_hash=None, status="active",
                         is_mfa_enabled=False, must_change_password=False,
-                        meta=_user_meta(profile), tenant_scope="",
+                        meta=_user_meta(profile), tenant_scope=scope,
                         email_verified_at=now if profile.email_verified else None,
                         created_at=now, updated_at=now)
             s.add(user)
             await s.flush()
+            await _join(s, user.id, tenant_id, now)
             created = users.snapshot(user)
             tx.after_commit(lambda: res.events.emit(Event(
                 USER_CREATED, created.id, {"email": created.email,
                                            "provider": profile.provider})))
-        _add_identity(tx, user.id, profile, now)
+        _add_identity(tx, user.id, scope, profile, now)
         await s.flush()
         linked = user.id
         tx.after_commit(lambda: res.events.emit(Event(
@@ -132,9 +145,20 @@ def _user_meta(profile: Profile) -> dict[str, object]:
             if theirs in profile.details}
 
 
-async def _identity(s: AsyncSession, provider: str, subject: str) -> Identity | None:
+async def _join(s: AsyncSession, user_id: str, tenant_id: str | None, now: datetime) -> None:
+    """Make the user a member of ``tenant_id`` unless they have a membership there
+    (an inactive one stays inactive: the session is then refused ACCESS_DENIED)."""
+    if tenant_id is None or await tenant_store.membership(s, user_id, tenant_id) is not None:
+        return
+    first = not await tenant_store.memberships_of(s, user_id)
+    await tenant_store.join(s, user_id, tenant_id, now, is_default=first)
+
+
+async def _identity(s: AsyncSession, scope: str, provider: str,
+                    subject: str) -> Identity | None:
     return (await s.execute(select(Identity).where(
-        Identity.provider == provider, Identity.subject == subject))).scalar_one_or_none()
+        Identity.tenant_scope == scope, Identity.provider == provider,
+        Identity.subject == subject))).scalar_one_or_none()
 
 
 def _refresh_identity(ident: Identity, profile: Profile, now: datetime) -> None:
@@ -144,27 +168,27 @@ def _refresh_identity(ident: Identity, profile: Profile, now: datetime) -> None:
     ident.last_used_at = now
 
 
-def _add_identity(tx: Tx, user_id: str, profile: Profile, now: datetime) -> None:
-    tx.session.add(Identity(user_id=user_id, provider=profile.provider,
+def _add_identity(tx: Tx, user_id: str, scope: str, profile: Profile, now: datetime) -> None:
+    tx.session.add(Identity(user_id=user_id, tenant_scope=scope, provider=profile.provider,
                             subject=profile.subject, email=profile.email,
                             email_verified=profile.email_verified, meta=dict(profile.details),
                             created_at=now, last_used_at=now))
 
 
-async def link(res: Resources, user_id: str, profile: Profile) -> LinkedIdentity:
+async def link(res: Resources, user_id: str, scope: str, profile: Profile) -> LinkedIdentity:
     """Link ``profile`` to the signed-in user (whatever its email: the owner proved both
     sides). IDENTITY_ALREADY_LINKED when it belongs to another user; linking it again to
     the same user answers the existing link."""
     now = res.clock.now()
     try:
         async with transaction(res.sessionmaker) as tx:
-            ident = await _identity(tx.session, profile.provider, profile.subject)
+            ident = await _identity(tx.session, scope, profile.provider, profile.subject)
             if ident is not None and ident.user_id != user_id:
                 raise AuthError(Code.IDENTITY_ALREADY_LINKED)
             if ident is None:
-                _add_identity(tx, user_id, profile, now)
+                _add_identity(tx, user_id, scope, profile, now)
                 await tx.session.flush()
-                ident = await _identity(tx.session, profile.provider, profile.subject)
+                ident = await _identity(tx.session, scope, profile.provider, profile.subject)
                 assert ident is not None
                 tx.after_commit(lambda: res.events.emit(Event(
                     IDENTITY_LINKED, user_id, {"provider": profile.provider})))

@@ -46,6 +46,7 @@ class Flow:
     origin: str | None
     return_to: str | None
     create_user: bool
+    tenant_id: str | None = None
     verifier: str = field(repr=False, default="")
     nonce: str = field(repr=False, default="")
     redirect_uri: str = ""
@@ -79,8 +80,8 @@ def allowed_return(settings: Settings, url: str | None) -> bool:
 
 
 async def start(res: Resources, name: str, *, redirect_uri: str, mode: Mode,
-                origin: str | None, return_to: str | None,
-                create_user: bool) -> tuple[str, str]:
+                origin: str | None, return_to: str | None, create_user: bool,
+                tenant_id: str | None) -> tuple[str, str]:
     """``(authorization URL, binding)``. INVALID_PROVIDER for a provider without the code
     flow; INVALID_INPUT for an origin or return URL that is not configured."""
     cfg = provider_config(res.settings, name)
@@ -118,7 +119,7 @@ async def start(res: Resources, name: str, *, redirect_uri: str, mode: Mode,
         params |= {"scope": "read:user user:email"}
     payload = {"verifier": verifier, "nonce": nonce, "mode": mode, "origin": origin,
                "returnTo": return_to, "binding": _binding_hash(binding),
-               "redirectUri": redirect_uri, "create": create_user}
+               "redirectUri": redirect_uri, "create": create_user, "tenantId": tenant_id}
     await _put(res, "state", state, name, payload)
     sep = "&" if "?" in str(authorize) else "?"
     return f"{authorize}{sep}{urlencode(params)}", binding
@@ -163,7 +164,8 @@ async def take(res: Resources, name: str, *, state: str, binding: str | None) ->
     if provider != name or binding is None or not equal(_binding_hash(binding), p["binding"]):
         raise AuthError(Code.OAUTH_STATE_INVALID)
     return Flow(provider=name, mode=p["mode"], origin=p["origin"], return_to=p["returnTo"],
-                create_user=bool(p["create"]), verifier=p["verifier"], nonce=p["nonce"],
+                create_user=bool(p["create"]), tenant_id=p["tenantId"],
+                verifier=p["verifier"], nonce=p["nonce"],
                 redirect_uri=p["redirectUri"])
 
 
@@ -203,15 +205,16 @@ async def exchange(res: Resources, flow: Flow, *, code: str | None,
     return await apis.github(res, cfg, access)
 
 
-async def issue_result(res: Resources, provider: str, user_id: str) -> str:
+async def issue_result(res: Resources, flow: Flow, user_id: str) -> str:
     """A one-time code the opener exchanges for the session (``take_result``)."""
     code = secrets.token_urlsafe(32)
-    await _put(res, "result", code, provider, {"userId": user_id})
+    await _put(res, "result", code, flow.provider,
+               {"userId": user_id, "tenantId": flow.tenant_id})
     return code
 
 
-async def take_result(res: Resources, code: str) -> tuple[str, str]:
-    """``(provider, user id)`` of a one-time result; OAUTH_STATE_INVALID when unknown,
+async def take_result(res: Resources, code: str) -> tuple[str, str | None]:
+    """``(user id, tenant id)`` of a one-time result; OAUTH_STATE_INVALID when unknown,
     used or expired."""
-    provider, payload = await _take(res, "result", code)
-    return provider, str(payload["userId"])
+    _, payload = await _take(res, "result", code)
+    return str(payload["userId"]), payload["tenantId"]

@@ -11,16 +11,18 @@ from authgate.db import Base, IdPk, Utc, UtcOpt
 
 
 class Identity(Base):
-    """One provider account (``provider`` + its stable ``subject``) linked to a user. The
-    unique pair, not a prior read, decides a race between two first sign-ins."""
+    """One provider account (``provider`` + its stable ``subject``) linked to a user, in
+    the account scope of ``identity``'s users (a tenant in isolated mode, else ``""``). The
+    unique triple, not a prior read, decides a race between two first sign-ins."""
 
     __tablename__ = "authgate_identities"
-    __table_args__ = (UniqueConstraint("provider", "subject"),)
+    __table_args__ = (UniqueConstraint("tenant_scope", "provider", "subject"),)
 
     id: Mapped[IdPk]
     user_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("authgate_users.id", ondelete="CASCADE"), index=True
     )
+    tenant_scope: Mapped[str] = mapped_column(String(36), default="")
     provider: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))

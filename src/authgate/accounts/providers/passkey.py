@@ -42,7 +42,8 @@ class Passkey:
         return []
 
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
-                           tenant_id: str | None, client: ClientMeta) -> UserSnapshot:
+                           tenant_id: str | None, client: ClientMeta,
+                           create_user: bool = False) -> UserSnapshot:
         # ``tenant_id`` (checked by the login) needs no look-up here: the credential names
         # its owner, and the session opens only in a tenant the owner belongs to
         raw = credentials.get("credential")

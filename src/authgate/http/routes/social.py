@@ -96,10 +96,13 @@ async def oauth_start(
     returnTo: str | None = Query(None, max_length=2048,
                                  description="Where the page goes when it has no opener"),
     createUserIfNotExists: bool = Query(True),
+    tenantId: str | None = Query(None, max_length=64,
+                                 description="The tenant to sign in to (as for login)"),
 ) -> Response:
     url, binding = await oauth.start(
         res, provider, redirect_uri=_redirect_uri(res, request, provider), mode=mode,
-        origin=origin, return_to=returnTo, create_user=createUserIfNotExists)
+        origin=origin, return_to=returnTo, create_user=createUserIfNotExists,
+        tenant_id=tenantId)
     response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store",
                                                                   "Pragma": "no-cache"})
     _binding_cookie(res, response, binding)

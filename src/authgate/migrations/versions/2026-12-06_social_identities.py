@@ -1,8 +1,8 @@
 """identities (provider accounts linked to users) and oauth_grants (code-flow state and
 one-time results)
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06 05:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import authgate.db
 
-revision = '0003'
-down_revision = '0002'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -23,6 +23,7 @@ def upgrade() -> None:
     op.create_table('authgate_identities',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
+    sa.Column('tenant_scope', sa.String(length=36), nullable=False),
     sa.Column('provider', sa.String(length=64), nullable=False),
     sa.Column('subject', sa.String(length=255), nullable=False),
     sa.Column('email', sa.String(length=320), nullable=True),
@@ -32,7 +33,7 @@ def upgrade() -> None:
     sa.Column('last_used_at', authgate.db.UtcDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['authgate_users.id'], name=op.f('fk_authgate_identities_user_id_authgate_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_authgate_identities')),
-    sa.UniqueConstraint('provider', 'subject', name=op.f('uq_authgate_identities_provider_subject'))
+    sa.UniqueConstraint('tenant_scope', 'provider', 'subject', name=op.f('uq_authgate_identities_tenant_scope_provider_subject'))
     )
     with op.batch_alter_table('authgate_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_authgate_identities_user_id'), ['user_id'], unique=False)
