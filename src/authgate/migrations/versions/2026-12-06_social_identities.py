@@ -1,8 +1,8 @@
 """identities (provider accounts linked to users) and oauth_grants (code-flow state and
 one-time results)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06 05:00:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import authgate.db
 
-revision = '0006'
-down_revision = '0005'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
