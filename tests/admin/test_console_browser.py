@@ -20,7 +20,8 @@ from authgate.app import create_app
 from authgate.config import Settings
 from tests.admin.conftest import ADMIN_KEY
 from tests.browser import browser, free_socket, serve_app  # noqa: F401 (fixture)
-from tests.conftest import CHEAP_HASH, TEST_SECRET
+from tests.conftest import CHEAP_HASH, TEST_SECRET, bearer
+from tests.helpers import claims
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -37,17 +38,24 @@ class Console:
     app: Any
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Console]:
-    """The standalone app on a free loopback port, over a fresh SQLite database (plain HTTP
-    on localhost: ``session.cookie.secure`` off, as ``authgate serve`` does there)."""
-    settings = Settings(
+def console_settings(tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
         jwt={"secret": TEST_SECRET}, password_hash=CHEAP_HASH, dev_mode=True,
         data_dir=tmp_path, session={"cookie": {"secure": False}},
         admin_console={"enabled": True, "secret_key": ADMIN_KEY},
-        redis_prefix=f"authgate-console:{uuid.uuid4().hex[:8]}:")
-    app = create_app(settings)
+        redis_prefix=f"authgate-console:{uuid.uuid4().hex[:8]}:", **extra)
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Console]:
+    """The standalone app on a free loopback port, over a fresh SQLite database (plain HTTP
+    on localhost: ``session.cookie.secure`` off, as ``authgate serve`` does there), blocked
+    e-mail domains checked at signup."""
+    extra: dict[str, Any] = {}
+    if "email_auth" in Settings.model_fields:
+        extra["email_auth"] = {"disposable": {"enabled": True, "use_default_list": False}}
+    app = create_app(console_settings(tmp_path, **extra))
     sock = free_socket()
     port = sock.getsockname()[1]
     with serve_app(app, sock):
@@ -168,3 +176,119 @@ async def test_the_console_walk(browser: Browser, served: Console) -> None:  # n
         assert [e for e in errors if not e.startswith("Failed to load resource")] == []
     finally:
         await context.close()
+
+
+def _has_management_api(app: Any) -> bool:
+    return any(getattr(r, "path", "") == "/auth/admin/api/users" for r in app.routes)
+
+
+async def test_managing_users_in_the_console(browser: Browser, served: Console) -> None:  # noqa: F811
+    """Issue 13 §3: find a user, inspect sessions, revoke one (its token stops working),
+    deactivate the user, create a role with permissions and assign it, block a domain (signup
+    with it is refused), sign out."""
+    if not _has_management_api(served.app) or "email_auth" not in Settings.model_fields:
+        pytest.skip("the management API (issue 13 §2, helper admin-api) is not on main yet")
+    import httpx
+
+    api = httpx.AsyncClient(base_url=served.url)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        alice = "alice@example.com"
+        r = await api.post("/auth/admin/signup", json={"email": EMAIL, "password": PASSWORD,
+                                                        "secretKey": ADMIN_KEY})
+        assert r.status_code == 201, r.text
+        r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
+        assert r.status_code == 200, r.text
+        first = r.json()["accessToken"]
+        r = await api.post("/auth/login", json={"providerName": "email", "credentials": {
+            "email": alice, "password": "correct horse battery"}})
+        assert r.status_code == 200, r.text
+        second = r.json()["accessToken"]
+        for token in (first, second):
+            assert (await api.get("/auth/user", headers=bearer(token))).status_code == 200
+
+        await page.goto(f"{served.url}/auth/admin")
+        signin = page.locator("#signin-form")
+        await signin.get_by_label("Email").fill(EMAIL)
+        await signin.get_by_label("Password").fill(PASSWORD)
+        await signin.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+
+        # find the user, inspect the sessions
+        await goto(page, served, "users", "Users")
+        await page.get_by_label("Search email or phone").fill("alice")
+        await page.get_by_role("button", name="Search", exact=True).click()
+        await page.get_by_role("button", name=f"View {alice}").click()
+        await page.get_by_role("heading", name=f"User {alice}").wait_for()
+        assert await page.locator("#user-sessions tbody tr").count() == 2
+        await audit(page, "21-user")
+
+        # revoke one session: that token stops working, the other does not
+        sid = claims(first)["sessionId"]
+        await page.get_by_role("button", name=f"Revoke session {sid}").click()
+        await page.locator("#confirm").get_by_role("button", name="Revoke").click()
+        await page.get_by_text("Session revoked.").wait_for()
+        assert await page.locator("#user-sessions tbody tr").count() == 1
+        assert (await api.get("/auth/user", headers=bearer(first))).status_code == 401
+        assert (await api.get("/auth/user", headers=bearer(second))).status_code == 200
+
+        # deactivate: the remaining session ends, the password no longer signs in
+        await page.get_by_role("button", name="Deactivate user").click()
+        await page.locator("#confirm").get_by_role("button", name="Deactivate").click()
+        await page.get_by_text("User deactivated.").wait_for()
+        await page.get_by_role("button", name="Activate user").wait_for()
+        assert (await api.get("/auth/user", headers=bearer(second))).status_code == 401
+        r = await api.post("/auth/login", json={"providerName": "email", "credentials": {
+            "email": alice, "password": "correct horse battery"}})
+        assert r.status_code == 401, r.text
+
+        # a permission, a role holding it, the role assigned to the user
+        await goto(page, served, "permissions", "Permissions")
+        form = page.locator("#permission-form")
+        await form.get_by_label("Name").fill("reports.read")
+        await form.get_by_label("Category").fill("reports")
+        await form.get_by_role("button", name="Create permission").click()
+        await page.get_by_role("cell", name="reports.read").wait_for()
+        await audit(page, "22-permissions")
+        await goto(page, served, "roles", "Roles")
+        form = page.locator("#role-form")
+        await form.get_by_label("Name").fill("analyst")
+        await form.get_by_label("reports.read").check()
+        await form.get_by_role("button", name="Create role").click()
+        await page.get_by_role("cell", name="reports.read").wait_for()
+        await audit(page, "23-roles")
+        await goto(page, served, "users", "Users")
+        await page.get_by_role("button", name=f"View {alice}").click()
+        await page.locator("#user-roles").get_by_label("analyst").check()
+        await page.get_by_role("button", name="Save roles").click()
+        await page.get_by_text("Roles saved.").wait_for()
+        r = await page.evaluate("fetch('/auth/admin/api/users?search=alice').then(r => r.json())")
+        roles = [role["name"] for a in r["data"][0]["userAccesses"] for role in a["roles"]]
+        assert roles == ["analyst"]
+
+        # tenants page
+        await goto(page, served, "tenants", "Tenants")
+        await audit(page, "24-tenants")
+
+        # block a domain: signing up with it is refused
+        await goto(page, served, "blocked-domains", "Blocked email domains")
+        await page.get_by_label("Domains (one per line)").fill("blocked.example")
+        await page.get_by_role("button", name="Block", exact=True).click()
+        await page.get_by_role("cell", name="blocked.example").wait_for()
+        await audit(page, "25-blocked-domains")
+        r = await api.post("/auth/signup", json={"email": "bob@blocked.example",
+                                                 "password": "correct horse battery"})
+        assert r.status_code == 403 and r.json()["code"] == "EMAIL_DOMAIN_NOT_ALLOWED", r.text
+
+        # sign out
+        await page.get_by_role("button", name="Sign out", exact=True).click()
+        await page.get_by_role("heading", name="Sign in").wait_for()
+        r = await page.evaluate("fetch('/auth/admin/me').then(r => r.status)")
+        assert r == 401
+        assert errors == []
+    finally:
+        await context.close()
+        await api.aclose()

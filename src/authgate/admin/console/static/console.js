@@ -68,6 +68,8 @@ function say(message, bad) {
   box.replaceChildren(el("p", { class: bad ? "bad" : null, text: message }));
 }
 
+function count(n, one, many) { return `${n} ${n === 1 ? one : many || one + "s"}`; }
+
 function fmtDate(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
@@ -305,7 +307,7 @@ LOADERS.users = async () => {
   for (const [k, v] of Object.entries(users.filter)) if (v) q.set(k, v);
   const r = await api("GET", "/api/users?" + q);
   const meta = r.meta || { page: users.page, totalPages: 1, total: r.data.length };
-  $("users-table").replaceChildren(table(`${meta.total} users`, [
+  $("users-table").replaceChildren(table(count(meta.total, "user"), [
     { label: "Email", render: (u) => u.email },
     { label: "Phone", render: (u) => u.phone },
     { label: "Status", render: (u) => (u.isActive ? "Active" : "Inactive") },
@@ -371,7 +373,7 @@ async function openUser(id, quiet) {
     }, "User deleted.");
   };
   const sessions = d.sessions || [];
-  $("user-sessions").replaceChildren(table(`${sessions.length} active sessions`, [
+  $("user-sessions").replaceChildren(table(count(sessions.length, "active session"), [
     { label: "Device", render: (s) => s.deviceName || s.userAgent || "Unknown device" },
     { label: "IP address", render: (s) => s.ipAddress },
     { label: "Last active", render: (s) => fmtDate(s.lastActive) },
@@ -382,7 +384,7 @@ async function openUser(id, quiet) {
     }, true) },
   ], sessions, "No active sessions."));
   const devices = (d.mfa && d.mfa.totpDevices) || [];
-  $("user-devices").replaceChildren(table(`${devices.length} authenticator devices`, [
+  $("user-devices").replaceChildren(table(count(devices.length, "authenticator device"), [
     { label: "Name", render: (t) => t.deviceName || "Authenticator" },
     { label: "Added", render: (t) => fmtDate(t.createdAt) },
     { label: "Last used", render: (t) => fmtDate(t.lastUsedAt) },
@@ -412,7 +414,7 @@ async function openUser(id, quiet) {
 /* roles and permissions */
 LOADERS.roles = async () => {
   const [roles, perms] = await Promise.all([api("GET", "/api/roles"), api("GET", "/api/permissions")]);
-  $("roles-table").replaceChildren(table(`${roles.data.length} roles`, [
+  $("roles-table").replaceChildren(table(count(roles.data.length, "role"), [
     { label: "Name", render: (r) => r.name },
     { label: "Guard", render: (r) => r.guard },
     { label: "Permissions", render: (r) => (r.permissions || []).join(", ") || "—" },
@@ -436,7 +438,7 @@ onSubmit($("role-form"), async (v) => {
 
 LOADERS.permissions = async () => {
   const r = await api("GET", "/api/permissions");
-  $("permissions-table").replaceChildren(table(`${r.data.length} permissions`, [
+  $("permissions-table").replaceChildren(table(count(r.data.length, "permission"), [
     { label: "Name", render: (p) => p.name },
     { label: "Category", render: (p) => p.category },
     { label: "Description", render: (p) => p.description },
@@ -457,7 +459,7 @@ onSubmit($("permission-form"), async (v) => {
 /* tenants */
 LOADERS.tenants = async () => {
   const r = await api("GET", "/api/tenants");
-  $("tenants-table").replaceChildren(table(`${r.data.length} tenants`, [
+  $("tenants-table").replaceChildren(table(count(r.data.length, "tenant"), [
     { label: "Name", render: (t) => t.name },
     { label: "Slug", render: (t) => t.slug },
     { label: "Description", render: (t) => t.description },
@@ -481,8 +483,8 @@ LOADERS["blocked-domains"] = async () => {
   const q = new URLSearchParams({ page: 1, pageSize: 200 });
   if (domains.search) q.set("search", domains.search);
   const [list, stats] = await Promise.all([api("GET", "/api/blocked-email-domains?" + q), api("GET", "/api/blocked-email-domains/stats")]);
-  $("domains-stats").textContent = `${stats.count} domains blocked (${stats.defaultCount} in the default list).`;
-  $("domains-table").replaceChildren(table(`${list.total} blocked domains`, [
+  $("domains-stats").textContent = `${count(stats.count, "domain")} blocked (${stats.defaultCount} in the default list).`;
+  $("domains-table").replaceChildren(table(count(list.total, "blocked domain"), [
     { label: "Domain", render: (d) => d.domain },
     { label: "Source", render: (d) => d.source },
     { label: "Added", render: (d) => fmtDate(d.createdAt) },
@@ -516,7 +518,7 @@ $("domains-import").addEventListener("click", async () => {
 /* admins */
 LOADERS.admins = async () => {
   const r = await api("GET", "/admins");
-  $("admins-table").replaceChildren(table(`${r.data.length} admins`, [
+  $("admins-table").replaceChildren(table(count(r.data.length, "admin"), [
     { label: "Email", render: (a) => a.email },
     { label: "Name", render: (a) => a.name },
     { label: "Two-factor", render: (a) => (a.totpEnabled ? "On" : "Off") },
