@@ -247,6 +247,37 @@ class Idp:
                 return failed or JSONResponse({"message": "Bad credentials"}, status_code=401)
             return JSONResponse(self.github_emails.get(auth, []))
 
+        async def gh_authorize(request: Request) -> Response:
+            q = request.query_params
+            if q.get("client_id") != GITHUB_CLIENT_ID or q.get("code_challenge_method") != "S256":
+                return JSONResponse({"error": "invalid_request"}, status_code=400)
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {"redirect_uri": q["redirect_uri"], "github": True,
+                                "challenge": q["code_challenge"], "user": self.user}
+            return RedirectResponse(q["redirect_uri"] + "?" + urlencode(
+                {"code": code, "state": q.get("state", "")}), status_code=302)
+
+        async def gh_token(request: Request) -> Response:
+            from urllib.parse import parse_qsl
+
+            form = dict(parse_qsl((await request.body()).decode()))
+            self.token_requests.append(form)
+            grant = self.codes.pop(form.get("code", ""), None)
+            if (form.get("client_id"), form.get("client_secret")) != (GITHUB_CLIENT_ID,
+                                                                      GITHUB_SECRET):
+                return JSONResponse({"error": "incorrect_client_credentials"})
+            if (grant is None or not grant.get("github")
+                    or grant["redirect_uri"] != form.get("redirect_uri")
+                    or create_s256_code_challenge(form.get("code_verifier", ""))
+                    != grant["challenge"]):
+                return JSONResponse({"error": "bad_verification_code"})  # GitHub says 200
+            u: IdpUser = grant["user"]
+            token = self.access_token(sub="31337", name=u.name)
+            self.github_emails[token] = [{"email": u.email, "primary": True,
+                                          "verified": u.email_verified}]
+            return JSONResponse({"access_token": token, "token_type": "bearer",
+                                 "scope": "read:user,user:email"})
+
         # Facebook ----------------------------------------------------------------------
         async def fb_debug(request: Request) -> Response:
             failed = await gate(request)
@@ -286,6 +317,8 @@ class Idp:
             Route("/github/applications/{cid}/token", gh_check, methods=["POST"]),
             Route("/github/user", gh_user),
             Route("/github/user/emails", gh_emails),
+            Route("/github/login/oauth/authorize", gh_authorize),
+            Route("/github/login/oauth/access_token", gh_token, methods=["POST"]),
             Route("/facebook/debug_token", fb_debug),
             Route("/facebook/me", fb_me),
         ])
@@ -318,7 +351,9 @@ class Idp:
                        "client_secret": CLIENT_SECRET},
             "apple": {"issuer": self.issuer, "client_id": CLIENT_ID},
             "github": {"client_id": GITHUB_CLIENT_ID, "client_secret": GITHUB_SECRET,
-                       "api_url": f"{self.issuer}/github"},
+                       "api_url": f"{self.issuer}/github",
+                       "authorize_url": f"{self.issuer}/github/login/oauth/authorize",
+                       "token_url": f"{self.issuer}/github/login/oauth/access_token"},
             "facebook": {"app_id": FB_APP_ID, "app_secret": FB_SECRET,
                          "graph_url": f"{self.issuer}/facebook"},
             "google_tokeninfo_url": f"{self.issuer}/google/tokeninfo",

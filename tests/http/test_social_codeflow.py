@@ -269,3 +269,27 @@ async def test_exchange_refuses_unknown_codes(make_harness: MakeHarness, idp: Id
     for code in ("", "x" * 600, "unknown"):
         assert_error(await h.client.post("/auth/oauth/exchange", json={"code": code}),
                      400, "OAUTH_STATE_INVALID")
+
+
+async def test_github_code_flow(make_harness: MakeHarness, idp: Idp) -> None:
+    """GitHub is OAuth without OpenID Connect: the code buys an access token (PKCE
+    checked), whose owner and primary verified email come from the API."""
+    h = await flow_app(make_harness, idp)
+    r = await start(h, "github")
+    q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["location"]).query).items()}
+    assert q["scope"] == "read:user user:email" and "nonce" not in q
+    page = await callback(h, await at_provider(r.headers["location"]))
+    assert page.status_code == 200, page.text
+    code = page_data(page)["message"]["code"]
+    out = await h.client.post("/auth/oauth/exchange", json={"code": code})
+    assert out.status_code == 200, out.text
+    me = await h.client.get("/auth/user", headers=bearer(out.json()["accessToken"]))
+    assert me.json()["email"] == "alice@example.com"
+    [sent] = idp.token_requests
+    assert create_s256_code_challenge(sent["code_verifier"]) == q["code_challenge"]
+    # A provider-side refusal of the code (GitHub answers 200 with an error) is refused.
+    r = await start(h, "github")
+    state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
+    bad = await h.client.get("/auth/callback/github", params={"state": state, "code": "nope"})
+    assert bad.status_code == 401
+    assert page_data(bad)["message"]["error"] == "OAUTH_PROVIDER_ERROR"

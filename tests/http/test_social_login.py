@@ -68,12 +68,18 @@ async def test_id_token_creates_then_signs_in(make_harness: MakeHarness, idp: Id
 
 
 async def test_no_linked_user_without_create(make_harness: MakeHarness, idp: Idp) -> None:
+    from authgate import events
+
     h = await social_app(make_harness, idp)
     await make_user(h, "alice@example.com", verified=True)
+    failed: list[events.Event] = []
+    h.res.events.subscribe(events.LOGIN_FAILED, failed.append)
     for create in (None, False):
         r = await h.client.post("/auth/login", json=body("google", idp.id_token(), create=create))
         assert_error(r, 401, "INVALID_CREDENTIALS")
     assert await identities(h) == []
+    assert [(e.data["provider"], e.data["reasonCode"]) for e in failed] == [
+        ("google", "INVALID_CREDENTIALS")] * 2
 
 
 @pytest.mark.parametrize(("case", "token_args"), [

@@ -16,6 +16,7 @@ from authgate.accounts import social
 from authgate.accounts.providers.base import MAX_FIELD
 from authgate.config import FacebookSettings, GithubSettings, OidcProviderSettings, Settings
 from authgate.errors import AuthError, Code
+from authgate.events import LOGIN_FAILED, Event
 from authgate.federation import apis, oidc
 from authgate.federation.profile import Profile
 from authgate.identity.snapshot import UserSnapshot
@@ -75,9 +76,14 @@ class SocialProvider:
     async def authenticate(self, res: Resources, credentials: dict[str, Any], *,
                            tenant_id: str | None, client: ClientMeta,
                            create_user: bool = False) -> UserSnapshot:
-        profile = await self.profile(res, credentials)
-        return await social.sign_in(res, profile, create_user=create_user,
-                                    tenant_id=tenant_id, client=client)
+        try:
+            profile = await self.profile(res, credentials)
+            return await social.sign_in(res, profile, create_user=create_user,
+                                        tenant_id=tenant_id, client=client)
+        except AuthError as exc:  # the audit trail and alerts see refused social logins too
+            await res.events.emit(Event(LOGIN_FAILED, None, {
+                "provider": self.name, "reasonCode": str(exc.code), "ip": client.ip}))
+            raise
 
 
 @dataclass(frozen=True)
