@@ -318,6 +318,9 @@ def test_settings_require_rp_id_and_origins() -> None:
         Settings(webauthn={"passwordless": True, "rp_id": "example.com"})
     with pytest.raises(ValueError, match="is not an origin"):
         Settings(webauthn={"origins": ["example.com"]})
+    with pytest.raises(ValueError, match="only over https"):
+        Settings(webauthn={"origins": ["http://app.example.com"]})
+    Settings(webauthn={"origins": ["http://localhost:3000", "http://127.0.0.1", "https://a.b"]})
     Settings(mfa={"methods": ["webauthn"]},
              webauthn={"rp_id": "example.com", "origins": ["https://app.example.com"]})
 
@@ -610,3 +613,22 @@ async def test_a_user_keeps_five_open_challenges(make_harness: MakeHarness) -> N
     r = await h.client.post("/auth/passkeys/register", json={
         "credential": auth.create(issued[1])}, headers=bearer(token))
     assert r.status_code == 200, r.text
+
+
+async def test_enrolment_under_mfa_required(make_harness: MakeHarness) -> None:
+    """``mfa.required`` and no usable method yet: the pending session may register a passkey
+    (as it may set up an authenticator), then finishes the MFA step with it."""
+    h = await _app(make_harness, mfa={"required": True})
+    await h.make_user()  # email unverified: no method at the MFA step
+    body = await _pending(h)
+    assert body["mfaMethods"] == []
+    token = body["accessToken"]
+    auth = SoftAuthenticator(ORIGIN)
+    r = await _register(h, token, auth)
+    assert r.status_code == 200, r.text
+    r = await _mfa_verify(h, token, auth.get(await _mfa_options(h, token)))
+    assert r.status_code == 200 and r.json()["isRequiresMfa"] is False, r.text
+    # with a method enrolled, the next pending session may not register another
+    token = (await _pending(h))["accessToken"]
+    r = await h.client.post("/auth/passkeys/register-options", headers=bearer(token))
+    assert_error(r, 401, "MFA_REQUIRED")
