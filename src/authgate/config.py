@@ -208,8 +208,12 @@ class WebauthnSettings(_Section):
     @classmethod
     def _origins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for origin in v:
-            if not re.fullmatch(r"https?://[^/\s]+", origin):
+            m = re.fullmatch(r"(https?)://([^/\s:]+|\[[0-9a-f:]+\])(:\d+)?", origin)
+            if not m:
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+            if m.group(1) == "http" and m.group(2) not in ("localhost", "127.0.0.1", "[::1]"):
+                raise ValueError(f"{origin!r}: browsers use passkeys only over https "
+                                 "(or http://localhost)")
         return v
 
     @field_validator("rp_id")

@@ -6,6 +6,7 @@ going backwards, tampered client data, someone else's credential or challenge.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -317,6 +318,9 @@ def test_settings_require_rp_id_and_origins() -> None:
         Settings(webauthn={"passwordless": True, "rp_id": "example.com"})
     with pytest.raises(ValueError, match="is not an origin"):
         Settings(webauthn={"origins": ["example.com"]})
+    with pytest.raises(ValueError, match="only over https"):
+        Settings(webauthn={"origins": ["http://app.example.com"]})
+    Settings(webauthn={"origins": ["http://localhost:3000", "http://127.0.0.1", "https://a.b"]})
     Settings(mfa={"methods": ["webauthn"]},
              webauthn={"rp_id": "example.com", "origins": ["https://app.example.com"]})
 
@@ -541,3 +545,90 @@ async def test_passwordless_off_keeps_the_mfa_method(make_harness: MakeHarness) 
     token = (await _pending(h))["accessToken"]
     r = await _mfa_verify(h, token, auth.get(await _mfa_options(h, token)))
     assert r.status_code == 200, r.text
+
+
+# races, limits, trust ----------------------------------------------------------------------------
+async def test_one_assertion_raced_by_two_sessions_wins_once(make_harness: MakeHarness) -> None:
+    h = await _app(make_harness)
+    _, auth = await _user_with_passkey(h)
+    first = (await _pending(h))["accessToken"]
+    second = (await _pending(h))["accessToken"]
+    assertion = auth.get(await _mfa_options(h, first))  # the challenge is bound to the user
+    results = await asyncio.gather(_mfa_verify(h, first, assertion),
+                                   _mfa_verify(h, second, assertion))
+    assert sorted(r.status_code for r in results) == [200, 400], [r.text for r in results]
+    loser = next(r for r in results if r.status_code == 400)
+    assert_error(loser, 400, "PASSKEY_CHALLENGE_INVALID")
+
+
+async def test_wrong_assertions_spend_the_mfa_attempts(make_harness: MakeHarness) -> None:
+    h = await _app(make_harness)  # mfa.session_max_attempts: 3 per pending session
+    _, auth = await _user_with_passkey(h)
+    token = (await _pending(h))["accessToken"]
+    for _ in range(3):
+        r = await _mfa_verify(h, token, auth.get(await _mfa_options(h, token),
+                                                 origin="https://evil.example"))
+        assert_error(r, 401, "PASSKEY_INVALID")
+    r = await _mfa_verify(h, token, auth.get(await _mfa_options(h, token)))
+    assert_error(r, 429, "MFA_TOO_MANY_ATTEMPTS")  # even the right one, the 4th of 3
+
+
+async def test_trust_device_after_a_passkey_step(make_harness: MakeHarness) -> None:
+    h = await _app(make_harness)
+    _, auth = await _user_with_passkey(h)
+    token = (await _pending(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify", json={
+        "method": "webauthn", "otp": json.dumps(auth.get(await _mfa_options(h, token))),
+        "trustDevice": True}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    trust = r.json()["trustToken"]
+    r = await h.client.post("/auth/login", json={
+        "providerName": "email",
+        "credentials": {"email": "alice@example.com", "password": PASSWORD}},
+        headers={h.settings.mfa.trust_device_storage_name: trust})
+    assert r.status_code == 200 and r.json()["isRequiresMfa"] is False, r.text
+
+
+async def test_passkey_login_with_a_tenant_while_tenancy_is_off(
+        make_harness: MakeHarness) -> None:
+    h = await _app(make_harness)
+    _, auth = await _user_with_passkey(h)
+    r = await h.client.post("/auth/login", json={
+        "providerName": "passkey", "tenantId": "acme",
+        "credentials": {"credential": auth.get(await _login_options(h))}})
+    assert_error(r, 400, "TENANT_NOT_ENABLED")
+
+
+async def test_a_user_keeps_five_open_challenges(make_harness: MakeHarness) -> None:
+    h = await _app(make_harness)
+    token = await h.session_token()
+    issued = []
+    for _ in range(6):
+        issued.append(await _options(h, token))
+        h.clock.advance(1)
+    auth = SoftAuthenticator(ORIGIN)
+    r = await h.client.post("/auth/passkeys/register", json={
+        "credential": auth.create(issued[0])}, headers=bearer(token))
+    assert_error(r, 400, "PASSKEY_CHALLENGE_INVALID")  # the oldest made room
+    r = await h.client.post("/auth/passkeys/register", json={
+        "credential": auth.create(issued[1])}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+
+
+async def test_enrolment_under_mfa_required(make_harness: MakeHarness) -> None:
+    """``mfa.required`` and no usable method yet: the pending session may register a passkey
+    (as it may set up an authenticator), then finishes the MFA step with it."""
+    h = await _app(make_harness, mfa={"required": True})
+    await h.make_user()  # email unverified: no method at the MFA step
+    body = await _pending(h)
+    assert body["mfaMethods"] == []
+    token = body["accessToken"]
+    auth = SoftAuthenticator(ORIGIN)
+    r = await _register(h, token, auth)
+    assert r.status_code == 200, r.text
+    r = await _mfa_verify(h, token, auth.get(await _mfa_options(h, token)))
+    assert r.status_code == 200 and r.json()["isRequiresMfa"] is False, r.text
+    # with a method enrolled, the next pending session may not register another
+    token = (await _pending(h))["accessToken"]
+    r = await h.client.post("/auth/passkeys/register-options", headers=bearer(token))
+    assert_error(r, 401, "MFA_REQUIRED")

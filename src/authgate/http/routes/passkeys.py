@@ -59,6 +59,9 @@ class PasskeyOptionsOut(_Out):
              dependencies=[rate_limit("passkey_options")],
              summary="Start registering a passkey (creation options)", openapi_extra=SECURED)
 async def register_options(res: Res, principal: Enrolling) -> Response:
+    """Creation options for the caller (challenge bound to this session, 5 minutes, single
+    use). 403 PASSKEYS_NOT_ENABLED; 400 PASSKEY_LIMIT_REACHED; 401 MFA_REQUIRED (a pending
+    session outside the enrolment exception); 429 RATE_LIMITED."""
     options = await flow.registration_options(res, principal)
     return respond(PasskeyOptionsOut(options=options))
 
@@ -67,6 +70,11 @@ async def register_options(res: Res, principal: Enrolling) -> Response:
              summary="Finish registering a passkey (the browser's credential)",
              openapi_extra=SECURED)
 async def register(body: RegisterPasskeyIn, res: Res, principal: Enrolling) -> Response:
+    """Verify the browser's registration response and store the passkey. 400
+    PASSKEY_CHALLENGE_INVALID (unknown, spent, expired or another session's challenge),
+    PASSKEY_REGISTRATION_FAILED (origin, RP id, type, attestation, user verification),
+    PASSKEY_LIMIT_REACHED, INVALID_INPUT; 409 PASSKEY_ALREADY_REGISTERED; 403
+    PASSKEYS_NOT_ENABLED; 401 MFA_REQUIRED."""
     passkey = await flow.register(res, principal, body.credential, body.name)
     return respond(serializers.passkey(passkey))
 
@@ -74,6 +82,7 @@ async def register(body: RegisterPasskeyIn, res: Res, principal: Enrolling) -> R
 @router.get("", response_model=list[PasskeyOut], responses=errors(401, 403),
             summary="The caller's passkeys", openapi_extra=SECURED)
 async def list_passkeys(res: Res, principal: MfaCompleted) -> Response:
+    """Oldest first. 403 PASSKEYS_NOT_ENABLED; 401 MFA_REQUIRED (pending session)."""
     found = await flow.list_passkeys(res, principal)
     return respond_list(_LIST, [serializers.passkey(p) for p in found])
 
@@ -82,6 +91,8 @@ async def list_passkeys(res: Res, principal: MfaCompleted) -> Response:
               summary="Rename a passkey", openapi_extra=SECURED)
 async def rename_passkey(passkeyId: str, body: RenamePasskeyIn, res: Res,
                          principal: MfaCompleted) -> Response:
+    """400 INVALID_INPUT; 404 PASSKEY_NOT_FOUND (also another user's id); 403
+    PASSKEYS_NOT_ENABLED."""
     passkey = await flow.rename(res, principal, passkeyId, body.name)
     return respond(serializers.passkey(passkey))
 
@@ -89,6 +100,8 @@ async def rename_passkey(passkeyId: str, body: RenamePasskeyIn, res: Res,
 @router.delete("/{passkeyId}", response_model=MessageOut, responses=errors(401, 403, 404),
                summary="Remove a passkey", openapi_extra=SECURED)
 async def remove_passkey(passkeyId: str, res: Res, principal: MfaCompleted) -> Response:
+    """Removing the last usable factor turns the account's MFA off. 404 PASSKEY_NOT_FOUND;
+    403 REAUTH_REQUIRED (outside ``mfa.reauth_window``), PASSKEYS_NOT_ENABLED."""
     await flow.remove(res, principal, passkeyId)
     return respond(MessageOut(message="Passkey removed successfully"))
 
@@ -98,5 +111,10 @@ async def remove_passkey(passkeyId: str, res: Res, principal: MfaCompleted) -> R
              summary="Options for a passwordless passkey sign-in (then POST /auth/login "
                      "with providerName passkey)")
 async def login_options(res: Res) -> Response:
+    """Request options with no credential list (discoverable credentials; conditional UI
+    works with them) and user verification required. 403 PASSKEYS_NOT_ENABLED (unless
+    ``webauthn.passwordless``); 429 RATE_LIMITED. The sign-in: ``POST /auth/login``
+    ``{providerName: "passkey", credentials: {credential}}`` — 401 PASSKEY_INVALID, 400
+    PASSKEY_CHALLENGE_INVALID, 401 PASSKEY_CLONE_DETECTED, 401 ACCOUNT_INACTIVE."""
     options = await flow.login_options(res)
     return respond(PasskeyOptionsOut(options=options))
