@@ -119,6 +119,7 @@ def _feature_routers() -> list[APIRouter]:
     from authgate.admin.http import tenants as admin_tenants
     from authgate.admin.http import users as admin_users
     from authgate.http.routes import (
+        invites,
         mfa_challenge,
         mfa_devices,
         passkeys,
@@ -130,9 +131,9 @@ def _feature_routers() -> list[APIRouter]:
     )
 
     return [password.router, verification.router, passwordless.router, mfa_challenge.router,
-            mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
-            passkeys.router, admin_users.router, admin_roles.router, admin_tenants.router,
-            admin_permissions.router, admin_blocked_domains.router,
+            mfa_devices.router, tenants.router, invites.router, admin_routes.router,
+            admin_pages.router, passkeys.router, admin_users.router, admin_roles.router,
+            admin_tenants.router, admin_permissions.router, admin_blocked_domains.router,
             social.router]
 
 

@@ -242,3 +242,22 @@ async def test_a_tenants_role_cannot_be_held_elsewhere(make_harness: MakeHarness
         else:
             raise AssertionError("another tenant's role was assigned")
     assert await authz.user_grants(h.res, uid, a) == ([], [])
+
+
+async def test_login_guard_field(make_harness: MakeHarness) -> None:
+    """The deprecated login ``guard``: one of the user's roles must have it (upstream), else
+    401 INVALID_CREDENTIALS; absent, nothing is checked."""
+    h = await make_harness(authz={"role_guards": ["web", "api"]})
+    u = await h.make_user("ann@example.com", password=PW)
+    assert_error(await h.client.post("/auth/login", json={**login_body("ann@example.com"),
+                                                          "guard": "web"}),
+                 401, "INVALID_CREDENTIALS")
+    role = await authz.create_role(h.res, name="client", guard="api")
+    await authz.assign_role(h.res, u.id, role.id)
+    r = await h.client.post("/auth/login", json={**login_body("ann@example.com"), "guard": "api"})
+    assert r.status_code == 200, r.text
+    assert_error(await h.client.post("/auth/login", json={**login_body("ann@example.com"),
+                                                          "guard": "web"}),
+                 401, "INVALID_CREDENTIALS")
+    assert (await h.client.post("/auth/login", json=login_body("ann@example.com"))
+            ).status_code == 200

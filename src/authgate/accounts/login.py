@@ -162,11 +162,14 @@ async def start_session(
     amr: tuple[str, ...],
     mfa_satisfied: bool,
     tenant_id: str | None = None,
+    guard: str | None = None,
 ) -> LoginOutcome:
     """Open a session, pending MFA when the user (or the app) requires a second factor, in
     the tenant ``tenancy.resolve.session_tenant`` picks (``tenant_id``: the request's
     checked ``tenantId``), carrying the roles and permissions held there. Raises
-    ACCESS_DENIED (403) for a tenant the user is not an active member of."""
+    ACCESS_DENIED (403) for a tenant the user is not an active member of, and
+    INVALID_CREDENTIALS when the login's deprecated ``guard`` names a guard none of the
+    user's roles there has (upstream's rule)."""
     tenant = await session_tenant(res, user, tenant_id)
     requires = policy.mfa_required_for(res, user) and not mfa_satisfied
     methods: list[str] = []
@@ -176,6 +179,8 @@ async def start_session(
         held = await grants(s, user.id, tenant)
     if held is None:  # the membership went away since session_tenant looked
         raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")
+    if guard is not None and not any(r.get("guard") == guard for r in held.roles):
+        raise AuthError(Code.INVALID_CREDENTIALS)
     state: MfaState = "pending" if requires else ("verified" if mfa_satisfied else "none")
     rec, tokens = await Sessions(res).start(
         user, mfa_state=state, amr=amr, client=client, data=held.snapshot(), tenant_id=tenant,
@@ -264,7 +269,7 @@ async def login_password(
 
 async def login(res: Resources, *, provider_name: str | None, credentials: dict[str, Any],
                 tenant_id: str | None, client: ClientMeta,
-                create_user: bool = False) -> LoginOutcome:
+                create_user: bool = False, guard: str | None = None) -> LoginOutcome:
     """``POST /auth/login``: the provider named by the request proves the user, then the
     session opens (pending MFA unless the provider is a second factor itself or
     ``client.trust_token``, read by the HTTP edge, is a live trusted device of this user).
@@ -282,12 +287,12 @@ async def login(res: Resources, *, provider_name: str | None, credentials: dict[
     user = await provider.authenticate(res, credentials, tenant_id=tenant, client=client,
                                        create_user=create_user)
     return await finish_login(res, user, client=client, amr=provider.amr,
-                              owes_mfa=provider.owes_mfa, tenant_id=tenant)
+                              owes_mfa=provider.owes_mfa, tenant_id=tenant, guard=guard)
 
 
 async def finish_login(res: Resources, user: UserSnapshot, *, client: ClientMeta,
                        amr: tuple[str, ...], owes_mfa: bool,
-                       tenant_id: str | None) -> LoginOutcome:
+                       tenant_id: str | None, guard: str | None = None) -> LoginOutcome:
     """The shared tail of every login (``POST /auth/login``, the code flow): the trusted
     device check, then the session (in ``tenant_id``, checked by the caller), pending MFA
     when the user owes a second factor."""
@@ -295,4 +300,4 @@ async def finish_login(res: Resources, user: UserSnapshot, *, client: ClientMeta
         client.trust_token is not None
         and await trust.trusted_device_check(res, user.id, client.trust_token))
     return await start_session(res, user, client=client, amr=amr, mfa_satisfied=satisfied,
-                               tenant_id=tenant_id)
+                               tenant_id=tenant_id, guard=guard)

@@ -135,12 +135,12 @@ def _token_key(res: Resources) -> bytes:
     return derive(res.keys.root, "password-reset-token")
 
 
-def _token_hash(res: Resources, user_id: str, jti: str, password_hash: str | None) -> str:
+def token_hash(res: Resources, user_id: str, jti: str, password_hash: str | None) -> str:
     """Binds the token to its jti *and* to the password hash it was issued against."""
     return keyed_hash(_token_key(res), f"{user_id}:{jti}:{password_hash or ''}")
 
 
-async def _store_token(res: Resources, tx: Tx, *, user_id: str, channel: Channel,
+async def store_token(res: Resources, tx: Tx, *, user_id: str, channel: Channel,
                        token_hash: str, now: datetime, ttl: timedelta) -> None:
     """Insert, or replace the user's previous reset token (one live token per user)."""
     table = OneTimeCode.__table__
@@ -178,8 +178,8 @@ async def verify_code(res: Resources, *, email: str | None, phone: str | None,
             await miss_without_account(res, purpose=CODE_PURPOSE, channel=channel, code=code)
         async with codes.consume(res, user_id=user.id, purpose=CODE_PURPOSE, channel=channel,
                                  code=code) as tx:
-            await _store_token(res, tx, user_id=user.id, channel=channel, now=now, ttl=ttl,
-                               token_hash=_token_hash(res, user.id, jti, user.password_hash))
+            await store_token(res, tx, user_id=user.id, channel=channel, now=now, ttl=ttl,
+                               token_hash=token_hash(res, user.id, jti, user.password_hash))
     except AuthError as err:
         if err.code is Code.VERIFICATION_CODE_INVALID:
             raise AuthError(Code.VERIFICATION_CODE_INVALID) from None
@@ -203,8 +203,11 @@ def _unusable(token: str) -> AuthError:
     return AuthError(Code.PASSWORD_RESET_TOKEN_INVALID, message)
 
 
-async def reset_password(res: Resources, *, token: str, new_password: str) -> None:
-    """Set a new password with a reset token.
+async def reset_password(res: Resources, *, token: str, new_password: str,
+                         verify_address: bool = False) -> None:
+    """Set a new password with a reset token (also an invitation's: ``accounts.invites``).
+    ``verify_address``: also mark the address the token went to as verified (accepting an
+    invitation: the token proves that inbox or phone).
 
     Raises PASSWORD_RESET_TOKEN_INVALID (bad, expired, wrong type, used, superseded, or
     the password changed since), USER_NOT_FOUND, the password-policy codes.
@@ -219,13 +222,14 @@ async def reset_password(res: Resources, *, token: str, new_password: str) -> No
     async with readonly(res.readmaker) as s:
         user = await users.by_id(s, user_id)
         row = None if user is None else (await s.execute(
-            select(OneTimeCode.id, OneTimeCode.code_hash, OneTimeCode.expires_at).where(
+            select(OneTimeCode.id, OneTimeCode.code_hash, OneTimeCode.expires_at,
+                   OneTimeCode.channel).where(
                 OneTimeCode.user_id == user_id, OneTimeCode.purpose == TOKEN_PURPOSE)
         )).one_or_none()
     if user is None:
         raise AuthError(Code.USER_NOT_FOUND)
     stored = user.password_hash
-    expected = _token_hash(res, user_id, jti, stored)
+    expected = token_hash(res, user_id, jti, stored)
     if row is None or not equal(row.code_hash, expected):
         raise AuthError(Code.PASSWORD_RESET_TOKEN_INVALID, TOKEN_STALE)
     if now >= row.expires_at:
@@ -243,6 +247,10 @@ async def reset_password(res: Resources, *, token: str, new_password: str) -> No
         await tx.session.execute(delete(OneTimeCode).where(
             OneTimeCode.user_id == user_id, OneTimeCode.purpose == CODE_PURPOSE))
         await revoke_all_trust(res, tx, user_id)
+        if verify_address:
+            column = User.email_verified_at if row.channel == "email" else User.phone_verified_at
+            await tx.session.execute(update(User).where(User.id == user_id, column.is_(None))
+                                     .values({column: now}))
         if policy.mfa_required_for(res, users.snapshot(user)):
             # The code came over email/SMS: the same inbox must not also pass the MFA step.
             await tx.session.execute(update(User).where(User.id == user_id)

@@ -85,9 +85,10 @@ def _check_name(name: str, what: str) -> str:
 
 # permissions -----------------------------------------------------------------------------
 async def create_permission(res: Resources, *, name: str, guard: str = "web",
-                            description: str | None = None,
-                            category: str | None = None) -> PermissionView:
-    """Raises INVALID_INPUT, GUARD_NOT_ALLOWED, PERMISSION_ALREADY_EXISTS (name+guard)."""
+                            description: str | None = None, category: str | None = None,
+                            permission_id: str | None = None) -> PermissionView:
+    """Raises INVALID_INPUT, GUARD_NOT_ALLOWED, PERMISSION_ALREADY_EXISTS (name+guard, or
+    ``permission_id`` taken: an importer keeps the source ids)."""
     name = _check_name(name, "permission")
     _check_guard(res, guard)
     now = res.clock.now()
@@ -95,6 +96,8 @@ async def create_permission(res: Resources, *, name: str, guard: str = "web",
         async with transaction(res.sessionmaker) as tx:
             p = Permission(name=name, guard=guard, description=description, category=category,
                            created_at=now, updated_at=now)
+            if permission_id is not None:
+                p.id = permission_id
             tx.session.add(p)
             await tx.session.flush()
             view = _permission_view(p)
@@ -168,10 +171,12 @@ async def _permissions_by_name(s: AsyncSession, names: Sequence[str],
 
 async def create_role(res: Resources, *, name: str, guard: str = "web",
                       tenant_id: str | None = None, permissions: Sequence[str] = (),
-                      is_system: bool = False, is_active: bool = True) -> RoleView:
+                      is_system: bool = False, is_active: bool = True,
+                      role_id: str | None = None) -> RoleView:
     """A role of ``tenant_id`` (or a platform role), carrying the named permissions (same
     guard). Raises INVALID_INPUT, GUARD_NOT_ALLOWED, TENANT_NOT_FOUND,
-    PERMISSION_NOT_FOUND, ROLE_ALREADY_EXISTS (name+guard+tenant)."""
+    PERMISSION_NOT_FOUND, ROLE_ALREADY_EXISTS (name+guard+tenant, or ``role_id`` taken: an
+    importer keeps the source ids)."""
     name = _check_name(name, "role")
     _check_guard(res, guard)
     now = res.clock.now()
@@ -183,6 +188,8 @@ async def create_role(res: Resources, *, name: str, guard: str = "web",
             perms = await _permissions_by_name(s, permissions, guard)
             r = Role(name=name, guard=guard, tenant_scope=tenant_id or "", is_system=is_system,
                      is_active=is_active, created_at=now, updated_at=now)
+            if role_id is not None:
+                r.id = role_id
             s.add(r)
             await s.flush()
             for p in perms:

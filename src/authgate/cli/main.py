@@ -11,11 +11,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
+from authgate.cli.options import ConfigOpt
+from authgate.cli.options import settings_from as _settings
 from authgate.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -25,22 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("authgate")
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="authgate: authentication and MFA service.")
-
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML/JSON/YAML config file")]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"])
-            typer.echo(f"authgate: invalid setting {name}: {err['msg']}", err=True)
-        raise typer.Exit(2) from None
-    except (OSError, ValueError) as exc:
-        typer.echo(f"authgate: cannot load configuration: {exc}", err=True)
-        raise typer.Exit(2) from None
-
 
 def tune_process() -> None:
     """Process-wide tuning, for a process that serves only authgate (the worker this CLI
@@ -256,8 +241,11 @@ def rotate_keys(config: ConfigOpt = None) -> None:
 
 def _register_commands() -> None:
     from authgate.cli.calibrate import calibrate_hash
+    from authgate.cli.tenants import role_app, tenant_app
 
     app.command("calibrate-hash")(calibrate_hash)
+    app.add_typer(tenant_app, name="tenant")
+    app.add_typer(role_app, name="role")
 
 
 _register_commands()

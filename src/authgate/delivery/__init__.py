@@ -51,6 +51,7 @@ _PURPOSE_KIND: dict[str, Kind] = {
     "phone_verification": "phone_verification",
     "password_reset": "password_reset",
     "passwordless_login": "passwordless_login",
+    "invitation": "invitation",
 }
 
 

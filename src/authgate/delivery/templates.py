@@ -25,12 +25,16 @@ from typing import Literal
 
 Kind = Literal[
     "mfa_code", "email_verification", "phone_verification", "password_reset",
-    "passwordless_login", "account_exists",
+    "passwordless_login", "account_exists", "invitation",
 ]
 EMAIL_KINDS: tuple[Kind, ...] = (
-    "mfa_code", "email_verification", "password_reset", "passwordless_login", "account_exists")
+    "mfa_code", "email_verification", "password_reset", "passwordless_login", "account_exists",
+    "invitation")
 SMS_KINDS: tuple[Kind, ...] = (
-    "mfa_code", "phone_verification", "password_reset", "passwordless_login", "account_exists")
+    "mfa_code", "phone_verification", "password_reset", "passwordless_login", "account_exists",
+    "invitation")
+"""``invitation``: ``${code}`` is the invitation token, or the link to
+``registration.invitation_url`` carrying it."""
 NOTICE_KINDS: tuple[Kind, ...] = ("account_exists",)
 """Notices carry no code: rendered with an empty ``code`` and ``expires_in``."""
 PLACEHOLDERS = frozenset({"app_name", "code", "expires_in", "expires_minutes"})

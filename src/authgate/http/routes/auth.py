@@ -110,7 +110,8 @@ def _login_accounts(body: LoginIn, settings: Settings) -> list[str]:
 async def login(body: LoginIn, request: Request, res: Res, client: Client) -> Response:
     outcome = await accounts.login(
         res, provider_name=body.providerName, credentials=body.credentials,
-        tenant_id=body.tenantId, client=client, create_user=bool(body.createUserIfNotExists))
+        tenant_id=body.tenantId, client=client, create_user=bool(body.createUserIfNotExists),
+        guard=body.__dict__["guard"])  # read without pydantic's deprecation warning
     return auth_response(res, request, tokens=outcome.tokens, message="Login successful",
                          requires_mfa=outcome.requires_mfa, user=outcome.user,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method,
