@@ -611,6 +611,21 @@ class LockoutSettings(_Section):
     """How long the number of locks is remembered (from the first of them)."""
 
 
+class ApiKeySettings(_Section):
+    """Personal API keys (``Authorization: ApiKey <publicKey>.<secret>``)."""
+
+    enabled: bool = True
+    """Off: the key routes answer 404 and every ``ApiKey`` header is refused."""
+    max_per_user: int = Field(25, ge=1, le=10_000)
+    """Active (not revoked, not expired) keys one user may hold."""
+    max_lifetime: Duration | None = None
+    """The longest expiry a new key may ask for; set, a key without ``expiresAt`` gets it.
+    Unset: keys may be created without an expiry."""
+    last_used_interval: Duration = timedelta(minutes=1)
+    """``lastUsedAt`` is written at most once per key per interval, after the response (a
+    key used in a loop does not write on every request)."""
+
+
 class RateLimitSettings(_Section):
     """The declarative rate-limit table (see ``authgate.throttling.rate``). Counters live in
     Redis when ``redis_url`` is set, else in the database, so every process shares them."""
@@ -766,6 +781,7 @@ class Settings(BaseSettings):
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    api_keys: ApiKeySettings = ApiKeySettings()
     delivery: DeliverySettings = DeliverySettings()
     social: SocialSettings = SocialSettings()
     docs: DocsSettings = DocsSettings()

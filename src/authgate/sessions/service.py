@@ -47,11 +47,17 @@ class TokenPair:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the live session and the user behind it."""
+    """Who is calling: the live session and the user behind it.
+
+    A caller authenticated by an API key (``api_key_id`` set) has no session: ``session`` is
+    a stand-in built from the key (its id, user, tenant, the user's current roles and
+    permissions in ``data``) that no session store holds, and ``claims`` say
+    ``"type": "api-key"``. Only host-app dependencies let such a caller in."""
 
     session: SessionRecord
     user: UserSnapshot
     claims: dict[str, Any]
+    api_key_id: str | None = None
 
     @property
     def mfa_pending(self) -> bool:
