@@ -105,6 +105,11 @@ class SessionSettings(_Section):
     sliding_expiration: bool = False
     touch_interval: Duration = timedelta(minutes=5)
     access_token_type: Literal["header", "cookie"] | None = None
+    allow_multiple_accounts: bool = False
+    """Multi-account cookie mode (contract §1.4/§1.5/§3.16): cookie-mode token writes set
+    ``accessToken_<userId>``/``refreshToken_<userId>`` and point ``nest_auth_active_account``
+    at that user, so one browser holds several signed-in accounts and switches between them
+    by rewriting that cookie; ``GET /auth/accounts`` lists them."""
     cookie: CookieSettings = CookieSettings()
     user_cache_ttl: Duration = timedelta(minutes=5)
     """Redis/memory stores keep a user snapshot beside the session so the hot path is one

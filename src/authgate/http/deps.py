@@ -16,7 +16,7 @@ from authgate.apikeys import keys as apikey_flows
 from authgate.authz.check import check
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import ACCESS_COOKIE, cookie_name, trust_token
+from authgate.http.cookies import access_cookie, cookie_name, trust_token
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Principal, Sessions
 
@@ -95,7 +95,7 @@ def extract_token(res: Resources, request: Request) -> tuple[str, str] | None:
             if scheme == "apikey":
                 return rest.strip(), "apikey"
     if mode != "header":
-        cookie = request.cookies.get(cookie_name(res.settings, ACCESS_COOKIE))
+        cookie = access_cookie(res.settings, request)
         if cookie:
             return cookie, "cookie"
     return None

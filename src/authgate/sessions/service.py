@@ -43,6 +43,8 @@ class ClientMeta:
 class TokenPair:
     access_token: str
     refresh_token: str
+    user_id: str = ""
+    """Whose tokens (multi-account cookies are named after the user)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class Sessions:
             issued_at=rec.rotated_at,
             expires_at=rec.expires_at if rec.mfa_state == "pending" else None,
         )
-        return TokenPair(access, refresh)
+        return TokenPair(access, refresh, user.id)
 
     # start --------------------------------------------------------------------------
     async def start(
