@@ -168,6 +168,10 @@ class MfaSettings(_Section):
     trust_device_storage_name: str = "nest_auth_device_trust"
     reauth_window: Duration | None = None
     encryption_keys: tuple[SecretStr, ...] = ()
+    imported_recovery_code_secret: SecretStr | None = None
+    """The secret nest-auth keyed its recovery codes with (its ``mfa.trustedDeviceSecret``,
+    else ``session.jwt.secret``): recovery codes brought over by ``authgate import nest-auth``
+    verify only while it is set. Unset: they are kept but refused."""
     """``"<kid>:<base64 32-byte key>"`` entries; the first encrypts, all decrypt.
     Empty: one key derived from the JWT secret (kid ``d0``)."""
     totp: TotpSettings = TotpSettings()
