@@ -4,7 +4,8 @@ The real upstream (``shared/peers/nest-auth-2.11.1``, node) runs on PostgreSQL w
 database of its own; users sign up, enrol an authenticator and get recovery codes through its
 HTTP API; then the import brings them over and they sign in to authgate with the same
 password, the same authenticator and the same recovery codes. Skipped (with the reason) only
-when node/npm or the peer are absent; the peer starts within a bounded time.
+when node/npm are absent; the peer (found beside the repository, or ``AUTHGATE_NEST_PEER``)
+builds with npm ci on first use and must start within ``START_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -92,12 +93,12 @@ def _seed(base: str) -> tuple[str, str, list[str], str]:
 
 @pytest.fixture(scope="module")
 def nest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    peer = _peer_dir()
-    if peer is None:
-        pytest.skip("nest-auth peer (shared/peers/nest-auth-2.11.1) not found: "
-                    "set AUTHGATE_NEST_PEER")
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node/npm absent: the real nest-auth cannot run for the import test")
+    peer = _peer_dir()
+    if peer is None:
+        pytest.fail("the nest-auth peer (shared/peers/nest-auth-2.11.1 beside the repository) "
+                    "was not found: set AUTHGATE_NEST_PEER to its directory")
     port = _free_port()
     name = f"nestimport_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     run = tmp_path_factory.mktemp("nest")
