@@ -260,6 +260,9 @@ async def test_roles_and_permissions_are_live_for_keys(h: Harness) -> None:
     assert_error(await h.client.get("/host/admin", headers=apikey(key)), 403,
                  "NO_ROLES_ASSIGNED")
     assert_error(await h.client.get("/host/reports", headers=apikey(key)), 403,
+                 "NO_ROLES_ASSIGNED")
+    await grant_permissions(h.res, u.id, "viewer")
+    assert_error(await h.client.get("/host/reports", headers=apikey(key)), 403,
                  "MISSING_REQUIRED_PERMISSIONS")
     await grant_permissions(h.res, u.id, "admin", "reports.read")
     # no session to refresh: the key carries the user's roles as they are now
