@@ -58,6 +58,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ADMIN_KEY = "nest-import-admin-console-key-" + "0123456789abcdef" * 2
+
+
 @dataclass
 class Seeded:
     url: str
@@ -66,11 +69,39 @@ class Seeded:
     ada_totp: str
     ada_codes: list[str]
     bob_id: str
+    tenant_id: str
 
 
-def _seed(base: str) -> tuple[str, str, list[str], str]:
-    """Through the upstream's HTTP API: ada (TOTP, MFA on, recovery codes), bob (password
-    only, plus an authenticator set-up he never confirmed)."""
+def _seed_authz(c: httpx.Client, ada_id: str) -> str:
+    """Through the admin console's API: a permission, a tenant, a role of that tenant
+    carrying the permission, and ada a member of the tenant holding the role."""
+    r = c.post("/auth/admin/signup", json={"email": "root@example.com",
+                                           "password": "Admin123!pw", "secretKey": ADMIN_KEY})
+    assert r.status_code == 201, r.text
+    r = c.post("/auth/admin/login", json={"email": "root@example.com", "password": "Admin123!pw"})
+    assert r.status_code == 201, r.text
+    # the admin cookie's Path is the console's configured base path: send it by hand
+    admin = {"cookie": f"nest_auth_admin={r.cookies['nest_auth_admin']}"}
+    r = c.post("/auth/admin/api/permissions", json={"name": "reports.read", "guard": "web"},
+               headers=admin)
+    assert r.status_code == 201, r.text
+    r = c.post("/auth/admin/api/tenants", json={"name": "Acme", "slug": "acme"}, headers=admin)
+    assert r.status_code == 201, r.text
+    tenant = r.json()["tenant"]["id"]
+    r = c.post("/auth/admin/api/roles", json={"name": "analyst", "guard": "web",
+                                              "tenantId": tenant,
+                                              "permissions": ["reports.read"]}, headers=admin)
+    assert r.status_code == 201, r.text
+    role = r.json()["role"]["id"]
+    r = c.patch(f"/auth/admin/api/users/{ada_id}", headers=admin, json={
+        "tenantIds": [tenant], "tenantRoles": [{"tenantId": tenant, "roleIds": [role]}]})
+    assert r.status_code == 200, r.text
+    return str(tenant)
+
+
+def _seed(base: str) -> tuple[str, str, list[str], str, str]:
+    """Through the upstream's HTTP API: ada (TOTP, MFA on, recovery codes, a tenant role),
+    bob (password only, plus an authenticator set-up he never confirmed)."""
     with httpx.Client(base_url=base, timeout=60) as c:
         r = c.post("/auth/signup", json={"email": "Ada@Example.com", "password": PASSWORD})
         assert r.status_code == 200, r.text
@@ -88,7 +119,8 @@ def _seed(base: str) -> tuple[str, str, list[str], str]:
         bob = {"Authorization": f"Bearer {r.json()['accessToken']}"}
         assert c.post("/auth/mfa/setup-totp", json={}, headers=bob).status_code == 200
         bob_id = c.get("/auth/me", headers=bob).json()["id"]
-    return ada_id, secret, codes, bob_id
+        tenant = _seed_authz(c, ada_id)
+    return ada_id, secret, codes, bob_id, tenant
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +135,7 @@ def nest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     name = f"nestimport_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     run = tmp_path_factory.mktemp("nest")
     env = {**os.environ, "DB_NAME": name, "FRESH": "1", "JWT_SECRET": NEST_SECRET,
+           "ADMIN_CONSOLE": "1", "ADMIN_SECRET_KEY": ADMIN_KEY, "TENANT_MODE": "shared",
            "OTP_LOG": str(run / "otp.log"), "EVENT_LOG": str(run / "events.log")}
     try:
         try:
@@ -111,12 +144,12 @@ def nest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         except subprocess.TimeoutExpired:
             pytest.fail(f"nest-auth did not start within {START_TIMEOUT}s")
         assert started.returncode == 0, started.stderr[-2000:]
-        ada_id, secret, codes, bob_id = _seed(f"http://127.0.0.1:{port}")
+        ada_id, secret, codes, bob_id, tenant = _seed(f"http://127.0.0.1:{port}")
     finally:
         subprocess.run(["./stop.sh", str(port)], cwd=peer, capture_output=True, timeout=60,
                        check=False)
     yield Seeded(f"postgresql://nestref:nestref@127.0.0.1:5432/{name}", ada_id, secret, codes,
-                 bob_id)
+                 bob_id, tenant)
     subprocess.run(["psql", PG_ADMIN, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
                    capture_output=True, timeout=60, check=False)
 
@@ -126,16 +159,21 @@ async def _count(h: Harness, model: type) -> int:
         return int((await conn.execute(select(func.count()).select_from(model))).scalar_one())
 
 
+EVERYTHING = {"users": 2, "totp devices": 1, "recovery codes": 10, "tenants": 1,
+              "permissions": 1, "roles": 1, "memberships": 1, "role assignments": 1}
+
+
 async def test_import_then_sign_in_with_the_old_password_and_authenticator(
         make_harness: MakeHarness, nest: Seeded) -> None:
-    h = await make_harness(mfa={"imported_recovery_code_secret": RECOVERY_SECRET})
+    h = await make_harness(mfa={"imported_recovery_code_secret": RECOVERY_SECRET},
+                           tenant={"mode": "shared"})
     # a dry run counts and writes nothing
     dry = await import_nest_auth(h.res, nest.url, dry_run=True)
-    assert dict(dry.imported) == {"users": 2, "totp devices": 1, "recovery codes": 10}
+    assert dict(dry.imported) == EVERYTHING
     assert await _count(h, User) == 0 and await _count(h, TotpDevice) == 0
 
     report = await import_nest_auth(h.res, nest.url)
-    assert dict(report.imported) == {"users": 2, "totp devices": 1, "recovery codes": 10}
+    assert dict(report.imported) == EVERYTHING
     assert not report.present
     assert any("sessions (users sign in again)" in line for line in report.not_imported)
     assert any(f"of user {nest.bob_id}: authenticator set-up never confirmed" in line
@@ -150,7 +188,8 @@ async def test_import_then_sign_in_with_the_old_password_and_authenticator(
     # idempotent: a second run changes nothing
     again = await import_nest_auth(h.res, nest.url)
     assert not again.imported
-    assert dict(again.present) == {"users": 2, "totp devices": 1, "recovery codes": 10}
+    assert dict(again.present) == {"users": 2, "totp devices": 1, "recovery codes": 10,
+                                   "tenants": 1, "permissions": 1, "roles": 1, "memberships": 1}
     assert await _count(h, User) == 2 and await _count(h, RecoveryCode) == 10
 
     # the same password (argon2 hash verified unchanged, then rehashed to our parameters)
@@ -181,6 +220,21 @@ async def test_import_then_sign_in_with_the_old_password_and_authenticator(
     r = await h.login("bob@example.com", PASSWORD)
     assert r.status_code == 200 and r.json()["isRequiresMfa"] is False, r.text
     assert await user_id_of(h.res, "bob@example.com") == nest.bob_id
+
+    # the tenant, its role and ada's membership came along: signed in to the tenant, she
+    # holds the role and its permission
+    r = await h.login("ada@example.com", PASSWORD, tenantId=nest.tenant_id)
+    assert r.status_code == 200, r.text
+    h.clock.advance(30)  # the next TOTP step (the one above is spent)
+    code = rfc6238.code_at(nest.ada_totp, h.clock.now(), rfc6238.TotpParams())
+    r = await h.client.post("/auth/mfa/verify", json={"method": "totp", "otp": code},
+                            headers=bearer(r.json()["accessToken"]))
+    assert r.status_code == 200, r.text
+    me = (await h.client.get("/auth/me", headers=bearer(r.json()["accessToken"]))).json()
+    assert [role["name"] for role in me["roles"]] == ["analyst"]
+    assert me["permissions"] == ["reports.read"]
+    r = await h.client.get("/auth/tenants/lookup", params={"slug": "acme"})
+    assert r.status_code == 200 and r.json()["id"] == nest.tenant_id, r.text
 
 
 async def test_recovery_codes_need_the_nest_secret(h: Harness, nest: Seeded) -> None:

@@ -297,7 +297,8 @@ def import_nest_auth_command(
     config: ConfigOpt = None,
 ) -> None:
     """Import a @ackplus/nest-auth 2.x database: users (same passwords), authenticators,
-    recovery codes. Idempotent; prints what could not be imported."""
+    recovery codes, tenants, roles, permissions, memberships. Idempotent; prints what could
+    not be imported."""
     from authgate.importer.nest_auth import SourceError
 
     settings = _settings(config)
@@ -310,7 +311,8 @@ def import_nest_auth_command(
     verb = "to import" if dry_run else "imported"
     typer.echo(f"nest-auth import from {_masked(source)}"
                + (" (dry run: nothing written)" if dry_run else ""))
-    for kind in ("users", "totp devices", "recovery codes"):
+    for kind in ("users", "totp devices", "recovery codes", "tenants", "permissions", "roles",
+                 "memberships", "role assignments"):
         typer.echo(f"  {kind}: {report.imported[kind]} {verb}, "
                    f"{report.present[kind]} already there")
     if report.not_imported:

@@ -11,7 +11,11 @@ What moves (ids kept, so a second run finds what the first wrote and changes not
 * unused recovery codes (``nest_auth_mfa_recovery_codes`` and the legacy single
   ``users.mfaRecoveryCode``): upstream's HMAC of the code is re-keyed under our recovery key;
   they verify once ``mfa.imported_recovery_code_secret`` holds the secret nest-auth keyed
-  them with (``mfa.trustedDeviceSecret``, else ``session.jwt.secret``).
+  them with (``mfa.trustedDeviceSecret``, else ``session.jwt.secret``);
+* tenants, permissions, roles (with their permissions; a tenant's roles stay in it), a user's
+  tenant accesses as memberships with their roles, and roles held outside tenants (the
+  no-tenant access and platform access) as user roles. A permission or role that exists
+  here under the same name (and guard, and tenant) is reused.
 
 What does not: sessions and trusted devices (users sign in again), one-time codes, API
 keys (their secrets cannot be carried over), social identities. The report lists those and
@@ -34,11 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 from authgate.crypto import totp as rfc6238
 from authgate.errors import AuthError
 from authgate.identity import store as users
-from authgate.identity.models import User
+from authgate.identity.models import Permission, Role, RolePermission, Tenant, User, UserRole
 from authgate.mfa import recovery_codes
 from authgate.mfa import totp as totp_flows
 from authgate.mfa.models import RecoveryCode, TotpDevice
 from authgate.resources import Resources
+from authgate.tenancy.models import Membership, MembershipRole
 
 _LEGACY_CODE_NS = uuid.UUID("8f6c1c52-3a0e-4bde-9c51-7b1f0f7f2a11")
 """Names the recovery code made from a user's legacy ``mfaRecoveryCode`` column (a
@@ -103,6 +108,30 @@ class _Source:
     secrets: list[dict[str, Any]]
     codes: list[dict[str, Any]]
     left_behind: dict[str, int]
+    tenants: list[dict[str, Any]] = field(default_factory=list)
+    permissions: list[dict[str, Any]] = field(default_factory=list)
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    role_permissions: list[dict[str, Any]] = field(default_factory=list)
+    accesses: list[dict[str, Any]] = field(default_factory=list)
+    access_roles: dict[str, list[str]] = field(default_factory=dict)
+    platform: list[dict[str, Any]] = field(default_factory=list)
+    platform_roles: dict[str, list[str]] = field(default_factory=dict)
+
+
+async def _optional(conn: AsyncConnection, sql: str) -> list[dict[str, Any]]:
+    """Rows of a table an older nest-auth schema may lack (then none)."""
+    try:
+        async with conn.begin_nested():
+            return await _rows(conn, sql)
+    except Exception:  # noqa: BLE001 - a missing table: nothing to import from it
+        return []
+
+
+def _grouped(rows: list[dict[str, Any]], key: str, value: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        out[str(r[key])].append(str(r[value]))
+    return out
 
 
 async def _read(url: str) -> _Source:
@@ -127,15 +156,26 @@ async def _read(url: str) -> _Source:
                                 ("nest_auth_otps", "pending one-time codes"),
                                 ("nest_auth_access_keys",
                                  "API keys (secrets cannot be carried over: create new ones)")):
-                try:
-                    n = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
-                except Exception:  # noqa: BLE001 - an older schema without the table
-                    continue
-                if n:
-                    left[what] = int(n)
+                rows = await _optional(conn, f"SELECT count(*) AS n FROM {table}")
+                if rows and rows[0]["n"]:
+                    left[what] = int(rows[0]["n"])
+            src = _Source(users_, identities, secrets, codes, left)
+            by_age = 'ORDER BY "createdAt", id'
+            src.tenants = await _optional(conn, f"SELECT * FROM nest_auth_tenants {by_age}")
+            src.permissions = await _optional(conn, f"SELECT * FROM nest_auth_permissions {by_age}")
+            src.roles = await _optional(conn, f"SELECT * FROM nest_auth_roles {by_age}")
+            src.role_permissions = await _optional(conn, "SELECT * FROM nest_auth_role_permissions")
+            src.accesses = await _optional(conn, f"SELECT * FROM nest_auth_user_accesses {by_age}")
+            src.access_roles = _grouped(await _optional(
+                conn, "SELECT * FROM nest_auth_user_access_roles"),
+                "nestAuthUserAccessId", "nestAuthRolesId")
+            src.platform = await _optional(conn, "SELECT * FROM nest_auth_platform_accesses")
+            src.platform_roles = _grouped(await _optional(
+                conn, "SELECT * FROM nest_auth_platform_access_roles"),
+                "nestAuthPlatformAccessId", "nestAuthRolesId")
     finally:
         await engine.dispose()
-    return _Source(users_, identities, secrets, codes, left)
+    return src
 
 
 async def import_nest_auth(res: Resources, url: str, *, dry_run: bool = False) -> ImportReport:
@@ -150,6 +190,7 @@ async def import_nest_auth(res: Resources, url: str, *, dry_run: bool = False) -
         imported_users = await _users(res, s, src, report, now)
         await _totp(res, s, src, report, imported_users)
         await _codes(res, s, src, report, imported_users)
+        await _authz(res, s, src, report, imported_users)
         if dry_run:
             await s.rollback()
         else:
@@ -299,4 +340,145 @@ async def _codes(res: Resources, s: AsyncSession, src: _Source, report: ImportRe
         report.not_imported.append(
             "recovery codes are stored but verify only once mfa.imported_recovery_code_secret "
             "holds nest-auth's secret (mfa.trustedDeviceSecret, else session.jwt.secret)")
+    await s.flush()
+
+
+async def _authz(res: Resources, s: AsyncSession, src: _Source, report: ImportReport,
+                 here: set[str]) -> None:
+    """Tenants, permissions, roles (with their permissions), memberships with their roles,
+    and roles held outside tenants (no-tenant accesses and platform access)."""
+    now = res.clock.now()
+    # tenants: by id; a slug another tenant here already has is a conflict
+    tenants: dict[str, str] = {}
+    have = {i: slug for i, slug in (await s.execute(select(Tenant.id, Tenant.slug))).all()}
+    slugs = {slug: i for i, slug in have.items() if slug}
+    for t in src.tenants:
+        tid = str(t["id"])
+        if tid in have:
+            report.present["tenants"] += 1
+            tenants[tid] = tid
+            continue
+        slug = t.get("slug") or None
+        if slug is not None and slug in slugs:
+            report.not_imported.append(
+                f"tenant {tid} ({t['name']}): slug {slug!r} is taken here by tenant "
+                f"{slugs[slug]} (skipped with its roles and memberships)")
+            continue
+        s.add(Tenant(id=tid, name=str(t["name"])[:255], slug=slug,
+                     description=t.get("description"), meta=_meta(t.get("metadata")),
+                     is_active=bool(t.get("isActive", True)),
+                     created_at=_utc(t.get("createdAt")) or now,
+                     updated_at=_utc(t.get("updatedAt")) or now))
+        if slug:
+            slugs[slug] = tid
+        tenants[tid] = tid
+        report.imported["tenants"] += 1
+    await s.flush()
+
+    # permissions: one per (name, guard) here; an existing one is reused
+    perms: dict[str, str] = {}
+    have_p = {(n, g): i for i, n, g in
+              (await s.execute(select(Permission.id, Permission.name, Permission.guard))).all()}
+    ids_p = set(have_p.values())
+    for p in src.permissions:
+        pid, key = str(p["id"]), (str(p["name"]), str(p.get("guard") or "web"))
+        if pid in ids_p or key in have_p:
+            perms[pid] = pid if pid in ids_p else have_p[key]
+            report.present["permissions"] += 1
+            continue
+        s.add(Permission(id=pid, name=key[0], guard=key[1], description=p.get("description"),
+                         category=p.get("category"), created_at=_utc(p.get("createdAt")) or now,
+                         updated_at=_utc(p.get("updatedAt")) or now))
+        have_p[key] = perms[pid] = pid
+        report.imported["permissions"] += 1
+    await s.flush()
+
+    # roles: one per (name, guard, tenant) here
+    roles: dict[str, str] = {}
+    have_r = {(n, g, t): i for i, n, g, t in (await s.execute(
+        select(Role.id, Role.name, Role.guard, Role.tenant_scope))).all()}
+    ids_r = set(have_r.values())
+    for r in src.roles:
+        rid = str(r["id"])
+        tenant = str(r["tenantId"]) if r.get("tenantId") else ""
+        if tenant and tenant not in tenants:
+            continue  # its tenant was skipped (reported there)
+        rkey = (str(r["name"]), str(r.get("guard") or "web"), tenant)
+        if rid in ids_r or rkey in have_r:
+            roles[rid] = rid if rid in ids_r else have_r[rkey]
+            report.present["roles"] += 1
+            continue
+        s.add(Role(id=rid, name=rkey[0], guard=rkey[1], tenant_scope=tenant,
+                   is_system=bool(r.get("isSystem")), is_active=bool(r.get("isActive", True)),
+                   created_at=_utc(r.get("createdAt")) or now,
+                   updated_at=_utc(r.get("updatedAt")) or now))
+        have_r[rkey] = roles[rid] = rid
+        report.imported["roles"] += 1
+    await s.flush()
+    have_rp: set[tuple[str, str]] = {(a, b) for a, b in (await s.execute(
+        select(RolePermission.role_id, RolePermission.permission_id))).all()}
+    for rp in src.role_permissions:
+        role_id, perm_id = roles.get(str(rp["roleId"])), perms.get(str(rp["permissionId"]))
+        if role_id is None or perm_id is None or (role_id, perm_id) in have_rp:
+            continue
+        s.add(RolePermission(role_id=role_id, permission_id=perm_id))
+        have_rp.add((role_id, perm_id))
+    await s.flush()
+
+    # accesses: a tenant's → a membership with its roles; no tenant → roles outside tenants
+    have_m = {(u, t): i for i, u, t in (await s.execute(
+        select(Membership.id, Membership.user_id, Membership.tenant_id))).all()}
+    have_mr: set[tuple[str, str]] = {(a, b) for a, b in (await s.execute(
+        select(MembershipRole.membership_id, MembershipRole.role_id))).all()}
+    have_ur: set[tuple[str, str]] = {(a, b) for a, b in (await s.execute(
+        select(UserRole.user_id, UserRole.role_id))).all()}
+
+    def user_role(uid: str, upstream_role: object) -> None:
+        mapped = roles.get(str(upstream_role))
+        if mapped is None or (uid, mapped) in have_ur:
+            return
+        s.add(UserRole(user_id=uid, role_id=mapped, created_at=now))
+        have_ur.add((uid, mapped))
+        report.imported["role assignments"] += 1
+
+    for a in src.accesses:
+        uid = str(a["userId"])
+        if uid not in here:
+            continue
+        held = src.access_roles.get(str(a["id"]), [])
+        if not a.get("tenantId"):
+            for role in held:
+                user_role(uid, role)
+            continue
+        tid = str(a["tenantId"])
+        if tid not in tenants:
+            continue
+        found = have_m.get((uid, tid))
+        if found is None:
+            mid = str(a["id"])
+            s.add(Membership(id=mid, user_id=uid, tenant_id=tid,
+                             is_default=bool(a.get("isDefault")),
+                             status="active" if a.get("status", "active") == "active"
+                             else "inactive",
+                             meta=_meta(a.get("metadata")),
+                             created_at=_utc(a.get("createdAt")) or now,
+                             updated_at=_utc(a.get("updatedAt")) or now))
+            have_m[(uid, tid)] = mid
+            report.imported["memberships"] += 1
+        else:
+            mid = found
+            report.present["memberships"] += 1
+        await s.flush()
+        for role in held:
+            mapped = roles.get(str(role))
+            if mapped is None or (mid, mapped) in have_mr:
+                continue
+            s.add(MembershipRole(membership_id=mid, role_id=mapped, created_at=now))
+            have_mr.add((mid, mapped))
+            report.imported["role assignments"] += 1
+    for p in src.platform:
+        uid = str(p["userId"])
+        if uid in here and p.get("isActive", True):
+            for role in src.platform_roles.get(str(p["id"]), []):
+                user_role(uid, role)
     await s.flush()
