@@ -351,3 +351,26 @@ async def test_openapi_documents_the_routes(h: Harness) -> None:
 
 def _unused() -> None:  # keep imports honest for linters
     _ = (httpx, datetime, UTC)
+
+
+async def test_a_key_acts_in_its_tenant_and_stops_with_the_membership(
+        make_harness: MakeHarness) -> None:
+    from authgate.tenancy import service as tenancy
+
+    h = await make_harness(tenant={"mode": "shared"})
+    add_host_routes(h)
+    u = await h.make_user()
+    acme = await tenancy.create_tenant(h.res, name="Acme", slug="acme")
+    other = await tenancy.create_tenant(h.res, name="Other", slug="other")
+    await tenancy.add_member(h.res, u.id, acme.id)
+    await tenancy.add_member(h.res, u.id, other.id)
+    r = await h.login(tenantId=acme.id)
+    assert r.status_code == 200, r.text
+    made = await new_key(h, r.json()["accessToken"])
+    assert made["tenantId"] == acme.id
+    r = await h.client.get("/host/whoami", headers=apikey(made["key"]))
+    assert r.status_code == 200, r.text
+    # out of the tenant: the key stops (the user's other tenant does not keep it alive)
+    assert await tenancy.remove_member(h.res, u.id, acme.id)
+    assert_error(await h.client.get("/host/whoami", headers=apikey(made["key"])), 401,
+                 "INVALID_API_KEY")
