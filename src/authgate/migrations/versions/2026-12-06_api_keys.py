@@ -1,7 +1,7 @@
 """api keys: authgate_api_keys (public part, keyed hash of the secret, expiry, revocation)
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 05:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import authgate.db
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
