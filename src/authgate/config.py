@@ -105,6 +105,11 @@ class SessionSettings(_Section):
     sliding_expiration: bool = False
     touch_interval: Duration = timedelta(minutes=5)
     access_token_type: Literal["header", "cookie"] | None = None
+    allow_multiple_accounts: bool = False
+    """Multi-account cookie mode (contract §1.4/§1.5/§3.16): cookie-mode token writes set
+    ``accessToken_<userId>``/``refreshToken_<userId>`` and point ``nest_auth_active_account``
+    at that user, so one browser holds several signed-in accounts and switches between them
+    by rewriting that cookie; ``GET /auth/accounts`` lists them."""
     cookie: CookieSettings = CookieSettings()
     user_cache_ttl: Duration = timedelta(minutes=5)
     """Redis/memory stores keep a user snapshot beside the session so the hot path is one
@@ -163,6 +168,10 @@ class MfaSettings(_Section):
     trust_device_storage_name: str = "nest_auth_device_trust"
     reauth_window: Duration | None = None
     encryption_keys: tuple[SecretStr, ...] = ()
+    imported_recovery_code_secret: SecretStr | None = None
+    """The secret nest-auth keyed its recovery codes with (its ``mfa.trustedDeviceSecret``,
+    else ``session.jwt.secret``): recovery codes brought over by ``authgate import nest-auth``
+    verify only while it is set. Unset: they are kept but refused."""
     """``"<kid>:<base64 32-byte key>"`` entries; the first encrypts, all decrypt.
     Empty: one key derived from the JWT secret (kid ``d0``)."""
     totp: TotpSettings = TotpSettings()
@@ -615,6 +624,21 @@ class LockoutSettings(_Section):
     """How long the number of locks is remembered (from the first of them)."""
 
 
+class ApiKeySettings(_Section):
+    """Personal API keys (``Authorization: ApiKey <publicKey>.<secret>``)."""
+
+    enabled: bool = True
+    """Off: the key routes answer 404 and every ``ApiKey`` header is refused."""
+    max_per_user: int = Field(25, ge=1, le=10_000)
+    """Active (not revoked, not expired) keys one user may hold."""
+    max_lifetime: Duration | None = None
+    """The longest expiry a new key may ask for; set, a key without ``expiresAt`` gets it.
+    Unset: keys may be created without an expiry."""
+    last_used_interval: Duration = timedelta(minutes=1)
+    """``lastUsedAt`` is written at most once per key per interval, after the response (a
+    key used in a loop does not write on every request)."""
+
+
 class RateLimitSettings(_Section):
     """The declarative rate-limit table (see ``authgate.throttling.rate``). Counters live in
     Redis when ``redis_url`` is set, else in the database, so every process shares them."""
@@ -770,6 +794,7 @@ class Settings(BaseSettings):
     password: PasswordPolicySettings = PasswordPolicySettings()
     security: SecuritySettings = SecuritySettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    api_keys: ApiKeySettings = ApiKeySettings()
     delivery: DeliverySettings = DeliverySettings()
     social: SocialSettings = SocialSettings()
     docs: DocsSettings = DocsSettings()

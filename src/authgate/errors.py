@@ -71,6 +71,12 @@ class Code(StrEnum):
     ROLE_NOT_FOUND = "ROLE_NOT_FOUND"
     PERMISSION_ALREADY_EXISTS = "PERMISSION_ALREADY_EXISTS"
     PERMISSION_NOT_FOUND = "PERMISSION_NOT_FOUND"
+    INVALID_AUTH_TYPE = "INVALID_AUTH_TYPE"
+    # API keys
+    INVALID_API_KEY_FORMAT = "INVALID_API_KEY_FORMAT"
+    INVALID_API_KEY = "INVALID_API_KEY"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    API_KEY_LIMIT_REACHED = "API_KEY_LIMIT_REACHED"
     # passwords
     CURRENT_PASSWORD_INCORRECT = "CURRENT_PASSWORD_INCORRECT"
     NEW_PASSWORD_SAME_AS_CURRENT = "NEW_PASSWORD_SAME_AS_CURRENT"
@@ -189,6 +195,11 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.NO_AUTH_PROVIDED: "No authentication provided",
     Code.INVALID_AUTH_FORMAT: "Malformed Authorization header; expected 'Bearer <token>'",
     Code.INVALID_TOKEN: "Invalid or expired token",
+    Code.INVALID_AUTH_TYPE: "API keys are not accepted here: sign in to use this route",
+    Code.INVALID_API_KEY_FORMAT: "Invalid API key format; expected 'ApiKey <publicKey>.<secret>'",
+    Code.INVALID_API_KEY: "Invalid API key",
+    Code.API_KEY_NOT_FOUND: "API key not found",
+    Code.API_KEY_LIMIT_REACHED: "Too many active API keys: revoke one first",
     Code.TOKEN_EXPIRED: "Token has expired",
     Code.SESSION_NOT_FOUND: "Session not found",
     Code.MAX_SESSIONS_REACHED: "Maximum number of active sessions reached",

@@ -58,6 +58,8 @@ copied. The sign-in is refused; ``data``: ``credentialId`` (our id), ``storedCou
 ``presentedCount``."""
 IDENTITY_LINKED = "identity.linked"
 IDENTITY_UNLINKED = "identity.unlinked"
+API_KEY_CREATED = "api_key.created"
+API_KEY_REVOKED = "api_key.revoked"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Imports every model so ``Base.metadata`` is complete (migrations, test set-up)."""
 
 from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
+from authgate.apikeys.models import ApiKey
 from authgate.db import Base
 from authgate.federation.models import Identity, OAuthGrant
 from authgate.identity.models import (
@@ -28,6 +29,7 @@ __all__ = [
     "AdminAuditEntry",
     "AdminSession",
     "AdminUser",
+    "ApiKey",
     "Base",
     "BlockedEmailDomain",
     "Counter",

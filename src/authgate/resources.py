@@ -49,6 +49,8 @@ class Keys:
     csrf: bytes
     rate_account: bytes
     """Keys the per-account rate-limit subjects (counters never hold an email or phone)."""
+    api_key: bytes
+    """Keys the stored hashes of API-key secrets."""
 
 
 @dataclass
@@ -172,4 +174,5 @@ def build_keys(settings: Settings) -> Keys:
         totp_lookup=derive(root, "totp-secret-lookup"),
         csrf=derive(root, "csrf"),
         rate_account=derive(root, "rate-limit-account"),
+        api_key=derive(root, "api-key-hash"),
     )

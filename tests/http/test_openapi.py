@@ -21,11 +21,12 @@ EXTENSIONS = {"/auth/admin/totp/setup", "/auth/admin/totp/enable", "/auth/admin/
               # issue 14: the server-side code flow and the linked identities
               "/auth/oauth/{provider}/start", "/auth/oauth/exchange", "/auth/identities",
               "/auth/identities/{identityId}",
-              # issue 18: accepting an invitation (reset-password redeems it too, as upstream)
-              "/auth/invite/accept"}
+              # issue 18: accepting an invitation (reset-password redeems it too, as upstream);
+              # the caller's API keys
+              "/auth/invite/accept", "/auth/api-keys", "/auth/api-keys/{keyId}"}
 """Routes authgate adds on purpose (docs/DIFFERENCES.md): an admin's own two-factor sign-in
 and the admin audit log; passkeys (issue 17); social sign-in (issue 14); accepting an
-invitation (issue 18)."""
+invitation and the caller's API keys (issue 18)."""
 NOT_JSON = {
     ("get", "/auth/callback/{provider}"): "text/html",  # the page that posts to its opener
     ("get", "/auth/oauth/{provider}/start"): "redirect",  # 302 to the provider
@@ -137,9 +138,11 @@ async def test_key_schemas_match_the_contract(h: Harness) -> None:
 
 async def test_every_documented_auth_path_exists_upstream(h: Harness) -> None:
     """Wire compatibility: authgate adds no /auth route that nest-auth 2.11.1 lacks (but the
-    deliberate ``EXTENSIONS``)."""
+    deliberate ``EXTENSIONS``), and no extension collides with an upstream path."""
     upstream = json.loads(CONTRACT.read_text())["paths"]
     ours = (await h.client.get("/openapi.json")).json()["paths"]
+    for path in EXTENSIONS:
+        assert path not in upstream and path in ours, path
     for path, ops in ours.items():
         if path.startswith("/auth") and path not in EXTENSIONS:
             assert path in upstream, path

@@ -143,9 +143,12 @@ async def test_hostile_authorization_header_bytes(h: Harness, raw: bytes, code: 
 
 async def test_other_schemes_and_repeated_headers(h: Harness) -> None:
     access = await h.user_token()
-    for value in (f"Basic {access}", f"Token {access}", f"ApiKey {access}"):
+    for value in (f"Basic {access}", f"Token {access}"):
         assert_error(await h.client.get("/auth/user", headers={"Authorization": value}),
                      401, "NO_AUTH_PROVIDED")
+    # ApiKey is a scheme of its own (contract §1.4): a JWT is no API key
+    assert_error(await h.client.get("/auth/user", headers={"Authorization": f"ApiKey {access}"}),
+                 401, "INVALID_API_KEY_FORMAT")
     # Two Authorization headers: the first one is the header (as Node's HTTP parser, which
     # drops repeated Authorization headers), never "whichever parses".
     got = await h.client.get("/auth/user", headers=[(b"authorization", b"Bearer garbage"),

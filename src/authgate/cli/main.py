@@ -251,6 +251,64 @@ def _register_commands() -> None:
 _register_commands()
 
 
+import_app = typer.Typer(no_args_is_help=True, help="Bring users over from another system.")
+app.add_typer(import_app, name="import")
+
+
+def _masked(url: str) -> str:
+    """The URL without its password (it is printed)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+async def _import_nest_auth(settings: Settings, url: str, dry_run: bool) -> Any:
+    from authgate.composition import build_resources
+    from authgate.importer.nest_auth import import_nest_auth
+    from authgate.migrate import upgrade
+
+    res = build_resources(settings)
+    try:
+        await upgrade(res.db.writer)
+        return await import_nest_auth(res, url, dry_run=dry_run)
+    finally:
+        await res.close()
+
+
+@import_app.command("nest-auth")
+def import_nest_auth_command(
+    source: Annotated[str, typer.Option("--from", help="The nest-auth database: "
+                                        "postgresql://user:pw@host/db or sqlite:///path")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, write nothing")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Import a @ackplus/nest-auth 2.x database: users (same passwords), authenticators,
+    recovery codes, tenants, roles, permissions, memberships. Idempotent; prints what could
+    not be imported."""
+    from authgate.importer.nest_auth import SourceError
+
+    settings = _settings(config)
+    _deployable(settings, mail=False)  # TOTP seeds are encrypted under the configured keys
+    try:
+        report = asyncio.run(_import_nest_auth(settings, source, dry_run))
+    except SourceError as exc:
+        typer.echo(f"authgate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    verb = "to import" if dry_run else "imported"
+    typer.echo(f"nest-auth import from {_masked(source)}"
+               + (" (dry run: nothing written)" if dry_run else ""))
+    for kind in ("users", "totp devices", "recovery codes", "tenants", "permissions", "roles",
+                 "memberships", "role assignments"):
+        typer.echo(f"  {kind}: {report.imported[kind]} {verb}, "
+                   f"{report.present[kind]} already there")
+    if report.not_imported:
+        typer.echo("not imported:")
+        for line in report.not_imported:
+            typer.echo(f"  - {line}")
+
+
 def main() -> None:
     try:
         app()

@@ -12,10 +12,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from authgate.apikeys import keys as apikey_flows
 from authgate.authz.check import check
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import ACCESS_COOKIE, cookie_name, trust_token
+from authgate.http.cookies import access_cookie, cookie_name, trust_token
 from authgate.resources import Resources
 from authgate.sessions.service import ClientMeta, Principal, Sessions
 
@@ -78,22 +79,37 @@ Client = Annotated[ClientMeta, Depends(_client)]
 
 
 def extract_token(res: Resources, request: Request) -> tuple[str, str] | None:
-    """(token, 'header'|'cookie') or None. A Bearer header wins over the cookie."""
+    """(token, 'header'|'cookie'|'apikey') or None. An Authorization header (Bearer, or
+    ApiKey: ``<publicKey>.<secret>``) wins over the cookie; another scheme counts as absent."""
     mode = res.settings.session.access_token_type
     if mode != "cookie":
         auth = request.headers.get("authorization")
         if auth:
             scheme, _, rest = auth.strip().partition(" ")
-            if scheme.lower() == "bearer":
+            scheme = scheme.lower()
+            if scheme == "bearer":
                 token = rest.strip()
                 if not token or " " in token:
                     raise AuthError(Code.INVALID_AUTH_FORMAT)
                 return token, "header"
+            if scheme == "apikey":
+                return rest.strip(), "apikey"
     if mode != "header":
-        cookie = request.cookies.get(cookie_name(res.settings, ACCESS_COOKIE))
+        cookie = access_cookie(res.settings, request)
         if cookie:
             return cookie, "cookie"
     return None
+
+
+async def _api_key_principal(res: Resources, value: str, *, accepted: bool) -> Principal:
+    """An ``ApiKey`` header: checked where keys are accepted (host-app dependencies);
+    elsewhere (the library's own routes) refused once its format is known good."""
+    if not res.settings.api_keys.enabled:
+        raise AuthError(Code.INVALID_API_KEY)
+    if not accepted:
+        apikey_flows.parse(value)
+        raise AuthError(Code.INVALID_AUTH_TYPE)
+    return await apikey_flows.authenticate(res, value)
 
 
 def check_csrf(res: Resources, request: Request) -> None:
@@ -115,9 +131,13 @@ def check_csrf(res: Resources, request: Request) -> None:
 
 
 def guard(
-    *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False
+    *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False,
+    api_keys: bool = False,
 ) -> Callable[[Request], Awaitable[Principal]]:
-    """Build the dependency that authenticates a route with the given skip flags."""
+    """Build the dependency that authenticates a route with the given skip flags.
+    ``api_keys``: an API key may stand for the user (host-app routes only, never the
+    library's own: a key must not change passwords, MFA, sessions or keys)."""
+    accept_keys = api_keys
 
     async def _principal(request: Request) -> Principal:
         res = get_resources(request)
@@ -125,9 +145,12 @@ def guard(
         if found is None:
             raise AuthError(Code.NO_AUTH_PROVIDED)
         token, source = found
-        if source == "cookie":
-            check_csrf(res, request)
-        principal = await Sessions(res).authenticate(token, allow_mfa_pending=mfa_pending)
+        if source == "apikey":
+            principal = await _api_key_principal(res, token, accepted=accept_keys)
+        else:
+            if source == "cookie":
+                check_csrf(res, request)
+            principal = await Sessions(res).authenticate(token, allow_mfa_pending=mfa_pending)
         user = principal.user
         if (not must_change and res.settings.enforce_must_change_password
                 and user.must_change_password):
@@ -148,7 +171,7 @@ async def optional_principal(request: Request) -> Principal | None:
         found = extract_token(res, request)
     except AuthError:
         return None
-    if found is None:
+    if found is None or found[1] == "apikey":
         return None
     token, source = found
     if source == "cookie":
@@ -162,13 +185,15 @@ async def optional_principal(request: Request) -> Principal | None:
 def require(
     *, roles: tuple[str, ...] = (), permissions: tuple[str, ...] = (), any_of: bool = True,
     guard: str | None = None,
+    api_keys: bool = True,
 ) -> Callable[..., Awaitable[Principal]]:
     """Host-app dependency: a fully authenticated user holding every role in ``roles`` and
     one (``any_of``) or all of ``permissions`` in the session's tenant, with a role of
     ``guard`` when given (``authz.check``: GUARD_MISMATCH, NO_ROLES_ASSIGNED,
     MISSING_REQUIRED_ROLES, MISSING_REQUIRED_PERMISSIONS, all 403). Decided on the session
-    snapshot the guard already loaded: no extra round trip."""
-    base = current_principal
+    snapshot the guard already loaded: no extra round trip. The caller may be an API key of
+    the user's (its grants are read when the key is), unless ``api_keys=False``."""
+    base = current_principal if api_keys else session_principal
 
     # The dependency is given as a default, not inside Annotated: this module's annotations
     # are strings, and FastAPI could not resolve the local ``base`` from one (it would take
@@ -183,11 +208,14 @@ def require(
 
 
 # Ready-made guards -------------------------------------------------------------------
-current_principal = guard()
-"""A fully authenticated caller: MFA done, no forced password change pending, email verified
-when the app requires it (host routes are never exempt from those gates, contract §1.9)."""
+current_principal = guard(api_keys=True)
+"""A fully authenticated caller, through a session or an API key: MFA done, no forced
+password change pending, email verified when the app requires it (host routes are never
+exempt from those gates, contract §1.9)."""
+session_principal = guard()
+"""Like ``current_principal`` but a session only (no API key)."""
 
-Authed = Annotated[Principal, Depends(current_principal)]
+Authed = Annotated[Principal, Depends(session_principal)]
 PendingMfaAllowed = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
                                                         unverified_email=True))]
 """Any live session, even one whose MFA step is still pending (the MFA step itself, status,

@@ -116,7 +116,7 @@ async def accounts_of(res: Resources, request: Request, source: AccountSource | 
         body = await _json_body(request)
         token = body.get("refreshToken") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            token = request.cookies.get(cookies.cookie_name(res.settings, cookies.REFRESH_COOKIE))
+            token = cookies.refresh_cookie(res.settings, request)
         if not token:
             return []
         try:

@@ -44,5 +44,6 @@ def auth_response(
         cookies.write_tokens(
             res.settings, request, response, access=tokens.access_token,
             refresh=tokens.refresh_token, trust=trust_token, remember_me=remember_me,
+            account=tokens.user_id,
         )
     return response

@@ -250,6 +250,18 @@ class MfaStatusOut(_Out):
     canToggle: bool
 
 
+class AccountOut(_Out):
+    accountId: str
+    email: str | None
+    phone: str | None
+    tenantId: str | None
+    isActive: bool
+
+
+class AccountsOut(_Out):
+    accounts: list[AccountOut]
+
+
 class ClientConfigOut(_Out):
     tenants: dict[str, Any]
     multipleAccounts: dict[str, Any]

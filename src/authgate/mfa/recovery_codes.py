@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 
 from sqlalchemy import delete, update
@@ -44,6 +46,28 @@ def code_hash(res: Resources, code: str) -> str:
     return keyed_hash(res.keys.recovery, normalise(code))
 
 
+_IMPORTED = "nest-auth:"
+
+
+def imported_hash(res: Resources, upstream_hash: str) -> str:
+    """How a code imported from nest-auth is stored: its upstream hex HMAC (keyed by the
+    nest-auth secret) keyed once more under our recovery key. Nobody knows the code itself;
+    it verifies while ``mfa.imported_recovery_code_secret`` is set."""
+    return keyed_hash(res.keys.recovery, _IMPORTED + upstream_hash.lower())
+
+
+def _candidates(res: Resources, code: str, norm: str) -> list[str]:
+    """Our hash of the code, and the imported form when nest-auth's secret is configured
+    (upstream codes are case-sensitive base64url: hashed as typed, trimmed)."""
+    hashes = [keyed_hash(res.keys.recovery, norm)]
+    legacy = res.settings.mfa.imported_recovery_code_secret
+    if legacy is not None:
+        upstream = hmac.new(legacy.get_secret_value().encode(), code.strip().encode(),
+                            hashlib.sha256).hexdigest()
+        hashes.append(imported_hash(res, upstream))
+    return hashes
+
+
 async def generate(res: Resources, tx: Tx, user_id: str) -> list[str]:
     """Replace the user's recovery codes with ``mfa.recovery_code_count`` new ones and
     return them in clear (the only time they are ever visible)."""
@@ -72,7 +96,7 @@ async def consume(res: Resources, tx: Tx, user_id: str, code: object) -> bool:
     result = await tx.session.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user_id,
-               RecoveryCode.code_hash == keyed_hash(res.keys.recovery, norm),
+               RecoveryCode.code_hash.in_(_candidates(res, code, norm)),
                RecoveryCode.used_at.is_(None))
         .values(used_at=res.clock.now())
     )

@@ -43,15 +43,23 @@ class ClientMeta:
 class TokenPair:
     access_token: str
     refresh_token: str
+    user_id: str = ""
+    """Whose tokens (multi-account cookies are named after the user)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the live session and the user behind it."""
+    """Who is calling: the live session and the user behind it.
+
+    A caller authenticated by an API key (``api_key_id`` set) has no session: ``session`` is
+    a stand-in built from the key (its id, user, tenant, the user's current roles and
+    permissions in ``data``) that no session store holds, and ``claims`` say
+    ``"type": "api-key"``. Only host-app dependencies let such a caller in."""
 
     session: SessionRecord
     user: UserSnapshot
     claims: dict[str, Any]
+    api_key_id: str | None = None
 
     @property
     def mfa_pending(self) -> bool:
@@ -109,7 +117,7 @@ class Sessions:
             issued_at=rec.rotated_at,
             expires_at=rec.expires_at if rec.mfa_state == "pending" else None,
         )
-        return TokenPair(access, refresh)
+        return TokenPair(access, refresh, user.id)
 
     # start --------------------------------------------------------------------------
     async def start(

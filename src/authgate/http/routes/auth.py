@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from authgate.accounts import login as accounts
 from authgate.accounts import logout as logout_flows
+from authgate.accounts import switcher
 from authgate.config import Settings
 from authgate.errors import AuthError, Code
 from authgate.http import cookies, serializers
@@ -26,6 +27,8 @@ from authgate.http.responses import auth_response
 from authgate.http.schemas import (
     OPTIONAL_AUTH,
     SECURED,
+    AccountOut,
+    AccountsOut,
     AuthOut,
     ClientConfigOut,
     CsrfOut,
@@ -125,7 +128,7 @@ async def refresh_token(request: Request, res: Res,
                         body: Annotated[RefreshIn | None, Body()] = None) -> Response:
     token = body.refreshToken if body else None
     if not token and cookies.cookie_mode(res.settings, request):
-        token = request.cookies.get(cookies.cookie_name(res.settings, cookies.REFRESH_COOKIE))
+        token = cookies.refresh_cookie(res.settings, request)
     if not token:
         raise AuthError(Code.REFRESH_TOKEN_INVALID, "refreshToken is required")
     outcome = await accounts.refresh(res, token)
@@ -137,21 +140,22 @@ async def refresh_token(request: Request, res: Res,
 
 @router.post("/logout", response_model=MessageOut, summary="Sign out of this session",
              openapi_extra=OPTIONAL_AUTH)
-async def logout(res: Res, principal: MaybeAuthed) -> Response:
+async def logout(request: Request, res: Res, principal: MaybeAuthed) -> Response:
     await logout_flows.logout(res, principal)
     response = respond(MessageOut(message="Logged out successfully"))
-    cookies.clear_tokens(res.settings, response)
+    cookies.clear_tokens(res.settings, request, response)
     return response
 
 
 @router.post("/logout-all", response_model=MessageOut, responses=errors(401, 403),
              summary="Sign out of every session", openapi_extra=SECURED)
-async def logout_all(res: Res, principal: MfaCompletedNoForcedChange) -> Response:
+async def logout_all(request: Request, res: Res,
+                     principal: MfaCompletedNoForcedChange) -> Response:
     # Not open to an MFA-pending session (issue #12): a password alone must not end the
     # owner's verified sessions and trusted devices.
     await logout_flows.logout_all(res, principal)
     response = respond(MessageOut(message="Logged out from all devices successfully"))
-    cookies.clear_tokens(res.settings, response)
+    cookies.clear_tokens(res.settings, request, response)
     return response
 
 
@@ -186,7 +190,7 @@ async def client_config(res: Res) -> Response:
     return respond(ClientConfigOut(
         tenants={"enabled": s.tenant.enabled,
                  "mode": s.tenant.mode if s.tenant.enabled else "isolated"},
-        multipleAccounts={"enabled": False},
+        multipleAccounts={"enabled": s.session.allow_multiple_accounts},
         roleGuards=list(s.authz.role_guards),
         # the contract's providers always; one it lacks (a passkey) only when enabled, so
         # clients built for upstream see nothing new unless the app opts in
@@ -201,3 +205,14 @@ async def client_config(res: Res) -> Response:
         platformAccess={"enabled": False},
         accessTokenType=s.session.access_token_type or "header",
     ))
+
+
+@router.get("/accounts", response_model=AccountsOut,
+            summary="The accounts this browser is signed into (multi-account cookie mode)")
+async def accounts_list(request: Request, res: Res) -> Response:
+    found = await switcher.signed_in_accounts(
+        res, cookies.account_refresh_cookies(res.settings, request),
+        cookies.active_account(res.settings, request))
+    return respond(AccountsOut(accounts=[
+        AccountOut(accountId=a.account_id, email=a.email, phone=a.phone, tenantId=a.tenant_id,
+                   isActive=a.is_active) for a in found]))

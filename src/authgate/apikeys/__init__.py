@@ -1,0 +1,1 @@
+"""Personal API keys: ``Authorization: ApiKey <publicKey>.<secret>`` for scripts and services."""

@@ -1,0 +1,1 @@
+"""Moving over from other authentication systems (``authgate import ...``)."""
