@@ -273,3 +273,81 @@ def test_dev_secret_survives_simultaneous_starts(tmp_path: Path) -> None:
     (tmp_path / DEV_SECRET_FILE).write_text("\n")
     with pytest.raises(RuntimeError, match="no usable secret"):
         dev_secret(settings)
+
+
+def _raw_request(port: int, head: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(head)
+    return s
+
+
+def _read_response(s: socket.socket) -> bytes:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+        if b"\r\n\r\n" in data:
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(body) >= length:
+                break
+    return data
+
+
+def test_sigterm_drains_gracefully(tmp_path: Path) -> None:
+    """Issue 16: on SIGTERM readiness fails first (503, ``Connection: close``) while
+    requests are still served for ``server.drain_delay``; then the listener closes, a request
+    already in flight (its body still arriving) completes, and the process exits 0 within the
+    bound (uvicorn re-raises SIGTERM after a clean shutdown: exit status -15, which systemd
+    counts as a clean stop)."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = _env(**CHEAP_ENV, AUTHGATE_SERVER__DRAIN_DELAY="2", AUTHGATE_SERVER__DRAIN_TIMEOUT="20")
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], cwd=tmp_path,
+                                env=env, stdout=err, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            r = c.get("/health/ready")
+            assert r.json() == {"status": "ok", "checks": {"database": "ok"}}
+            assert "connection" not in r.headers or r.headers["connection"] != "close"
+            body = json.dumps({"providerName": "email", "credentials": {
+                "email": "nobody@example.com", "password": "wrong password"}}).encode()
+            inflight = _raw_request(port, b"POST /auth/login HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/json\r\nContent-Length: "
+                                    + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            r = c.get("/health/ready")
+            assert r.status_code == 503 and r.json()["status"] == "draining"
+            assert r.headers["connection"] == "close"
+            assert c.get("/health/live").status_code == 200  # still serving
+            assert proc.poll() is None
+        time.sleep(2.5)  # past drain_delay: the listener is closed, in-flight work goes on
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{base}/health/live", timeout=2)
+        assert proc.poll() is None  # waiting for the request in flight
+        inflight.sendall(body[10:])
+        answer = _read_response(inflight)
+        inflight.close()
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        # uvicorn re-raises the signal once it has shut down cleanly (systemd counts an exit
+        # by SIGTERM as a clean stop)
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM), log.read_text()
+        assert "Application shutdown complete" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
