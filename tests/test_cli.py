@@ -165,6 +165,19 @@ def _free_port() -> int:
         return port
 
 
+def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
     """Start ``authgate serve`` and yield (base URL, stderr log) once it answers."""
@@ -175,16 +188,7 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
                                 env=_env(**CHEAP_ENV, **env), stdout=err, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/auth/client-config", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        _wait_until_up(proc, f"{base}/auth/client-config", log)
         yield base, log
     finally:
         proc.send_signal(signal.SIGINT)
@@ -308,16 +312,7 @@ def test_sigterm_drains_gracefully(tmp_path: Path) -> None:
                                 env=env, stdout=err, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        _wait_until_up(proc, f"{base}/health/ready", log)
         with httpx.Client(base_url=base, timeout=10) as c:
             r = c.get("/health/ready")
             assert r.json() == {"status": "ok", "checks": {"database": "ok"}}

@@ -117,7 +117,7 @@ class AuthGate:
     def install(self, app: FastAPI, *, health: bool = True) -> None:
         self.routes = add_routes(app.router, self.prefix, self.routers)
         if health:
-            self.routes += add_routes(app.router, "", [self.health_router])
+            add_routes(app.router, "", [self.health_router])  # documented after gate.routes
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
