@@ -346,3 +346,25 @@ def test_sigterm_drains_gracefully(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+    """Issue 16: with two workers ``GET /metrics`` counts every worker's requests
+    (prometheus-client's multi-process mode, one directory the serve command sets up)."""
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    (prom / "counter_1.db").write_bytes(b"stale")  # a previous run's: removed at start
+    with serving(tmp_path, "--workers", "2", AUTHGATE_METRICS__ENABLED="true",
+                 AUTHGATE_METRICS__TOKEN="scrape-token-0123456789",
+                 PROMETHEUS_MULTIPROC_DIR=str(prom)) as (base, _log):
+        for _ in range(40):  # new connections: the kernel spreads them over the workers
+            assert httpx.get(f"{base}/health/live", timeout=10).status_code == 200
+        r = httpx.get(f"{base}/metrics", timeout=10,
+                      headers={"Authorization": "Bearer scrape-token-0123456789"})
+        assert r.status_code == 200, r.text
+        series = 'authgate_http_requests_total{method="GET",route="/health/live",status="200"}'
+        line = next(x for x in r.text.splitlines() if x.startswith(series))
+        assert float(line.split()[-1]) == 40
+        assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401
+        assert not (prom / "counter_1.db").exists()
+        assert len(list(prom.glob("counter_*.db"))) == 2  # one file per worker process

@@ -89,6 +89,10 @@ class AuthGate:
         res = build_resources(self.settings, clock=self.clock,
                               hash_processes=self.server_process)
         res.drain = self.drain
+        if self.settings.metrics.enabled:
+            from authgate import metrics
+
+            res.metrics = metrics.build(res.events)
         try:
             auto = self.settings.auto_migrate
             if auto and sqlite_path(self.settings.database_url) is not None:
@@ -122,6 +126,12 @@ class AuthGate:
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
         app.add_middleware(CloseWhileDraining, drain=self.drain)
+        if self.settings.metrics.enabled:  # off: no hook, nothing imported
+            from authgate.http.routes import metrics as metrics_routes
+            from authgate.http.timing import RequestTiming
+
+            add_routes(app.router, "", [metrics_routes.router])
+            app.add_middleware(RequestTiming, gate=self)
         if self.settings.admin_console.enabled:
             from authgate.admin.http.headers import AdminHeaders
 

@@ -695,6 +695,15 @@ class ServerSettings(_Section):
     are cancelled and the process exits."""
 
 
+class MetricsSettings(_Section):
+    """``GET /metrics`` (Prometheus). Off by default; without a ``token`` anyone who can
+    reach the port can read it: bind to a private interface, or set the token."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    """Scrapers send ``Authorization: Bearer <token>``."""
+
+
 class AdminConsoleSettings(_Section):
     """The admin console (``/auth/admin``): off unless ``enabled`` *and* a ``secret_key`` is
     set. A key shorter than 32 characters or a well-known placeholder stops start-up."""
@@ -786,6 +795,7 @@ class Settings(BaseSettings):
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
     webauthn: WebauthnSettings = WebauthnSettings()
     server: ServerSettings = ServerSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("phone_default_region")
     @classmethod

@@ -32,6 +32,7 @@ from authgate.lifecycle import Drain
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
     import redis.asyncio as aioredis  # imported only when redis_url is configured
 
+    from authgate.metrics import Metrics
     from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
@@ -76,6 +77,8 @@ class Resources:
     provider_cache: dict[str, Any] = field(default_factory=dict)
     """Identity providers' discovery documents and signing keys (``federation.oidc``),
     fetched on first use and refreshed by age or an unknown key id."""
+    metrics: Metrics | None = None
+    """``metrics.enabled``: the Prometheus series (``authgate.metrics``)."""
     drain: Drain = field(default_factory=Drain)
     """Set on SIGTERM (``authgate serve``) or by ``AuthGate.begin_drain``: readiness fails."""
     warned_no_client_ip: bool = False

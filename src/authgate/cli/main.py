@@ -193,6 +193,8 @@ def serve(
         from authgate.resources import dev_secret
 
         dev_secret(settings)  # create it once, before the workers read it
+    if settings.metrics.enabled and workers > 1:
+        _metrics_dir()
     if server == "granian":
         _serve_granian(host, port, workers, log_level)
         return
@@ -201,6 +203,21 @@ def serve(
     uvicorn.run("authgate.cli.main:_factory", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, proxy_headers=False, access_log=False,
                 timeout_graceful_shutdown=max(1, round(settings.server.drain_timeout)))
+
+
+def _metrics_dir() -> None:
+    """One ``PROMETHEUS_MULTIPROC_DIR`` for the workers (they inherit the environment and
+    write their values there; ``GET /metrics`` adds them up), emptied of a previous run's."""
+    import tempfile
+
+    from authgate.metrics import MULTIPROC_ENV
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="authgate-metrics-")
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
