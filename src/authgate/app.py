@@ -63,6 +63,7 @@ class AuthGate:
         """Where the routes are declared; ``install`` adds them to the app (http/routing)."""
         self.routes: list[APIRoute] = []
         self.drain = Drain()
+        self._apps: list[FastAPI] = []
         """Shared with ``Resources.drain``: ``begin_drain`` fails readiness at once."""
 
     current_user = staticmethod(deps.current_principal)
@@ -78,7 +79,14 @@ class AuthGate:
         """Start a graceful shutdown: ``/health/ready`` answers 503 and every response says
         ``Connection: close`` from now on; call it from the host's SIGTERM handling, wait
         for the load balancer to notice, then stop the server."""
+        if self.drain.active:
+            return
         self.drain.begin()
+        for app in self._apps:  # wrap the built stack: no hop per request until now
+            if app.middleware_stack is None:
+                app.add_middleware(CloseWhileDraining)
+            else:
+                app.middleware_stack = CloseWhileDraining(app.middleware_stack)
 
     async def start(self) -> Resources:
         check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
@@ -125,7 +133,7 @@ class AuthGate:
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
-        app.add_middleware(CloseWhileDraining, drain=self.drain)
+        self._apps.append(app)  # begin_drain adds CloseWhileDraining to it
         if self.settings.metrics.enabled:  # off: no hook, nothing imported
             from authgate.http.routes import metrics as metrics_routes
             from authgate.http.timing import RequestTiming

@@ -40,7 +40,9 @@ async def test_draining_fails_readiness_and_closes_connections(h: Harness) -> No
     token = await h.session_token()
     r = await h.client.get("/auth/user", headers=bearer(token))
     assert r.status_code == 200 and "connection" not in r.headers
-    h.res.drain.begin()
+    app = h.client._transport.app  # type: ignore[attr-defined]
+    stack = app.middleware_stack
+    app.state.gate.begin_drain()
     try:
         r = await h.client.get("/health/ready")
         assert r.status_code == 503
@@ -54,6 +56,7 @@ async def test_draining_fails_readiness_and_closes_connections(h: Harness) -> No
         assert r.headers.get_list("connection") == ["close"]
     finally:
         h.res.drain.since = None  # the app is pooled: serve normally again
+        app.middleware_stack = stack
 
 
 async def test_unreachable_redis_is_unready_within_the_bound(proxies: Any,  # noqa: F811

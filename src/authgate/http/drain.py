@@ -1,30 +1,24 @@
-"""``Connection: close`` on every response while the app drains.
+"""``Connection: close`` on every response once the app drains.
 
 Keep-alive connections (a proxy's upstream pool, a client's) would otherwise outlive the
 drain and meet a closed socket mid-request; with this header the server closes each one after
-its current response, and the peer opens its next connection elsewhere. Serving normally it
-costs one attribute test per request.
+its current response, and the peer opens its next connection elsewhere. ``AuthGate.begin_drain``
+wraps the app's built middleware stack in it, so serving normally costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-if TYPE_CHECKING:
-    from authgate.lifecycle import Drain
 
 _CLOSE = (b"connection", b"close")
 
 
 class CloseWhileDraining:
-    def __init__(self, app: ASGIApp, *, drain: Drain) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.drain.active or scope["type"] != "http":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
