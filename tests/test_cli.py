@@ -166,6 +166,7 @@ def _free_port() -> int:
 
 
 def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll ``url`` until it answers 200; fail with ``log`` if ``proc`` exits or 60 s pass."""
     deadline = time.monotonic() + 60
     while True:
         assert proc.poll() is None, log.read_text()

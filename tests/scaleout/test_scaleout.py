@@ -30,6 +30,7 @@ import pytest
 from authgate.crypto import totp as otp
 from tests.conftest import CHEAP_HASH, PG_ADMIN, REDIS_URL, TEST_SECRET
 from tests.servers import free_port
+from tests.test_cli import _wait_until_up
 
 BIN = Path(sys.executable).with_name("authgate")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -166,16 +167,7 @@ def nginx(cluster: Cluster, tmp_path: Path) -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (root / "error.log").read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        _wait_until_up(proc, f"{base}/health/ready", root / "error.log")
         yield base
     finally:
         proc.send_signal(signal.SIGQUIT)
