@@ -165,6 +165,20 @@ def _free_port() -> int:
         return port
 
 
+def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Poll ``url`` until it answers 200; fail with ``log`` if ``proc`` exits or 60 s pass."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
     """Start ``authgate serve`` and yield (base URL, stderr log) once it answers."""
@@ -175,16 +189,7 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[tuple[str, Path]]:
                                 env=_env(**CHEAP_ENV, **env), stdout=err, stderr=err)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/auth/client-config", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        _wait_until_up(proc, f"{base}/auth/client-config", log)
         yield base, log
     finally:
         proc.send_signal(signal.SIGINT)
@@ -273,3 +278,94 @@ def test_dev_secret_survives_simultaneous_starts(tmp_path: Path) -> None:
     (tmp_path / DEV_SECRET_FILE).write_text("\n")
     with pytest.raises(RuntimeError, match="no usable secret"):
         dev_secret(settings)
+
+
+def _raw_request(port: int, head: bytes) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(head)
+    return s
+
+
+def _read_response(s: socket.socket) -> bytes:
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+        if b"\r\n\r\n" in data:
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(body) >= length:
+                break
+    return data
+
+
+def test_sigterm_drains_gracefully(tmp_path: Path) -> None:
+    """Issue 16: on SIGTERM readiness fails first (503, ``Connection: close``) while
+    requests are still served for ``server.drain_delay``; then the listener closes, a request
+    already in flight (its body still arriving) completes, and the process exits 0 within the
+    bound (uvicorn re-raises SIGTERM after a clean shutdown: exit status -15, which systemd
+    counts as a clean stop)."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = _env(**CHEAP_ENV, AUTHGATE_SERVER__DRAIN_DELAY="2", AUTHGATE_SERVER__DRAIN_TIMEOUT="20")
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], cwd=tmp_path,
+                                env=env, stdout=err, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(proc, f"{base}/health/ready", log)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            r = c.get("/health/ready")
+            assert r.json() == {"status": "ok", "checks": {"database": "ok"}}
+            assert "connection" not in r.headers or r.headers["connection"] != "close"
+            body = json.dumps({"providerName": "email", "credentials": {
+                "email": "nobody@example.com", "password": "wrong password"}}).encode()
+            inflight = _raw_request(port, b"POST /auth/login HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Type: application/json\r\nContent-Length: "
+                                    + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            r = c.get("/health/ready")
+            assert r.status_code == 503 and r.json()["status"] == "draining"
+            assert r.headers["connection"] == "close"
+            assert c.get("/health/live").status_code == 200  # still serving
+            assert proc.poll() is None
+        time.sleep(2.5)  # past drain_delay: the listener is closed, in-flight work goes on
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{base}/health/live", timeout=2)
+        assert proc.poll() is None  # waiting for the request in flight
+        inflight.sendall(body[10:])
+        answer = _read_response(inflight)
+        inflight.close()
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        # uvicorn re-raises the signal once it has shut down cleanly (systemd counts an exit
+        # by SIGTERM as a clean stop)
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM), log.read_text()
+        assert "Application shutdown complete" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
+    """Issue 16: with two workers ``GET /metrics`` counts every worker's requests
+    (prometheus-client's multi-process mode, one directory the serve command sets up)."""
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    (prom / "counter_1.db").write_bytes(b"stale")  # a previous run's: removed at start
+    with serving(tmp_path, "--workers", "2", AUTHGATE_METRICS__ENABLED="true",
+                 AUTHGATE_METRICS__TOKEN="scrape-token-0123456789",
+                 PROMETHEUS_MULTIPROC_DIR=str(prom)) as (base, _log):
+        for _ in range(40):  # new connections: the kernel spreads them over the workers
+            assert httpx.get(f"{base}/health/live", timeout=10).status_code == 200
+        r = httpx.get(f"{base}/metrics", timeout=10,
+                      headers={"Authorization": "Bearer scrape-token-0123456789"})
+        assert r.status_code == 200, r.text
+        series = 'authgate_http_requests_total{method="GET",route="/health/live",status="200"}'
+        line = next(x for x in r.text.splitlines() if x.startswith(series))
+        assert float(line.split()[-1]) == 40
+        assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401
+        assert not (prom / "counter_1.db").exists()
+        assert len(list(prom.glob("counter_*.db"))) == 2  # one file per worker process

@@ -35,6 +35,7 @@ LAZY = {
     "webauthn": "passkey ceremonies (py_webauthn)",
     "cbor2": "py_webauthn's CBOR decoder",
     "OpenSSL": "py_webauthn's attestation certificate checks",
+    "prometheus_client": "GET /metrics (only with metrics.enabled)",
     "disposable_email_domains": "the shipped blocked-domain list (email_auth.disposable)",
 }
 """Module → the feature that imports it on first use."""

@@ -32,10 +32,13 @@ from authgate.config import Settings, check_deployment, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
 from authgate.http.body_size import BodyGuard
+from authgate.http.drain import CloseWhileDraining
 from authgate.http.openapi import finalize as openapi_finalize
 from authgate.http.routes import auth as auth_routes
+from authgate.http.routes import health as health_routes
 from authgate.http.routes import mfa as mfa_routes
 from authgate.http.routing import add_routes
+from authgate.lifecycle import Drain
 from authgate.migrate import upgrade
 from authgate.resources import Resources
 
@@ -59,11 +62,31 @@ class AuthGate:
                                           *_feature_routers()]
         """Where the routes are declared; ``install`` adds them to the app (http/routing)."""
         self.routes: list[APIRoute] = []
+        self.drain = Drain()
+        self._apps: list[FastAPI] = []
+        """Shared with ``Resources.drain``: ``begin_drain`` fails readiness at once."""
 
     current_user = staticmethod(deps.current_principal)
     """Dependency: the fully authenticated caller (401/403 envelopes otherwise)."""
     require = staticmethod(deps.require)
     """Dependency factory: ``Depends(gate.require(roles=("admin",)))``."""
+
+    health_router = health_routes.router
+    """``GET /health/live`` and ``/health/ready``; ``install(app, health=False)`` leaves them
+    out for a host that includes this router under a path of its own."""
+
+    def begin_drain(self) -> None:
+        """Start a graceful shutdown: ``/health/ready`` answers 503 and every response says
+        ``Connection: close`` from now on; call it from the host's SIGTERM handling, wait
+        for the load balancer to notice, then stop the server."""
+        if self.drain.active:
+            return
+        self.drain.begin()
+        for app in self._apps:  # wrap the built stack: no hop per request until now
+            if app.middleware_stack is None:
+                app.add_middleware(CloseWhileDraining)
+            else:
+                app.middleware_stack = CloseWhileDraining(app.middleware_stack)
 
     async def start(self) -> Resources:
         check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
@@ -73,6 +96,11 @@ class AuthGate:
                         "the admin console stays off")
         res = build_resources(self.settings, clock=self.clock,
                               hash_processes=self.server_process)
+        res.drain = self.drain
+        if self.settings.metrics.enabled:
+            from authgate import metrics
+
+            res.metrics = metrics.build(res.events)
         try:
             auto = self.settings.auto_migrate
             if auto and sqlite_path(self.settings.database_url) is not None:
@@ -98,11 +126,20 @@ class AuthGate:
             await res.close()
             self.resources = None
 
-    def install(self, app: FastAPI) -> None:
+    def install(self, app: FastAPI, *, health: bool = True) -> None:
         self.routes = add_routes(app.router, self.prefix, self.routers)
+        if health:
+            add_routes(app.router, "", [self.health_router])  # documented after gate.routes
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)
+        self._apps.append(app)  # begin_drain adds CloseWhileDraining to it
+        if self.settings.metrics.enabled:  # off: no hook, nothing imported
+            from authgate.http.routes import metrics as metrics_routes
+            from authgate.http.timing import RequestTiming
+
+            add_routes(app.router, "", [metrics_routes.router])
+            app.add_middleware(RequestTiming, gate=self)
         if self.settings.admin_console.enabled:
             from authgate.admin.http.headers import AdminHeaders
 

@@ -709,6 +709,29 @@ class RateLimitSettings(_Section):
         return merged
 
 
+class ServerSettings(_Section):
+    """Health checks and graceful shutdown of ``authgate serve`` (seconds)."""
+
+    health_timeout: float = Field(2.0, gt=0, le=60)
+    """``GET /health/ready`` waits at most this long for the database and for Redis."""
+    drain_delay: float = Field(5.0, ge=0, le=300)
+    """After SIGTERM: readiness fails and responses carry ``Connection: close`` for this
+    long while requests are still served, so a load balancer takes the process out of
+    rotation before its listener closes."""
+    drain_timeout: float = Field(30.0, gt=0, le=3600)
+    """Then the listener closes and in-flight requests get this long to finish before they
+    are cancelled and the process exits."""
+
+
+class MetricsSettings(_Section):
+    """``GET /metrics`` (Prometheus). Off by default; without a ``token`` anyone who can
+    reach the port can read it: bind to a private interface, or set the token."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    """Scrapers send ``Authorization: Bearer <token>``."""
+
+
 class AdminConsoleSettings(_Section):
     """The admin console (``/auth/admin``): off unless ``enabled`` *and* a ``secret_key`` is
     set. A key shorter than 32 characters or a well-known placeholder stops start-up."""
@@ -800,6 +823,8 @@ class Settings(BaseSettings):
     docs: DocsSettings = DocsSettings()
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
     webauthn: WebauthnSettings = WebauthnSettings()
+    server: ServerSettings = ServerSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("phone_default_region")
     @classmethod

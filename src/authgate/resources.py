@@ -27,10 +27,12 @@ from authgate.crypto.tokens import TokenCodec
 from authgate.db import Database
 from authgate.delivery import Delivery
 from authgate.events import EventBus
+from authgate.lifecycle import Drain
 
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
     import redis.asyncio as aioredis  # imported only when redis_url is configured
 
+    from authgate.metrics import Metrics
     from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
@@ -77,6 +79,10 @@ class Resources:
     provider_cache: dict[str, Any] = field(default_factory=dict)
     """Identity providers' discovery documents and signing keys (``federation.oidc``),
     fetched on first use and refreshed by age or an unknown key id."""
+    metrics: Metrics | None = None
+    """``metrics.enabled``: the Prometheus series (``authgate.metrics``)."""
+    drain: Drain = field(default_factory=Drain)
+    """Set on SIGTERM (``authgate serve``) or by ``AuthGate.begin_drain``: readiness fails."""
     warned_no_client_ip: bool = False
     """The "per-IP limits cannot apply" warning was logged (once per app)."""
 

@@ -7,7 +7,9 @@ import gc
 import ipaddress
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,14 +45,41 @@ def tune_process() -> None:
     sys.setswitchinterval(0.0005)
 
 
+def drain_on_sigterm(gate: Any, delay: float) -> None:
+    """Graceful drain: SIGTERM first fails readiness and closes keep-alive connections
+    (``gate.begin_drain``) while requests are still served, and only ``delay`` seconds later
+    reaches the server's own handler (uvicorn: close the listener, let in-flight requests
+    finish within ``server.drain_timeout``, exit). A second SIGTERM, or SIGINT, goes straight
+    through. Installed from the running event loop, after the server set its handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals belong to the main thread (an embedded or test server)
+    stop = signal.getsignal(signal.SIGTERM)
+    if not callable(stop):
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_sigterm(sig: int, frame: Any) -> None:
+        if gate.drain.active:
+            stop(sig, frame)
+            return
+        gate.begin_drain()
+        log.info("SIGTERM: draining (readiness fails), stopping in %.1fs", delay)
+        loop.call_soon_threadsafe(loop.call_later, delay, stop, sig, None)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def owned(app: Any) -> Any:
     """``app`` as a worker of ``authgate serve`` runs it: once the app has started, the
-    process is tuned (``tune_process``)."""
+    process is tuned (``tune_process``) and SIGTERM drains first (``drain_on_sigterm``)."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         async with inner(a) as state:
+            gate = getattr(a.state, "gate", None)
+            if gate is not None:
+                drain_on_sigterm(gate, gate.settings.server.drain_delay)
             tune_process()
             yield state
 
@@ -149,13 +178,31 @@ def serve(
         from authgate.resources import dev_secret
 
         dev_secret(settings)  # create it once, before the workers read it
+    if settings.metrics.enabled and workers > 1:
+        _metrics_dir()
     if server == "granian":
         _serve_granian(host, port, workers, log_level)
         return
     import uvicorn
 
     uvicorn.run("authgate.cli.main:_factory", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, proxy_headers=False, access_log=False)
+                workers=workers, log_level=log_level, proxy_headers=False, access_log=False,
+                timeout_graceful_shutdown=max(1, round(settings.server.drain_timeout)))
+
+
+def _metrics_dir() -> None:
+    """One ``PROMETHEUS_MULTIPROC_DIR`` for the workers (they inherit the environment and
+    write their values there; ``GET /metrics`` adds them up), emptied of a previous run's."""
+    import tempfile
+
+    from authgate.metrics import MULTIPROC_ENV
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        for stale in Path(path).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="authgate-metrics-")
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:

@@ -26,6 +26,9 @@ from authgate.http.no_store import NoStoreJSON
 
 log = logging.getLogger("authgate.http")
 
+ERROR_CODE_KEY = "authgate.error_code"
+"""Where the error handlers leave a failed request's ``code`` in the ASGI scope (read by the
+metrics hook, ``http/timing.py``)."""
 STATUS: dict[Code, int] = {
     Code.INVALID_INPUT: 400,
     Code.PAYLOAD_TOO_LARGE: 413,
@@ -244,6 +247,7 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
     import of the redis package (about 5 MB of a worker's memory)."""
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> Response:
+        request.scope[ERROR_CODE_KEY] = exc.code.value  # for the metrics hook, if any
         if isinstance(exc, ServiceUnavailable):
             log.warning("503: %s", exc.message)
         return auth_error_response(exc, request)
@@ -262,7 +266,8 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
             message = str(exc.detail) if exc.detail else HTTPStatus(exc.status_code).phrase
         return envelope(exc.status_code, message, code.value, dict(exc.headers or {}))
 
-    async def _unavailable(_: Request, exc: Exception) -> Response:
+    async def _unavailable(request: Request, exc: Exception) -> Response:
+        request.scope[ERROR_CODE_KEY] = Code.SERVICE_UNAVAILABLE.value
         log.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
         return auth_error_response(ServiceUnavailable())
 
