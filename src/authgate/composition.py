@@ -75,7 +75,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     ph = settings.password_hash
     hasher = PasswordHasher(
         time_cost=ph.time_cost, memory_cost_kib=ph.memory_cost_kib, parallelism=ph.parallelism,
-        processes=hash_processes,
+        processes=hash_processes, peppers=ph.peppers(),
     )
     return Resources(
         settings=settings,

@@ -105,7 +105,7 @@ async def test_invalid_email(h: Harness, email: str) -> None:
 
 async def test_password_rules(h: Harness) -> None:
     r = await h.signup(password="short")
-    assert_error(r, 400, "PASSWORD_TOO_SHORT", "Password must be at least 8 characters")
+    assert_error(r, 400, "PASSWORD_TOO_SHORT", "Password must be at least 12 characters")
     r = await h.signup(password="p" * 129)
     assert_error(r, 400, "PASSWORD_TOO_LONG")
     r = await h.signup(password="")
