@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from authgate import registry
 from authgate.durations import Duration
+from authgate.vocabulary import SecurityNotice
 
 if TYPE_CHECKING:
     from authgate.crypto.passwords import Pepper
@@ -46,6 +47,13 @@ class JwtSettings(_Section):
     refresh_token_expires_in: Duration = timedelta(days=7)
     issuer: str = "authgate"
     audience: str = "authgate"
+    personal_data_in_tokens: bool = False
+    """Put ``email``, ``phone``, ``emailVerifiedAt`` and ``phoneVerifiedAt`` in access
+    tokens, as upstream does. Off by default: a token is readable by whoever holds it (logs,
+    browser storage, every service it is forwarded to), and the official SDK reads only
+    ``sub``, ``sessionId``, ``tenantId`` and ``exp`` from it; clients get the user's data
+    from ``GET /auth/me``. Turn it on only for a host service that reads them from the
+    token."""
     refresh_reuse_grace: Duration = timedelta(seconds=10)
     """A rotated refresh token presented again within this window gets the same
     successor back (tab races, network retries); after it, the session is revoked."""
@@ -600,6 +608,22 @@ class DeliverySettings(_Section):
         return v
 
 
+class NotificationSettings(_Section):
+    """The default subscribers of the event bus (``authgate.notifications``)."""
+
+    security_emails: bool = True
+    """Email the owner when a password is changed or reset, MFA is turned on or off, an
+    authenticator is added or removed, recovery codes are generated or used, the account
+    signs in from a new device, a replaced refresh token comes back, or an authenticator
+    code is replayed (templates ``email/<kind>.*``, overridable)."""
+    skip: tuple[SecurityNotice, ...] = ()
+    """Notices not to send (e.g. ``["new_sign_in"]``)."""
+    new_device_window: Duration = timedelta(days=180)
+    """How long a (user agent, network) pair stays a known device of an account."""
+    security_log: bool = True
+    """One structured line per security event on the ``authgate.security`` logger."""
+
+
 class DocsSettings(_Section):
     enabled: bool | None = None
     """``/docs``, ``/redoc`` and ``/openapi.json`` of the standalone app. Unset: on in
@@ -809,6 +833,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     social: SocialSettings = SocialSettings()
     docs: DocsSettings = DocsSettings()
+    notifications: NotificationSettings = NotificationSettings()
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
     webauthn: WebauthnSettings = WebauthnSettings()
 

@@ -103,7 +103,7 @@ async def test_bootstrap_refusals(console: Harness) -> None:
                  400, "INVALID_INPUT", "email must be an email")
     assert_error(await c.post("/auth/admin/signup", json={**base, "secretKey": None}),
                  400, "INVALID_INPUT")
-    assert_error(await c.post("/auth/admin/signup", json={**base, "password": "Password1!"}),
+    assert_error(await c.post("/auth/admin/signup", json={**base, "password": "Password123!"}),
                  400, "PASSWORD_TOO_WEAK")  # the end-user policy applies too
     # a hyphen is a special character (upstream refused it, W21)
     r = await c.post("/auth/admin/signup", json={**base, "password": "Tr1cky-Horse-Battery"})

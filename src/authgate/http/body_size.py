@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate import events
 from authgate.errors import Code
+from authgate.http.deps import client_ip, get_resources
 from authgate.http.errors import envelope
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
@@ -19,11 +24,22 @@ class _TooLarge(HTTPException):
         super().__init__(413, "Request body is too large")
 
 
+def _origin(scope: Scope) -> events.Origin:
+    """The request's client and session, for the events it emits (security log, notices)."""
+    request = Request(scope)
+    principal = scope.get("state", {}).get("principal")  # set by the auth guard
+    return events.Origin(ip=client_ip(get_resources(request), request),
+                         user_agent=request.headers.get("user-agent"),
+                         session_id=principal.session.id if principal is not None else None)
+
+
 class BodyGuard:
     """Refuse bodies over ``max_bytes`` (413) and non-JSON bodies (415) under ``prefix``.
 
     An empty body with a JSON content type is fine: the official SDK sends one on bodiless
-    POSTs.
+    POSTs. Requests that may change something (the body methods) get their client bound
+    as the origin of the events they emit (``events.bind_origin``): a look-up made only
+    if an event is emitted; the GET routes (the hot path) emit none and pay nothing.
     """
 
     def __init__(self, app: ASGIApp, *, prefix: str, max_bytes: int) -> None:
@@ -81,9 +97,12 @@ class BodyGuard:
                 started = True
             await send(message)
 
+        bound = events.bind_origin(partial(_origin, scope))
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
                 await envelope(413, "Request body is too large", Code.PAYLOAD_TOO_LARGE.value)(
                     scope, receive, send)
+        finally:
+            events.unbind_origin(bound)
