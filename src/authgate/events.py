@@ -29,6 +29,9 @@ MFA_FAILED = "mfa.failed"
 MFA_FAILURES_REPEATED = "mfa.failures_repeated"
 """Wrong second factors piled up (``mfa.failure_alert_threshold`` in the window); data
 ``{"failures", "windowSeconds"}``. Once per window; the owner is emailed too."""
+ACCESS_DENIED = "access.denied"
+"""A request refused with 401 or 403 (no or bad token, MFA owed, missing role, CSRF...);
+data ``{"reason": <error code>, "path", "httpMethod"}``; the user is not known to it."""
 MFA_TOTP_REPLAYED = "mfa.totp_replayed"
 """A right authenticator code given again within its validity (refused); data ``{"deviceId"}``.
 The owner is emailed (ASVS 2.8.5)."""

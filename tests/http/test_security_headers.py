@@ -13,7 +13,11 @@ from tests.conftest import Harness, MakeHarness, bearer
 from tests.mfa.helpers import code
 
 SECURITY = {"cache-control": "no-store", "pragma": "no-cache",
-            "x-content-type-options": "nosniff"}
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+            "x-frame-options": "DENY", "referrer-policy": "no-referrer",
+            "content-disposition": 'attachment; filename="api.json"'}
+"""ASVS 8.2.1, 14.4.2, 14.4.3, 14.4.4, 14.4.6, 14.4.7."""
 
 
 def assert_no_store(r: httpx.Response, content_type: str = "application/json") -> None:

@@ -105,8 +105,9 @@ async def test_mfa_failures_replays_and_refresh_reuse_are_failures(
     assert otp not in caplog_security.text and wrong not in caplog_security.text
     for record in caplog_security.records:
         if record.name == "authgate.security":
-            failure = json.loads(record.getMessage()[9:])["outcome"] == "failure"
-            assert record.levelno == (logging.WARNING if failure else logging.INFO)
+            line = json.loads(record.getMessage()[9:])
+            loud = line["outcome"] == "failure" and line["event"] != "access.denied"
+            assert record.levelno == (logging.WARNING if loud else logging.INFO)
 
 
 async def test_a_forged_user_agent_cannot_forge_a_line(
@@ -123,7 +124,8 @@ async def test_a_forged_user_agent_cannot_forge_a_line(
     finally:
         events.unbind_origin(token)
     got = lines(caplog_security)  # each message is one line of valid JSON
-    assert [g["event"] for g in got] == ["user.login_failed", "user.login_failed"]
+    got = [g for g in got if g["event"] == "user.login_failed"]
+    assert len(got) == 2
     assert got[0]["userAgent"] == forged
     assert got[1]["userAgent"] == "a\nb\r\x00" and got[1]["ip"] == "192.0.2.9"
 
@@ -133,3 +135,28 @@ async def test_the_log_can_be_switched_off(make_harness: MakeHarness,
     h = await make_harness(notifications={"security_log": False})
     await h.login(EMAIL, "wrong password 1")
     assert lines(caplog_security) == []
+
+
+async def test_refused_requests_are_logged(h: Harness,
+                                          caplog_security: pytest.LogCaptureFixture) -> None:
+    """ASVS 7.2.2: every 401/403 is an ``access.denied`` line (at INFO: an expired token is
+    one, and clients refresh on it), with the client; a success adds none."""
+    u = await h.make_user(verified=True, totp=True, mfa=True, tokens=True)
+    r = await h.client.get("/auth/user", headers={"user-agent": UA})
+    assert r.status_code == 401
+    r = await h.client.get("/auth/user", headers={**bearer(u.access_token or ""),
+                                                  "user-agent": UA})
+    assert r.status_code == 401 and r.json()["code"] == "MFA_REQUIRED"
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": False},
+                            headers={"authorization": "Bearer not.a.token"})
+    assert r.status_code == 401
+    assert (await h.client.get("/auth/client-config")).status_code == 200
+    denied = [g for g in lines(caplog_security) if g["event"] == "access.denied"]
+    assert [(d["reason"], d["path"], d["httpMethod"], d["outcome"]) for d in denied] == [
+        ("NO_AUTH_PROVIDED", "/auth/user", "GET", "failure"),
+        ("MFA_REQUIRED", "/auth/user", "GET", "failure"),
+        ("INVALID_TOKEN", "/auth/mfa/toggle", "POST", "failure")]
+    assert denied[0]["ip"] == "127.0.0.1" and denied[0]["userAgent"] == UA
+    assert all(r.levelno == logging.INFO for r in caplog_security.records
+               if r.name == "authgate.security")
+    assert u.access_token not in caplog_security.text

@@ -85,6 +85,25 @@ async def test_change_password_to_the_same_password_typed_otherwise(h: Harness) 
     assert_error(r, 400, "NEW_PASSWORD_SAME_AS_CURRENT")
 
 
+# 2.1.2, 2.1.3, 2.4.2: long passphrases whole, a salt per hash ------------------------------
+async def test_long_passphrases_are_accepted_and_never_truncated(h: Harness) -> None:
+    long = "correct horse battery staple " * 4 + "tail 9"  # 122 characters
+    assert (await h.signup(password=long)).status_code == 200
+    assert (await h.login(password=long)).status_code == 200
+    for cut in (72, 64, len(long) - 1):  # bcrypt-style truncation would accept these
+        assert_error(await h.login(password=long[:cut]), 401, "INVALID_CREDENTIALS")
+    assert_error(await h.signup("bob@example.com", password="x" + long + "x" * 6), 400,
+                 "PASSWORD_TOO_LONG")  # 129: the cap is 128
+
+
+async def test_every_hash_has_its_own_salt(h: Harness) -> None:
+    one, two = await h.res.hasher.hash(NFC), await h.res.hasher.hash(NFC)
+    assert one != two
+    salts = {s.split("$")[4] for s in (one, two)}  # $argon2id$v=19$m=..,t=..,p=..$salt$hash
+    assert len(salts) == 2
+    assert all(len(base64.b64decode(s + "==")) >= 16 for s in salts)  # 128 bits
+
+
 # 2.1.1: 12 characters by default ------------------------------------------------------------
 async def test_minimum_length_is_12_by_default(h: Harness) -> None:
     assert_error(await h.signup(password="Qz7-wombat!"), 400, "PASSWORD_TOO_SHORT",  # 11

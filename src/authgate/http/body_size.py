@@ -5,12 +5,11 @@ from __future__ import annotations
 from functools import partial
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authgate import events
 from authgate.errors import Code
-from authgate.http.deps import client_ip, get_resources
+from authgate.http.deps import request_origin
 from authgate.http.errors import envelope
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
@@ -22,15 +21,6 @@ class _TooLarge(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(413, "Request body is too large")
-
-
-def _origin(scope: Scope) -> events.Origin:
-    """The request's client and session, for the events it emits (security log, notices)."""
-    request = Request(scope)
-    principal = scope.get("state", {}).get("principal")  # set by the auth guard
-    return events.Origin(ip=client_ip(get_resources(request), request),
-                         user_agent=request.headers.get("user-agent"),
-                         session_id=principal.session.id if principal is not None else None)
 
 
 class BodyGuard:
@@ -97,7 +87,7 @@ class BodyGuard:
                 started = True
             await send(message)
 
-        bound = events.bind_origin(partial(_origin, scope))
+        bound = events.bind_origin(partial(request_origin, scope))
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:

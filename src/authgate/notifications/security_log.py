@@ -26,11 +26,13 @@ from authgate.resources import Resources
 
 log = logging.getLogger("authgate.security")
 
-FAILURES = frozenset({events.LOGIN_FAILED, events.MFA_FAILED, events.MFA_FAILURES_REPEATED,
+FAILURES = frozenset({events.ACCESS_DENIED, events.LOGIN_FAILED, events.MFA_FAILED, events.MFA_FAILURES_REPEATED,
                       events.REFRESH_REUSE_DETECTED, events.MFA_TOTP_REPLAYED})
 """Events that record a refused or suspicious attempt."""
 SAFE_FIELDS = ("method", "reason", "channel", "deviceId", "count", "failures",
-               "windowSeconds", "initiatedBy", "sessions", "trustedDevice")
+               "windowSeconds", "initiatedBy", "sessions", "trustedDevice", "path", "httpMethod")
+QUIET = frozenset({events.ACCESS_DENIED})
+"""Failures logged at INFO: every expired access token is one (clients refresh on it)."""
 """Event data that is logged as is (short strings, numbers, flags; nothing secret)."""
 _MAX = 256
 
@@ -71,5 +73,6 @@ class SecurityLog:
 
     def __call__(self, event: events.Event) -> None:
         line = self.line(event)
-        level = logging.WARNING if line["outcome"] == "failure" else logging.INFO
+        failed = line["outcome"] == "failure" and event.name not in QUIET
+        level = logging.WARNING if failed else logging.INFO
         log.log(level, "security %s", orjson.dumps(line).decode(), extra={"security": line})
