@@ -26,9 +26,9 @@ from authgate.resources import Resources
 
 log = logging.getLogger("authgate.security")
 
-FAILURES = frozenset({events.ACCESS_DENIED, events.LOGIN_FAILED, events.MFA_FAILED, events.MFA_FAILURES_REPEATED,
-                      events.REFRESH_REUSE_DETECTED, events.MFA_TOTP_REPLAYED,
-                      events.PASSKEY_CLONE_DETECTED})
+FAILURES = frozenset({events.ACCESS_DENIED, events.LOGIN_FAILED, events.MFA_FAILED,
+                      events.MFA_FAILURES_REPEATED, events.REFRESH_REUSE_DETECTED,
+                      events.MFA_TOTP_REPLAYED, events.PASSKEY_CLONE_DETECTED})
 """Events that record a refused or suspicious attempt."""
 SAFE_FIELDS = ("method", "reason", "channel", "deviceId", "count", "failures",
                "windowSeconds", "initiatedBy", "sessions", "trustedDevice", "path", "httpMethod")
