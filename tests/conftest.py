@@ -161,6 +161,9 @@ def base_settings(url: str, **overrides: Any) -> Settings:
         # so (production mode refuses the outbox), and serve the API docs the tests read.
         "dev_mode": True,
         "docs": {"enabled": True},
+        # Security notices (on by default) are tested in tests/delivery/test_security_notices.py;
+        # elsewhere they would be extra mails in every sink a test reads.
+        "notifications": {"security_emails": False},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):

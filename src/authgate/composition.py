@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from authgate import delivery
+from authgate import delivery, notifications
 from authgate.clock import Clock, SystemClock
 from authgate.config import Settings
 from authgate.crypto.passwords import PasswordHasher
@@ -75,9 +75,9 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     ph = settings.password_hash
     hasher = PasswordHasher(
         time_cost=ph.time_cost, memory_cost_kib=ph.memory_cost_kib, parallelism=ph.parallelism,
-        processes=hash_processes,
+        processes=hash_processes, peppers=ph.peppers(),
     )
-    return Resources(
+    res = Resources(
         settings=settings,
         delivery=sender,
         secretbox=secretbox,
@@ -92,3 +92,5 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         events=EventBus(),
         redis=redis_client,
     )
+    notifications.subscribe(res)  # the security log and the owner's security emails
+    return res

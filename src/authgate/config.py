@@ -17,13 +17,17 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from authgate import registry
 from authgate.durations import Duration
+from authgate.vocabulary import SecurityNotice
+
+if TYPE_CHECKING:
+    from authgate.crypto.passwords import Pepper
 
 _WEAK_SECRETS = {"secret", "changeme", "change-me", "password", "jwt-secret", "your-secret-key"}
 
@@ -43,6 +47,13 @@ class JwtSettings(_Section):
     refresh_token_expires_in: Duration = timedelta(days=7)
     issuer: str = "authgate"
     audience: str = "authgate"
+    personal_data_in_tokens: bool = False
+    """Put ``email``, ``phone``, ``emailVerifiedAt`` and ``phoneVerifiedAt`` in access
+    tokens, as upstream does. Off by default: a token is readable by whoever holds it (logs,
+    browser storage, every service it is forwarded to), and the official SDK reads only
+    ``sub``, ``sessionId``, ``tenantId`` and ``exp`` from it; clients get the user's data
+    from ``GET /auth/me``. Turn it on only for a host service that reads them from the
+    token."""
     refresh_reuse_grace: Duration = timedelta(seconds=10)
     """A rotated refresh token presented again within this window gets the same
     successor back (tab races, network retries); after it, the session is revoked."""
@@ -339,6 +350,9 @@ class PasswordHashSettings(_Section):
     every OWASP configuration (e.g. 19 MiB, t=2, p=1). ``authgate calibrate-hash`` prints the
     values that hit a target latency on a given machine."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    """A malformed pepper must not be echoed into a start-up log."""
+
     time_cost: int = Field(3, ge=1, le=20)
     memory_cost_kib: int = Field(65536, ge=8, le=4 * 1024 * 1024)
     parallelism: int = Field(1, ge=1, le=64)
@@ -346,10 +360,42 @@ class PasswordHashSettings(_Section):
     portable code argon2-cffi runs) gives an attacker the same memory x time per guess as
     RFC 9106's p=4 and a server more logins per core; >1 hashes with argon2-cffi. Hashes
     made with other values (nest-auth's p=4) verify and are upgraded at the next login."""
+    pepper_keys: tuple[SecretStr, ...] = ()
+    """Optional pepper (ASVS 2.4.5): ``"<kid>:<base64 key>"`` entries (keys of 16+ bytes).
+    argon2 then hashes an HMAC of the password under the first key, so a copy of the
+    database alone cannot be cracked offline; every listed key verifies. Rotation: put a
+    new key first; each hash moves to it at its owner's next login; drop the old key once
+    it is unused (its holders then need a password reset). Keep it out of the database
+    and its backups: environment (``AUTHGATE_PASSWORD_HASH__PEPPER_KEYS='["p2:…","p1:…"]'``)
+    or ``pepper_file``."""
+    pepper_file: Path | None = None
+    """A file of pepper entries, one per line (``#`` comments), read at start-up; its keys
+    come after ``pepper_keys``."""
+
+    @field_validator("pepper_keys")
+    @classmethod
+    def _pepper_format(cls, v: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        from authgate.crypto.passwords import parse_peppers
+
+        parse_peppers([k.get_secret_value() for k in v])  # ValueError names the entry
+        return v
+
+    def peppers(self) -> tuple[Pepper, ...]:
+        """The configured peppers, the one of new hashes first (reads ``pepper_file``)."""
+        from authgate.crypto.passwords import parse_peppers
+
+        entries = [k.get_secret_value() for k in self.pepper_keys]
+        if self.pepper_file is not None:
+            for line in self.pepper_file.read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    entries.append(line.strip())
+        return parse_peppers(entries)
 
 
 class PasswordPolicySettings(_Section):
-    min_length: int = Field(8, ge=6, le=128)
+    min_length: int = Field(12, ge=6, le=128)
+    """Counted in characters of the NFKC-normalised password. 12 by default (ASVS 2.1.1;
+    upstream 8, which stays possible)."""
     max_length: int = Field(128, ge=8, le=1024)
     reject_common: bool = True
     """Refuse passwords found in the common-password list zxcvbn ships."""
@@ -358,7 +404,8 @@ class PasswordPolicySettings(_Section):
     reject_identifier: bool = True
     """Refuse passwords built around the account's own email or phone."""
     revoke_sessions_on_change: Literal["others", "all", "none"] = "others"
-    reset_code_expires_in: Duration = timedelta(minutes=15)
+    reset_code_expires_in: Duration = timedelta(minutes=10)
+    """ASVS 2.7.2: an out-of-band code lives at most 10 minutes (upstream 15)."""
     reset_token_expires_in: Duration = timedelta(minutes=15)
 
 
@@ -574,6 +621,22 @@ class DeliverySettings(_Section):
         return v
 
 
+class NotificationSettings(_Section):
+    """The default subscribers of the event bus (``authgate.notifications``)."""
+
+    security_emails: bool = True
+    """Email the owner when a password is changed or reset, MFA is turned on or off, an
+    authenticator is added or removed, recovery codes are generated or used, the account
+    signs in from a new device, a replaced refresh token comes back, or an authenticator
+    code is replayed (templates ``email/<kind>.*``, overridable)."""
+    skip: tuple[SecurityNotice, ...] = ()
+    """Notices not to send (e.g. ``["new_sign_in"]``)."""
+    new_device_window: Duration = timedelta(days=180)
+    """How long a (user agent, network) pair stays a known device of an account."""
+    security_log: bool = True
+    """One structured line per security event on the ``authgate.security`` logger."""
+
+
 class DocsSettings(_Section):
     enabled: bool | None = None
     """``/docs``, ``/redoc`` and ``/openapi.json`` of the standalone app. Unset: on in
@@ -780,7 +843,8 @@ _WEAK_ADMIN_KEYS = {
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="AUTHGATE_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix="AUTHGATE_", env_nested_delimiter="__", frozen=True, extra="forbid",
+        hide_input_in_errors=True,  # a rejected secret or pepper is never echoed
     )
 
     app_name: str = "authgate"
@@ -821,6 +885,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     social: SocialSettings = SocialSettings()
     docs: DocsSettings = DocsSettings()
+    notifications: NotificationSettings = NotificationSettings()
     admin_console: AdminConsoleSettings = AdminConsoleSettings()
     webauthn: WebauthnSettings = WebauthnSettings()
     server: ServerSettings = ServerSettings()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,12 @@ MFA_FAILED = "mfa.failed"
 MFA_FAILURES_REPEATED = "mfa.failures_repeated"
 """Wrong second factors piled up (``mfa.failure_alert_threshold`` in the window); data
 ``{"failures", "windowSeconds"}``. Once per window; the owner is emailed too."""
+ACCESS_DENIED = "access.denied"
+"""A request refused with 401 or 403 (no or bad token, MFA owed, missing role, CSRF...);
+data ``{"reason": <error code>, "path", "httpMethod"}``; the user is not known to it."""
+MFA_TOTP_REPLAYED = "mfa.totp_replayed"
+"""A right authenticator code given again within its validity (refused); data ``{"deviceId"}``.
+The owner is emailed (ASVS 2.8.5)."""
 MFA_DEVICE_ADDED = "mfa.device_added"
 MFA_DEVICE_REMOVED = "mfa.device_removed"
 MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
@@ -67,6 +74,35 @@ class Event:
     name: str
     user_id: str | None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the request that caused an event came from: what a security log line and a
+    notice say besides the event (all None outside a request)."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    session_id: str | None = None
+
+
+_origin: ContextVar[Callable[[], Origin] | None] = ContextVar("authgate_event_origin",
+                                                             default=None)
+
+
+def bind_origin(resolve: Callable[[], Origin]) -> Token[Callable[[], Origin] | None]:
+    """Called by the HTTP edge around a request that may emit events; ``resolve`` is only
+    called when an event asks (a request that emits none pays for no look-up)."""
+    return _origin.set(resolve)
+
+
+def unbind_origin(token: Token[Callable[[], Origin] | None]) -> None:
+    _origin.reset(token)
+
+
+def current_origin() -> Origin:
+    resolve = _origin.get()
+    return resolve() if resolve is not None else Origin()
 
 
 Handler = Callable[[Event], Awaitable[None] | None]

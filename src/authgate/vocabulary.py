@@ -24,3 +24,14 @@ PASSWORD_RESET: Final = "password_reset"
 PASSWORDLESS_LOGIN: Final = "passwordless_login"
 PASSWORD_RESET_TOKEN: Final = "password_reset_token"
 """Not a code: the single-use token a verified reset code is exchanged for (same table)."""
+
+SecurityNotice = Literal[
+    "password_changed", "password_was_reset", "mfa_enabled", "mfa_disabled", "mfa_device_added",
+    "mfa_device_removed", "recovery_codes_generated", "recovery_code_used", "new_sign_in",
+    "refresh_reuse", "totp_replay"]
+"""The security notices emailed to an account's owner (``authgate.notifications.emails``);
+each is the name of its template, ``email/<name>.txt|.html``."""
+SECURITY_NOTICES: Final[tuple[SecurityNotice, ...]] = (
+    "password_changed", "password_was_reset", "mfa_enabled", "mfa_disabled", "mfa_device_added",
+    "mfa_device_removed", "recovery_codes_generated", "recovery_code_used", "new_sign_in",
+    "refresh_reuse", "totp_replay")

@@ -103,7 +103,7 @@ async def test_bootstrap_refusals(console: Harness) -> None:
                  400, "INVALID_INPUT", "email must be an email")
     assert_error(await c.post("/auth/admin/signup", json={**base, "secretKey": None}),
                  400, "INVALID_INPUT")
-    assert_error(await c.post("/auth/admin/signup", json={**base, "password": "Password1!"}),
+    assert_error(await c.post("/auth/admin/signup", json={**base, "password": "Password123!"}),
                  400, "PASSWORD_TOO_WEAK")  # the end-user policy applies too
     # a hyphen is a special character (upstream refused it, W21)
     r = await c.post("/auth/admin/signup", json={**base, "password": "Tr1cky-Horse-Battery"})
@@ -383,7 +383,9 @@ async def test_security_headers_on_every_admin_response(console: Harness,
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["cache-control"] == "no-store"
     r = await console.client.get("/auth/client-config")
-    assert "content-security-policy" not in r.headers
+    # end-user routes carry the API policy of every /auth JSON answer (issue #19 item 8)
+    assert r.headers.get_list("content-security-policy") == [
+        "default-src 'none'; frame-ancestors 'none'"]
 
 
 async def test_stats(console: Harness, admin_client: AdminClientFactory) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from authgate import events
-from authgate.crypto.passwords import PasswordHasher
+from authgate.crypto.passwords import PasswordHasher, Verdict
 from authgate.events import Event
 from tests.conftest import CHEAP_HASH, Harness, MakeHarness, bearer
 from tests.helpers import add_totp_device, assert_error, claims, set_user, stored_user
@@ -104,10 +104,10 @@ class CountingHasher(PasswordHasher):
         self.verifications = 0
         self.without_hash = 0
 
-    async def verify(self, stored: str | None, password: str) -> bool:
+    async def check(self, stored: str | None, password: str) -> Verdict:
         self.verifications += 1
         self.without_hash += stored is None
-        return await super().verify(stored, password)
+        return await super().check(stored, password)
 
 
 async def test_unknown_email_still_runs_argon2(h: Harness) -> None:

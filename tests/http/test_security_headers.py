@@ -13,10 +13,21 @@ from tests.conftest import Harness, MakeHarness, bearer
 from tests.mfa.helpers import code
 
 SECURITY = {"cache-control": "no-store", "pragma": "no-cache",
-            "x-content-type-options": "nosniff"}
+            "x-content-type-options": "nosniff",
+            "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+            "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
+"""ASVS 8.2.1, 14.4.3, 14.4.4, 14.4.6, 14.4.7."""
 
 
 def assert_no_store(r: httpx.Response, content_type: str = "application/json") -> None:
+    if content_type.startswith("text/html"):
+        # the social sign-in callback page sets its own CSP (it runs a script); never
+        # stored, never sniffed, never framed
+        for name in ("cache-control", "pragma", "x-content-type-options"):
+            assert r.headers.get_list(name) == [SECURITY[name]], (r.request.url.path, name)
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["content-type"] == content_type
+        return
     for name, value in SECURITY.items():
         assert r.headers.get_list(name) == [value], (r.request.method, r.request.url.path,
                                                      r.status_code, name, r.headers)

@@ -14,9 +14,10 @@ from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import assert_error, claims, count_users, jwt_part, stored_user
 
 PASSWORD = "correct horse battery"
-ACCESS_CLAIMS = ["id", "sub", "sessionId", "email", "phone", "emailVerifiedAt",
-                 "phoneVerifiedAt", "roles", "tenantId", "isMfaEnabled", "isMfaVerified",
-                 "type", "iat", "exp", "iss", "aud"]
+ACCESS_CLAIMS = ["id", "sub", "sessionId", "roles", "tenantId", "isMfaEnabled",
+                 "isMfaVerified", "type", "iat", "exp", "iss", "aud"]
+"""No personal data by default (issue #19 item 15; ``jwt.personal_data_in_tokens``)."""
+PERSONAL_CLAIMS = ["email", "phone", "emailVerifiedAt", "phoneVerifiedAt"]
 
 
 async def test_signup_response_shape(h: Harness) -> None:
@@ -31,9 +32,7 @@ async def test_signup_response_shape(h: Harness) -> None:
     access = claims(body["accessToken"])
     assert list(access) == ACCESS_CLAIMS
     assert jwt_part(body["accessToken"], 0)["alg"] == "HS256"
-    assert access["email"] == "new.user@example.com"  # trimmed and lower-cased
     assert access["id"] == access["sub"] and access["type"] == "access"
-    assert access["phone"] is None and access["emailVerifiedAt"] is None
     assert access["roles"] == [] and access["tenantId"] is None
     assert access["isMfaEnabled"] is False and access["isMfaVerified"] is False
     refresh = claims(body["refreshToken"])
@@ -45,6 +44,34 @@ async def test_signup_response_shape(h: Harness) -> None:
     assert [e.user_id for e in seen] == [access["sub"]]
     r = await h.client.get("/auth/user", headers=bearer(body["accessToken"]))
     assert r.status_code == 200 and r.json()["email"] == "new.user@example.com"
+
+
+async def test_personal_data_stays_out_of_tokens_unless_configured(
+        make_harness: MakeHarness) -> None:
+    """A token is readable by whoever holds it; the SDK reads sub, sessionId, tenantId and
+    exp only. ``jwt.personal_data_in_tokens`` restores upstream's claims for hosts that
+    read them."""
+    h = await make_harness(phone_auth_enabled=True)
+    r = await h.client.post("/auth/signup", json={"email": "New.User@Example.COM",
+                                                  "phone": "+1 555 0100", "password": PASSWORD})
+    token = r.json()["accessToken"]
+    body = jwt_part(token, 1)
+    assert not set(PERSONAL_CLAIMS) & set(body)
+    assert "new.user" not in str(body) and "5550100" not in str(body)
+    for login in (await h.login("new.user@example.com"), await h.client.post(
+            "/auth/refresh-token", json={"refreshToken": r.json()["refreshToken"]})):
+        assert login.status_code == 200, login.text
+        assert not set(PERSONAL_CLAIMS) & set(claims(login.json()["accessToken"]))
+    # the data is one request away, for the token's holder
+    me = (await h.client.get("/auth/me", headers=bearer(token))).json()
+    assert (me["email"], me["phone"]) == ("new.user@example.com", "+15550100")
+    on = await make_harness(phone_auth_enabled=True, jwt={"personal_data_in_tokens": True})
+    r = await on.client.post("/auth/signup", json={"email": "other@example.com",
+                                                   "phone": "+1 555 0101", "password": PASSWORD})
+    access = claims(r.json()["accessToken"])
+    assert list(access) == [*ACCESS_CLAIMS[:3], *PERSONAL_CLAIMS, *ACCESS_CLAIMS[3:]]
+    assert (access["email"], access["phone"], access["emailVerifiedAt"],
+            access["phoneVerifiedAt"]) == ("other@example.com", "+15550101", None, None)
 
 
 async def test_duplicate_email_case_insensitive(make_harness: MakeHarness) -> None:
@@ -105,7 +132,7 @@ async def test_invalid_email(h: Harness, email: str) -> None:
 
 async def test_password_rules(h: Harness) -> None:
     r = await h.signup(password="short")
-    assert_error(r, 400, "PASSWORD_TOO_SHORT", "Password must be at least 8 characters")
+    assert_error(r, 400, "PASSWORD_TOO_SHORT", "Password must be at least 12 characters")
     r = await h.signup(password="p" * 129)
     assert_error(r, 400, "PASSWORD_TOO_LONG")
     r = await h.signup(password="")
@@ -122,7 +149,8 @@ async def test_phone_signup(make_harness: MakeHarness) -> None:
     h = await make_harness(phone_auth_enabled=True)
     r = await h.client.post("/auth/signup", json={"phone": "+1 555 0100", "password": PASSWORD})
     assert r.status_code == 200, r.text
-    assert claims(r.json()["accessToken"])["phone"] == "+15550100"  # whitespace stripped
+    me = await h.client.get("/auth/me", headers=bearer(r.json()["accessToken"]))
+    assert me.json()["phone"] == "+15550100"  # whitespace stripped
     r = await h.client.post("/auth/signup", json={"phone": "+15550100", "password": PASSWORD})
     assert_error(r, 400, "PHONE_ALREADY_EXISTS", "Phone number already exists in this tenant")
 

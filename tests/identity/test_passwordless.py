@@ -12,7 +12,7 @@ import pytest
 
 from authgate import background
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.helpers import assert_error, claims, count_users, set_user, stored_user, user_id_of
+from tests.helpers import assert_error, count_users, set_user, stored_user, user_id_of
 from tests.servers import SmsSink, SmtpSink
 
 EMAIL = "alice@example.com"
@@ -71,7 +71,8 @@ async def test_email_code_signs_in(make_harness: MakeHarness, smtp_sink: SmtpSin
     assert body["isRequiresMfa"] is False and body["message"] == "Login successful"
     assert (await h.client.get("/auth/user", headers=bearer(body["accessToken"]))).status_code \
         == 200
-    assert claims(body["accessToken"])["emailVerifiedAt"] is not None
+    me = await h.client.get("/auth/me", headers=bearer(body["accessToken"]))
+    assert me.json()["emailVerifiedAt"] is not None
     assert (await stored_user(h.res, uid)).email_verified_at == h.clock.now()
     # Single use.
     assert_error(await _login(h, mail.code), 400, "VERIFICATION_CODE_INVALID", FAILED)

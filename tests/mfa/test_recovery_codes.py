@@ -13,9 +13,11 @@ from authgate.events import Event
 from authgate.mfa import recovery_codes
 from authgate.mfa.models import RecoveryCode
 from tests.conftest import Harness, MakeHarness, bearer
+from tests.helpers import claims
 from tests.mfa.helpers import enable_mfa, enroll, pending_login, signup_token
 
-CODE = re.compile(r"^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$")
+CODE = re.compile(r"^[A-Z2-7]{4}(?:-[A-Z2-7]{4}){5}$")
+"""24 base32 characters in groups of 4: 120 bits (ASVS 2.6.2: at least 112)."""
 
 
 async def _codes(h: Harness, token: str) -> list[str]:
@@ -42,7 +44,7 @@ async def test_generated_codes_format_entropy_and_storage(make_harness: MakeHarn
     token = await signup_token(h)
     codes = await _codes(h, token)
     assert len(codes) == 12 and len(set(codes)) == 12
-    assert all(CODE.match(c) for c in codes)  # 16 base32 chars: 80 bits each
+    assert all(CODE.match(c) for c in codes)  # 24 base32 chars: 120 bits each
     async with h.res.readmaker() as s:
         rows = (await s.execute(select(RecoveryCode))).scalars().all()
     stored = {r.code_hash for r in rows}
@@ -179,7 +181,33 @@ async def test_reset_totp_odd_bodies_are_invalid_codes(make_harness: MakeHarness
 def test_code_generator() -> None:
     codes = {recovery_codes.new_code() for _ in range(500)}
     assert len(codes) == 500 and all(CODE.match(c) for c in codes)
+    assert recovery_codes.CODE_CHARS * 5 >= 112  # bits per code (issue #19 item 14)
+    # every position takes every base32 symbol: no fixed or biased characters
+    for i in range(0, 29, 5):
+        assert {c[i] for c in codes} == set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
     assert recovery_codes.normalise(" abcd-efgh ijkl\tmnop ") == "ABCDEFGHIJKLMNOP"
+    # digits base32 lacks are read as the letters they are mistaken for
+    assert recovery_codes.normalise("0o1i-8b") == "OOIIBB"
+
+
+async def test_codes_typed_with_look_alike_digits_and_old_codes_work(h: Harness) -> None:
+    token, codes = await _mfa_user(h)
+    typed = codes[0].replace("O", "0").replace("I", "1").replace("B", "8").lower()
+    pending = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": typed},
+                            headers=bearer(pending))
+    assert r.status_code == 200, r.text
+    # a code of the earlier 16-character (80-bit) format, issued before the change, still works
+    uid = claims(token)["sub"]
+    old = "ABCD-EFGH-JKLM-NPQR"
+    async with h.res.sessionmaker() as s:
+        s.add(RecoveryCode(user_id=uid, code_hash=recovery_codes.code_hash(h.res, old),
+                           created_at=h.res.clock.now()))
+        await s.commit()
+    pending = (await pending_login(h))["accessToken"]
+    r = await h.client.post("/auth/mfa/verify-recovery-code", json={"code": old},
+                            headers=bearer(pending))
+    assert r.status_code == 200, r.text
 
 
 async def test_verify_recovery_code_is_rate_limited(make_harness: MakeHarness) -> None:

@@ -122,7 +122,6 @@ async def test_sql_and_script_strings_are_stored_verbatim_and_escaped(
     r = await post(h, "/auth/signup", {"email": email, "phone": phone, "password": PASSWORD})
     assert r.status_code == 200, r.text
     token = r.json()["accessToken"]
-    assert claims(token)["email"] == email
     for path in ("/auth/user", "/auth/me"):
         got = await h.client.get(path, headers=bearer(token))
         assert got.headers["content-type"].startswith("application/json")

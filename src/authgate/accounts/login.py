@@ -225,9 +225,10 @@ async def login_password(
     ACCOUNT_LOCKED (429) per ``throttling.rate``: ``client.trust_token`` (the trusted-device
     cookie or header) exempts the owner's known device from the account-wide lock.
     ACCOUNT_INACTIVE is told only to a caller who proved the password. The hash is upgraded
-    when the configured parameters changed (a conditional UPDATE, after verification, so no
-    lock is held while argon2 runs). ``tenant_id`` (checked by the caller) scopes the
-    look-up in isolated mode.
+    (a conditional UPDATE, after verification, so no lock is held while argon2 runs) when
+    the argon2 parameters or the pepper changed, or it was made of the password before
+    Unicode normalisation. ``tenant_id`` (checked by the caller) scopes the look-up in
+    isolated mode.
     """
     scope = user_scope(res.settings, tenant_id) or None
     if phone is not None:  # INVALID_PHONE_FORMAT; one lockout key however it is written
@@ -246,8 +247,8 @@ async def login_password(
     attempt = await rate.begin_password_attempt(  # ACCOUNT_LOCKED (429)
         res, lock_key, ip=client.ip,
         trusted=trust.vouches_for(res, user.id if user else None, client.trust_token))
-    ok = await res.hasher.verify(stored, password)
-    if user is None or not ok:
+    verdict = await res.hasher.check(stored, password)
+    if user is None or not verdict.ok:
         await rate.password_failed(res, attempt)
         await res.events.emit(Event(LOGIN_FAILED, user.id if user else None,
                                     {"identifier": email or phone, "ip": client.ip}))
@@ -255,7 +256,7 @@ async def login_password(
     await rate.password_succeeded(res, attempt)
     if not user.is_active:
         raise AuthError(Code.ACCOUNT_INACTIVE)
-    if stored and res.hasher.needs_rehash(stored):
+    if stored and verdict.rehash:  # parameters, pepper, or a hash from before NFKC
         upgraded = await res.hasher.hash(password)
         async with transaction(res.sessionmaker) as tx:
             await tx.session.execute(

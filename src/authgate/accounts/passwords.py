@@ -6,6 +6,7 @@ from typing import Literal
 
 from sqlalchemy import update
 
+from authgate.crypto.passwords import normalise
 from authgate.errors import AuthError, Code
 from authgate.events import PASSWORD_CHANGED, Event
 from authgate.identity import password_policy
@@ -63,7 +64,7 @@ async def change_password(res: Resources, principal: Principal, current: str, ne
     """
     await rate.enforce(res, "change_password", ip=client.ip if client else None,
                        accounts=[rate.account_subject(res, "user", principal.user.id)])
-    if current == new:
+    if normalise(current) == normalise(new):  # one password however it is typed
         raise AuthError(Code.NEW_PASSWORD_SAME_AS_CURRENT,
                         "New password must be different from the current password")
     async with readonly(res.readmaker) as s:

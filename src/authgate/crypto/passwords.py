@@ -1,14 +1,36 @@
-"""argon2id password hashing, run off the event loop so a login burst never stalls it."""
+"""argon2id password hashing, run off the event loop so a login burst never stalls it.
+
+What is hashed is not the raw string (issue #19, ASVS 2.1.4, 2.4.5):
+
+* **Unicode NFKC** first (``normalise``): the same visible password typed on two keyboards
+  (``"é"`` precomposed or ``"e"`` + combining accent, full-width digits) is one password.
+  Hashes stored before normalisation are verified with the raw string as a fallback, and
+  ``Verdict.rehash`` asks the caller to store the normalised hash. The fallback cannot widen
+  what a new hash accepts: it is tried only for input that NFKC changes, and such a string
+  never equals the (normal) string a new hash was made of.
+* **an optional pepper**: with ``password_hash.pepper_keys`` argon2 hashes
+  ``HMAC-SHA256(pepper, password)`` instead, and the stored string says which pepper
+  (``pepper:<kid>:$argon2id$...``). A database dump alone then cannot be cracked offline.
+  The first key peppers new hashes, every listed key verifies; a hash under another pepper
+  (or none) is upgraded at the owner's next login (``Verdict.rehash``), so a pepper is
+  rotated by putting a new key first and dropping the old one once logins have moved.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import os
 import sys
 import threading
 import time
+import unicodedata
+from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from authgate.crypto import argon2id
 from authgate.crypto.argon2id import Params
@@ -58,6 +80,60 @@ def _hashing_process(owner: int) -> None:
     threading.Thread(target=_watch, name="owner-watch", daemon=True).start()
 
 
+PEPPER_PREFIX = "pepper:"
+
+
+def normalise(password: str) -> str:
+    """The form every password is checked, hashed and verified in: Unicode NFKC."""
+    return unicodedata.normalize("NFKC", password)
+
+
+@dataclass(frozen=True)
+class Pepper:
+    """A secret key mixed into password hashes, named by ``kid`` in the stored string."""
+
+    kid: str
+    key: bytes = b""
+
+    def __repr__(self) -> str:  # never the key
+        return f"Pepper(kid={self.kid!r})"
+
+    def apply(self, password: str) -> str:
+        """What argon2 hashes: HMAC-SHA256 of the password, base64 (44 ASCII characters)."""
+        mac = hmac.new(self.key, password.encode("utf-8"), hashlib.sha256).digest()
+        return base64.b64encode(mac).decode("ascii")
+
+
+def parse_peppers(entries: Sequence[str]) -> tuple[Pepper, ...]:
+    """``"<kid>:<base64 key>"`` entries (key ≥ 16 bytes, kid ``[A-Za-z0-9_-]{1,16}``);
+    ValueError naming the entry's position for a malformed one (never its value)."""
+    peppers: list[Pepper] = []
+    for i, entry in enumerate(entries):
+        kid, sep, encoded = entry.strip().partition(":")
+        try:
+            key = base64.b64decode(encoded, validate=True) if sep else b""
+        except ValueError:
+            key = b""
+        if not (sep and 1 <= len(kid) <= 16 and kid.replace("-", "").replace("_", "").isalnum()
+                and kid.isascii() and len(key) >= 16):
+            raise ValueError(f"pepper key #{i + 1}: expected '<kid>:<base64 key of at least "
+                             "16 bytes>' (kid: letters, digits, '-', '_'; at most 16)")
+        if any(p.kid == kid for p in peppers):
+            raise ValueError(f"pepper key #{i + 1}: kid {kid!r} is listed twice")
+        peppers.append(Pepper(kid, key))
+    return tuple(peppers)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A verification's answer: ``ok``, and ``rehash`` when the stored hash should be
+    replaced by ``hash(password)`` (other argon2 parameters, another pepper or none, or a
+    hash of the un-normalised password)."""
+
+    ok: bool
+    rehash: bool = False
+
+
 # Module-level, so a process pool can run them: they travel by name, with the parameters.
 def _hash(params: Params, password: str) -> str:
     return argon2id.hash_password(params, password)
@@ -77,8 +153,12 @@ class PasswordHasher:
     def __init__(
         self, *, time_cost: int, memory_cost_kib: int, parallelism: int,
         workers: int | None = None, processes: bool = False,
+        peppers: tuple[Pepper, ...] = (),
     ) -> None:
         self._params: Params = (time_cost, memory_cost_kib, parallelism)
+        self._peppers = {p.kid: p for p in peppers}
+        self._pepper = peppers[0] if peppers else None
+        """The pepper of new hashes; the others only verify."""
         # One hash per core at most: each already runs its lanes on threads, and every
         # concurrent hash holds memory_cost of RAM.
         self._workers = workers or min(4, os.cpu_count() or 1)
@@ -86,14 +166,48 @@ class PasswordHasher:
         self._pool = self._new_pool()
         self._dummy = argon2id.decoy(self._params)
 
-    def hash_sync(self, password: str) -> str:
-        return _hash(self._params, password)
+    # the stored string ------------------------------------------------------------------
+    def _seal(self, digest: str) -> str:
+        return digest if self._pepper is None else \
+            f"{PEPPER_PREFIX}{self._pepper.kid}:{digest}"
 
-    def verify_sync(self, stored: str | None, password: str) -> bool:
-        return _verify(self._params, stored or self._dummy, password) and stored is not None
+    def _input(self, password: str) -> str:
+        normal = normalise(password)
+        return normal if self._pepper is None else self._pepper.apply(normal)
+
+    def _open(self, stored: str | None) -> tuple[str, Pepper | None, bool]:
+        """(argon2 string, its pepper, known): an unknown pepper id verifies nothing."""
+        if stored is None:
+            return self._dummy, None, True
+        if not stored.startswith(PEPPER_PREFIX):
+            return stored, None, True
+        kid, _, digest = stored[len(PEPPER_PREFIX):].partition(":")
+        pepper = self._peppers.get(kid)
+        return (digest, pepper, True) if pepper is not None else (self._dummy, None, False)
+
+    def _candidates(self, pepper: Pepper | None, password: str) -> list[str]:
+        """The normalised password, then the raw one when NFKC changed it (hashes made
+        before normalisation), each through the stored hash's pepper."""
+        forms = [normalise(password)]
+        if forms[0] != password:
+            forms.append(password)
+        return forms if pepper is None else [pepper.apply(f) for f in forms]
 
     def needs_rehash(self, stored: str) -> bool:
-        return argon2id.needs_rehash(self._params, stored)
+        """Other argon2 parameters, or another pepper than the current one (or none)."""
+        digest, pepper, known = self._open(stored)
+        if not known or pepper is not self._pepper:
+            return True
+        return argon2id.needs_rehash(self._params, digest)
+
+    # synchronous (start-up, tests) ----------------------------------------------------------
+    def hash_sync(self, password: str) -> str:
+        return self._seal(_hash(self._params, self._input(password)))
+
+    def verify_sync(self, stored: str | None, password: str) -> bool:
+        digest, pepper, known = self._open(stored)
+        ok = any([_verify(self._params, digest, c) for c in self._candidates(pepper, password)])
+        return ok and known and stored is not None
 
     def _new_pool(self) -> Executor:
         """Threads, or (``processes``: an ``authgate serve`` worker) processes of their own.
@@ -124,12 +238,24 @@ class PasswordHasher:
             return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]
 
     async def hash(self, password: str) -> str:
-        return str(await self._run(_hash, self._params, password))
+        """The stored string for ``password`` (normalised, peppered when configured)."""
+        return self._seal(str(await self._run(_hash, self._params, self._input(password))))
+
+    async def check(self, stored: str | None, password: str) -> Verdict:
+        """Verify, and say whether the stored hash should be upgraded. ``stored=None`` (no
+        account, no password) and an unknown pepper verify against a decoy hash, so the
+        work does not tell them apart from a wrong password; both answer not ok."""
+        digest, pepper, known = self._open(stored)
+        for i, candidate in enumerate(self._candidates(pepper, password)):
+            if await self._run(_verify, self._params, digest, candidate) is True:
+                if stored is None or not known:
+                    return Verdict(False)
+                return Verdict(True, rehash=i > 0 or self.needs_rehash(stored))
+        return Verdict(False)
 
     async def verify(self, stored: str | None, password: str) -> bool:
-        """Constant-work check; ``stored=None`` verifies against a dummy and returns False."""
-        ok = await self._run(_verify, self._params, stored or self._dummy, password)
-        return ok is True and stored is not None
+        """``check(...).ok``: for callers that store a new hash anyway (change-password)."""
+        return (await self.check(stored, password)).ok
 
     def close(self) -> None:
         # Processes are stopped and joined here, at the app's shutdown: a server's worker may

@@ -36,7 +36,7 @@ from authgate.delivery.templates import (
     Templates,
 )
 from authgate.errors import AuthError, Code
-from authgate.vocabulary import Channel
+from authgate.vocabulary import Channel, SecurityNotice
 
 __all__ = [
     "Channel", "Delivery", "EmailSender", "HttpSmsSender", "OutboxEmailSender", "OutgoingEmail",
@@ -132,6 +132,16 @@ class Delivery:
             raise ValueError(f"{kind!r} is not an alert")
         rendered = self.templates.alert(kind, app_name=self.app_name, failures=failures,
                                         window=window)
+        await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
+                                            text=rendered.text, html=rendered.html))
+
+
+    async def send_security_notice(self, *, to: str, kind: SecurityNotice, when: str, ip: str,
+                                   device: str) -> None:
+        """Email a security notice (``vocabulary.SECURITY_NOTICES``: no code, what happened,
+        when and from where) to ``to``. Raises DELIVERY_FAILED (502)."""
+        rendered = self.templates.security(kind, app_name=self.app_name, when=when, ip=ip,
+                                           device=device)
         await self.email.send(OutgoingEmail(to=to, subject=rendered.subject,
                                             text=rendered.text, html=rendered.html))
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from string import Template
 from typing import Literal
 
+from authgate.vocabulary import SECURITY_NOTICES, SecurityNotice
+
 Kind = Literal[
     "mfa_code", "email_verification", "phone_verification", "password_reset",
     "passwordless_login", "account_exists", "invitation",
@@ -38,6 +40,9 @@ SMS_KINDS: tuple[Kind, ...] = (
 NOTICE_KINDS: tuple[Kind, ...] = ("account_exists",)
 """Notices carry no code: rendered with an empty ``code`` and ``expires_in``."""
 PLACEHOLDERS = frozenset({"app_name", "code", "expires_in", "expires_minutes"})
+SECURITY_PLACEHOLDERS = frozenset({"app_name", "when", "ip", "device"})
+"""Security notices (``vocabulary.SECURITY_NOTICES``: password changed, MFA off, new
+sign-in, ...) say what happened, when, and from where."""
 AlertKind = Literal["mfa_failures"]
 ALERT_KINDS: tuple[AlertKind, ...] = ("mfa_failures",)
 ALERT_PLACEHOLDERS = frozenset({"app_name", "failures", "window"})
@@ -78,6 +83,12 @@ class Templates:
         self._email: dict[Kind, tuple[Template, Template, Template]] = {}
         self._sms: dict[Kind, Template] = {}
         self._alert: dict[AlertKind, tuple[Template, Template, Template]] = {}
+        self._security: dict[SecurityNotice, tuple[Template, Template, Template]] = {}
+        for notice in SECURITY_NOTICES:
+            subject, body = self._split_subject(notice, self._read(f"email/{notice}.txt"),
+                                                SECURITY_PLACEHOLDERS)
+            self._security[notice] = (subject, body, self._load(
+                f"email/{notice}.html", allowed=SECURITY_PLACEHOLDERS))
         for kind in EMAIL_KINDS:
             subject, body = self._split_subject(kind, self._read(f"email/{kind}.txt"))
             self._email[kind] = (subject, body, self._load(f"email/{kind}.html"))
@@ -148,6 +159,14 @@ class Templates:
         return self._render(self._alert[kind], {
             "app_name": app_name, "failures": str(failures), "window": humanize(window)})
 
+    def security(self, kind: SecurityNotice, *, app_name: str, when: str, ip: str,
+                 device: str) -> RenderedEmail:
+        """Render a security notice, escaped and checked like ``email``."""
+        if kind not in self._security:
+            raise TemplateError(f"no security notice template for {kind}")
+        return self._render(self._security[kind], {
+            "app_name": app_name, "when": when, "ip": ip, "device": device})
+
     @staticmethod
     def _render(parts: tuple[Template, Template, Template],
                 values: dict[str, str]) -> RenderedEmail:
@@ -172,3 +191,6 @@ class Templates:
             self.sms(kind, app_name=app_name, code="000000", expires_in=timedelta(minutes=1))
         for alert in ALERT_KINDS:
             self.alert(alert, app_name=app_name, failures=1, window=timedelta(days=1))
+        for notice in SECURITY_NOTICES:
+            self.security(notice, app_name=app_name, when="1 January 2026 at 00:00 UTC",
+                          ip="192.0.2.1", device="Browser")

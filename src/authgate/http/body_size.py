@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authgate import events
 from authgate.errors import Code
+from authgate.http.deps import request_origin
 from authgate.http.errors import envelope
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
@@ -23,7 +27,9 @@ class BodyGuard:
     """Refuse bodies over ``max_bytes`` (413) and non-JSON bodies (415) under ``prefix``.
 
     An empty body with a JSON content type is fine: the official SDK sends one on bodiless
-    POSTs.
+    POSTs. Requests that may change something (the body methods) get their client bound
+    as the origin of the events they emit (``events.bind_origin``): a look-up made only
+    if an event is emitted; the GET routes (the hot path) emit none and pay nothing.
     """
 
     def __init__(self, app: ASGIApp, *, prefix: str, max_bytes: int) -> None:
@@ -81,9 +87,12 @@ class BodyGuard:
                 started = True
             await send(message)
 
+        bound = events.bind_origin(partial(request_origin, scope))
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
                 await envelope(413, "Request body is too large", Code.PAYLOAD_TOO_LARGE.value)(
                     scope, receive, send)
+        finally:
+            events.unbind_origin(bound)

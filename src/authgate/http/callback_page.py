@@ -55,7 +55,7 @@ def page(message: dict[str, Any], *, origins: list[str], return_to: str | None =
         f"</script><script nonce=\"{nonce}\">{_SCRIPT}</script></body></html>")
     return HTMLResponse(body, status_code=status, headers={
         "Content-Security-Policy": (f"default-src 'none'; script-src 'nonce-{nonce}'; "
-                                    "base-uri 'none'; form-action 'none'"),
+                                    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
         "Pragma": "no-cache",

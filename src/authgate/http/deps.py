@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from authgate.apikeys import keys as apikey_flows
+from authgate import events
 from authgate.authz.check import check
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
@@ -63,6 +65,15 @@ def _trusted(addr: str, proxies: tuple[str, ...]) -> bool:
         except ValueError:
             continue
     return False
+
+
+def request_origin(scope: Scope) -> events.Origin:
+    """The request's client and session, for the events it emits (security log, notices)."""
+    request = Request(scope)
+    principal = scope.get("state", {}).get("principal")  # set by the auth guard
+    return events.Origin(ip=client_ip(get_resources(request), request),
+                         user_agent=request.headers.get("user-agent"),
+                         session_id=principal.session.id if principal is not None else None)
 
 
 def client_meta(request: Request) -> ClientMeta:

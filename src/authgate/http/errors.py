@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from authgate import events
 from authgate.db import database_unavailable
 from authgate.errors import AuthError, Code, ServiceUnavailable
 from authgate.http.no_store import NoStoreJSON
@@ -241,6 +242,23 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return f"{field} {constraint}" if constraint else f"{field}: {err.get('msg', 'is invalid')}"
 
 
+async def _denied(request: Request, exc: AuthError) -> None:
+    """Every refused authentication or authorisation is an ``access.denied`` event (ASVS
+    7.2.2): the security log writes it with the client. Costs nothing on a success."""
+    from authgate.http.deps import request_origin
+
+    res = getattr(request.app.state, "authgate", None)
+    if res is None:
+        return
+    token = events.bind_origin(lambda: request_origin(request.scope))
+    try:
+        await res.events.emit(events.Event(events.ACCESS_DENIED, None, {
+            "reason": exc.code.value, "path": request.url.path[:64],
+            "httpMethod": request.method}))
+    finally:
+        events.unbind_origin(token)
+
+
 def install(app: FastAPI, *, redis_errors: bool = True) -> None:
     """The error envelope for every failure of ``app``. ``redis_errors=False`` (nothing in
     the process uses Redis) leaves out the 503 handler of Redis failures, and with it the
@@ -250,7 +268,10 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
         request.scope[ERROR_CODE_KEY] = exc.code.value  # for the metrics hook, if any
         if isinstance(exc, ServiceUnavailable):
             log.warning("503: %s", exc.message)
-        return auth_error_response(exc, request)
+        response = auth_error_response(exc, request)
+        if response.status_code in (401, 403):
+            await _denied(request, exc)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

@@ -9,6 +9,7 @@ that reaches them, not by every server process.
 from __future__ import annotations
 
 from authgate.config import PasswordPolicySettings
+from authgate.crypto.passwords import normalise
 from authgate.errors import AuthError, Code
 
 _ZXCVBN_MAX = 72  # zxcvbn refuses longer input; the prefix decides the strength anyway
@@ -16,7 +17,9 @@ _ZXCVBN_MAX = 72  # zxcvbn refuses longer input; the prefix decides the strength
 
 def check(policy: PasswordPolicySettings, password: str, *, identifiers: tuple[str, ...] = ()) -> None:
     """Raise AuthError with the rule that failed: PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG,
-    PASSWORD_TOO_COMMON, PASSWORD_CONTAINS_IDENTIFIER or PASSWORD_TOO_WEAK."""
+    PASSWORD_TOO_COMMON, PASSWORD_CONTAINS_IDENTIFIER or PASSWORD_TOO_WEAK. The rules
+    read the NFKC form, the one that is hashed (``crypto.passwords.normalise``)."""
+    password = normalise(password)
     if len(password) < policy.min_length:
         raise AuthError(Code.PASSWORD_TOO_SHORT,
                         f"Password must be at least {policy.min_length} characters")

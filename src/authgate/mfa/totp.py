@@ -31,7 +31,13 @@ from authgate.crypto import totp as rfc6238
 from authgate.crypto.keys import equal, keyed_hash
 from authgate.crypto.secretbox import SecretBox, SecretBoxError
 from authgate.errors import AuthError, Code
-from authgate.events import MFA_DEVICE_ADDED, MFA_DEVICE_REMOVED, MFA_DISABLED, Event
+from authgate.events import (
+    MFA_DEVICE_ADDED,
+    MFA_DEVICE_REMOVED,
+    MFA_DISABLED,
+    MFA_TOTP_REPLAYED,
+    Event,
+)
 from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import policy, recovery_codes
@@ -281,14 +287,20 @@ async def verify_totp_for_user(res: Resources, tx: Tx, user_id: str,
         .order_by(TotpDevice.created_at)
     )).scalars().all()
     p = params(res)
+    replayed: list[str] = []
     for device in devices:
         seed = decrypt_secret(res, device)
         if seed is None:
             continue
         step = rfc6238.verify(seed, code, at=now, params=p)
-        if step is not None and await _advance_step(tx.session, device, step, now,
-                                                    last_used_at=now):
+        if step is None:
+            continue
+        if await _advance_step(tx.session, device, step, now, last_used_at=now):
             return device
+        replayed.append(device.id)  # right code, already used: logged, owner told (2.8.5)
+    for did in replayed:
+        tx.after_commit(lambda d=did: res.events.emit(  # type: ignore[misc]
+            Event(MFA_TOTP_REPLAYED, user_id, {"deviceId": d})))
     return None
 
 

@@ -96,19 +96,18 @@ class Sessions:
 
     # minting ------------------------------------------------------------------------
     def access_claims(self, rec: SessionRecord, user: UserSnapshot) -> dict[str, Any]:
-        return {
-            "id": user.id,
-            "sub": user.id,
-            "sessionId": rec.id,
-            "email": user.email,
-            "phone": user.phone,
-            "emailVerifiedAt": iso_millis(user.email_verified_at),
-            "phoneVerifiedAt": iso_millis(user.phone_verified_at),
-            "roles": rec.data.get("roles", []),
-            "tenantId": rec.tenant_id,
-            "isMfaEnabled": user.is_mfa_enabled or rec.mfa_state != "none",
-            "isMfaVerified": rec.mfa_state == "verified",
-        }
+        """The contract's claims (§5.1), without the personal data unless
+        ``jwt.personal_data_in_tokens`` (issue #19 item 15: a token is readable by anyone
+        holding it; the SDK reads ``sub``, ``sessionId``, ``tenantId``, ``exp`` only)."""
+        claims: dict[str, Any] = {"id": user.id, "sub": user.id, "sessionId": rec.id}
+        if self.res.settings.jwt.personal_data_in_tokens:
+            claims.update(email=user.email, phone=user.phone,
+                          emailVerifiedAt=iso_millis(user.email_verified_at),
+                          phoneVerifiedAt=iso_millis(user.phone_verified_at))
+        claims.update(roles=rec.data.get("roles", []), tenantId=rec.tenant_id,
+                      isMfaEnabled=user.is_mfa_enabled or rec.mfa_state != "none",
+                      isMfaVerified=rec.mfa_state == "verified")
+        return claims
 
     def mint(self, rec: SessionRecord, user: UserSnapshot, now: datetime) -> TokenPair:
         access = self.res.tokens.issue_access(self.access_claims(rec, user), now)
