@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.types import Scope
 
-from authgate.apikeys import keys as apikey_flows
 from authgate import events
+from authgate.apikeys import keys as apikey_flows
 from authgate.authz.check import check
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
