@@ -124,6 +124,7 @@ def _feature_routers() -> list[APIRouter]:
         passkeys,
         password,
         passwordless,
+        sessions,
         social,
         tenants,
         verification,
@@ -133,7 +134,7 @@ def _feature_routers() -> list[APIRouter]:
             mfa_devices.router, tenants.router, admin_routes.router, admin_pages.router,
             passkeys.router, admin_users.router, admin_roles.router, admin_tenants.router,
             admin_permissions.router, admin_blocked_domains.router,
-            social.router]
+            social.router, sessions.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

@@ -20,9 +20,11 @@ EXTENSIONS = {"/auth/admin/totp/setup", "/auth/admin/totp/enable", "/auth/admin/
               "/auth/passkeys/{passkeyId}", "/auth/passkeys/login-options",
               # issue 14: the server-side code flow and the linked identities
               "/auth/oauth/{provider}/start", "/auth/oauth/exchange", "/auth/identities",
-              "/auth/identities/{identityId}"}
+              "/auth/identities/{identityId}",
+              "/auth/sessions", "/auth/sessions/{sessionId}"}  # issue 19 item 4
 """Routes authgate adds on purpose (docs/DIFFERENCES.md): an admin's own two-factor sign-in
-and the admin audit log; passkeys (issue 17); social sign-in (issue 14)."""
+and the admin audit log; passkeys (issue 17); social sign-in (issue 14); the caller's own
+sessions (issue 19 item 4)."""
 NOT_JSON = {
     ("get", "/auth/callback/{provider}"): "text/html",  # the page that posts to its opener
     ("get", "/auth/oauth/{provider}/start"): "redirect",  # 302 to the provider
