@@ -126,7 +126,8 @@ def test_serve_on_localhost_in_development_drops_secure(tmp_path: Path) -> None:
                 {"AUTHGATE_SECURITY__TRUSTED_PROXIES": '["127.0.0.1"]'}):  # TLS ends there
         (tmp_path / "authgate.db").unlink()
         with serving(tmp_path, **env) as (base, log):
-            assert "; secure" in _cookie_login(base)["accessToken"].lower()
+            # Secure, Path=/, no Domain: the names carry __Host- (issue #19 item 10)
+            assert "; secure" in _cookie_login(base)["__Host-accessToken"].lower()
             assert "cookies Secure=True" in log.read_text()
 
 
@@ -134,7 +135,7 @@ def test_serve_in_production_mode(tmp_path: Path) -> None:
     """dev_mode=false: Secure cookies and no API docs, even on localhost."""
     with serving(tmp_path, AUTHGATE_DEV_MODE="false", AUTHGATE_JWT__SECRET=SECRET,
                  AUTHGATE_DELIVERY__SMTP__HOST="127.0.0.1") as (base, log):
-        assert "; secure" in _cookie_login(base)["accessToken"].lower()
+        assert "; secure" in _cookie_login(base)["__Host-accessToken"].lower()
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert httpx.get(f"{base}{path}").status_code == 404
         assert "production mode" in log.read_text()

@@ -163,6 +163,7 @@ def _feature_routers() -> list[APIRouter]:
         passkeys,
         password,
         passwordless,
+        sessions,
         social,
         tenants,
         verification,
@@ -172,7 +173,7 @@ def _feature_routers() -> list[APIRouter]:
             mfa_devices.router, tenants.router, invites.router, admin_routes.router,
             admin_pages.router, passkeys.router, admin_users.router, admin_roles.router,
             admin_tenants.router, admin_permissions.router, admin_blocked_domains.router,
-            social.router, api_keys.router]
+            social.router, api_keys.router, sessions.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

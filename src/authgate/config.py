@@ -83,20 +83,28 @@ class CookieSettings(_Section):
     same_site: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None
     path: str = "/"
-    host_prefix: bool = False
+    host_prefix: bool | Literal["auto"] = "auto"
     """Name every cookie ``__Host-<name>`` (``__Host-accessToken``, ``__Host-nest_auth_csrf``):
     browsers then keep it only if Secure, ``Path=/`` and without ``Domain``, so a sibling
-    subdomain or a plain-HTTP page cannot plant or shadow it. Off by default: clients that
-    read a cookie by name (the CSRF cookie; ``GET /auth/csrf`` answers the prefixed
-    ``cookieName``) must use the new names."""
+    subdomain or a plain-HTTP page cannot plant or shadow it (ASVS 3.4.4). ``auto`` (the
+    default): whenever those three hold. Clients that read a cookie by name (the CSRF
+    cookie; ``GET /auth/csrf`` answers the name in use as ``cookieName``) must use the
+    prefixed names; ``false`` keeps upstream's plain names."""
+
+    @property
+    def prefixed(self) -> bool:
+        """Whether cookie names carry ``__Host-``."""
+        if self.host_prefix == "auto":
+            return self.secure and self.path == "/" and not self.domain
+        return bool(self.host_prefix)
 
     def named(self, name: str) -> str:
         """The name a cookie is set and read under."""
-        return "__Host-" + name if self.host_prefix else name
+        return "__Host-" + name if self.prefixed else name
 
     @model_validator(mode="after")
     def _host_prefix_rules(self) -> CookieSettings:
-        if self.host_prefix and (not self.secure or self.path != "/" or self.domain):
+        if self.host_prefix is True and (not self.secure or self.path != "/" or self.domain):
             raise ValueError("host_prefix needs secure=true, path='/' and no domain")
         return self
 
@@ -113,6 +121,14 @@ class SessionSettings(_Section):
     mfa_pending_lifetime: Duration = timedelta(minutes=10)
     """How long a session may stay MFA-pending, counted from the password step. Refreshing
     does not extend it: its refresh tokens expire at that deadline."""
+    absolute_lifetime: Duration | None = timedelta(days=30)
+    """A session ends this long after its sign-in, however often it is refreshed or used
+    (ASVS 3.3.2; the L2 profile is 12 hours). ``null``: no limit (upstream: every refresh
+    pushes the end by the refresh-token lifetime, forever)."""
+    idle_timeout: Duration | None = None
+    """A session unused for this long ends (ASVS 3.3.2; the L2 profile is 30 minutes).
+    ``null``: the refresh-token lifetime is the only idle limit. Activity is recorded at most
+    every ``touch_interval``, so it must be longer than that."""
     sliding_expiration: bool = False
     touch_interval: Duration = timedelta(minutes=5)
     access_token_type: Literal["header", "cookie"] | None = None
@@ -125,6 +141,12 @@ class SessionSettings(_Section):
     user_cache_ttl: Duration = timedelta(minutes=5)
     """Redis/memory stores keep a user snapshot beside the session so the hot path is one
     round trip; writes to the user invalidate it, the TTL bounds any missed invalidation."""
+
+    @model_validator(mode="after")
+    def _idle_longer_than_touch(self) -> SessionSettings:
+        if self.idle_timeout is not None and self.idle_timeout <= self.touch_interval:
+            raise ValueError("idle_timeout must be longer than touch_interval")
+        return self
 
 
 class TotpSettings(_Section):
@@ -177,7 +199,11 @@ class MfaSettings(_Section):
     recovery_code_count: int = Field(10, ge=1, le=50)
     trusted_device_duration: Duration | None = timedelta(days=30)
     trust_device_storage_name: str = "nest_auth_device_trust"
-    reauth_window: Duration | None = None
+    reauth_window: Duration | None = timedelta(minutes=10)
+    """Step-up (ASVS 3.7.1): turning MFA off, setting up or removing an authenticator,
+    generating recovery codes, resetting TOTP and signing out everywhere need a sign-in (or
+    a completed MFA step) this recent, else 403 ``REAUTH_REQUIRED``. ``null``: no step-up,
+    as upstream."""
     encryption_keys: tuple[SecretStr, ...] = ()
     imported_recovery_code_secret: SecretStr | None = None
     """The secret nest-auth keyed its recovery codes with (its ``mfa.trustedDeviceSecret``,
@@ -415,6 +441,14 @@ class CsrfSettings(_Section):
     cookie_name: str = "nest_auth_csrf"
     header_name: str = "x-csrf-token"
     allowed_origins: tuple[str, ...] = ()
+    """Other origins (``https://app.example.com``) whose pages may make cookie-authenticated
+    writes; the server's own origin always may."""
+    check_origin: bool = True
+    """Refuse cookie-authenticated writes that the browser says come from another site
+    (``Sec-Fetch-Site``), or whose ``Origin``/``Referer`` is neither this server nor listed
+    in ``allowed_origins`` (403 ``CSRF_ORIGIN_REJECTED``), besides the token check.
+    ``false``: upstream's rule (the origin is checked only against a non-empty
+    ``allowed_origins``)."""
 
 
 class SecuritySettings(_Section):

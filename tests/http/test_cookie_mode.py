@@ -165,7 +165,8 @@ async def test_refresh_through_the_cookie(h: Harness) -> None:
     nxt = set_cookies(r)
     assert nxt["refreshToken"]["value"] != first["refreshToken"]["value"]
     assert nxt["accessToken"]["value"] != first["accessToken"]["value"]
-    assert nxt["nest_auth_csrf"]["value"] == first["nest_auth_csrf"]["value"]  # kept
+    # a fresh CSRF token at every token write (issue #19 item 9), bound to the same session
+    assert nxt["nest_auth_csrf"]["value"] != first["nest_auth_csrf"]["value"]
     assert (await h.client.get("/auth/user")).status_code == 200
     # a body token still wins over the cookie (and is rotated in cookie mode too)
     r = await h.client.post("/auth/refresh-token", headers=COOKIE,
@@ -242,9 +243,9 @@ async def test_cookies_are_secure_by_default(make_harness: MakeHarness) -> None:
     await h.signup()
     c = set_cookies(await _cookie_login(h, rememberMe=False))
     for name in ("accessToken", "refreshToken", "nest_auth_remember", "nest_auth_csrf"):
-        assert "secure" in c[name], name
+        assert "secure" in c[f"__Host-{name}"], name
     csrf = set_cookies(await h.client.get("/auth/csrf"))
-    assert "secure" in csrf["nest_auth_csrf"]
+    assert "secure" in csrf["__Host-nest_auth_csrf"]
     off = await make_harness(session=PLAIN_HTTP)
     await off.signup("bob@example.com")
     c = set_cookies(await off.client.post("/auth/login", headers=COOKIE, json={
@@ -277,6 +278,30 @@ async def test_host_prefix_switch(make_harness: MakeHarness) -> None:
     h.client.cookies.clear()
     h.client.cookies.set("accessToken", access)
     assert_error(await h.client.get("/auth/user"), 401, "NO_AUTH_PROVIDED")
+
+
+async def test_host_prefix_by_default_where_browsers_allow_it(make_harness: MakeHarness) -> None:
+    """Issue 19 item 10: ``host_prefix: auto`` (the default) names the cookies ``__Host-…``
+    whenever they are Secure with Path=/ and no Domain; plain names otherwise, and with
+    ``host_prefix: false`` (the compatibility switch for clients reading upstream's names)."""
+    names = ("accessToken", "refreshToken", "nest_auth_remember", "nest_auth_csrf")
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "__Host-"),
+        ({"cookie": {"host_prefix": False}}, ""),
+        (PLAIN_HTTP, ""),
+        ({"cookie": {"domain": "example.com"}}, ""),
+        ({"cookie": {"path": "/app"}}, ""),
+    ]
+    for i, (session, prefix) in enumerate(cases):
+        h = await make_harness(session=session)
+        email = f"u{i}@example.com"
+        await h.signup(email)
+        r = await h.client.post("/auth/login", headers=COOKIE, json={
+            "providerName": "email", "credentials": {**CREDS, "email": email},
+            "rememberMe": False})
+        assert set(set_cookies(r)) == {prefix + n for n in names}, session
+        body = (await h.client.get("/auth/csrf")).json()
+        assert body["cookieName"] == prefix + "nest_auth_csrf"
 
 
 def test_host_prefix_needs_secure_root_path_and_no_domain() -> None:

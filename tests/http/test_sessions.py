@@ -40,7 +40,7 @@ async def test_logout_revokes_immediately(make_harness: MakeHarness, storage: st
     r = await h.client.post("/auth/logout", headers=bearer(access))
     assert r.status_code == 200 and r.json() == {"message": "Logged out successfully"}
     cleared = set_cookies(r)
-    for name in ("accessToken", "refreshToken"):  # cleared even in header mode
+    for name in ("__Host-accessToken", "__Host-refreshToken"):  # cleared even in header mode
         assert cleared[name]["value"] == "" and cleared[name]["max-age"] == "0"
         assert cleared[name]["path"] == "/"
     assert_error(await h.client.get("/auth/user", headers=bearer(access)),
@@ -59,7 +59,7 @@ async def test_logout_all_revokes_every_session(make_harness: MakeHarness, stora
     r = await h.client.post("/auth/logout-all", headers=bearer(mine[1]))
     assert r.status_code == 200
     assert r.json() == {"message": "Logged out from all devices successfully"}
-    assert set_cookies(r)["accessToken"]["max-age"] == "0"
+    assert set_cookies(r)["__Host-accessToken"]["max-age"] == "0"
     for token in mine:  # the caller's own session included
         assert_error(await h.client.get("/auth/user", headers=bearer(token)),
                      401, "SESSION_NOT_FOUND")

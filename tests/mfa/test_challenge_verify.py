@@ -251,11 +251,12 @@ async def test_concurrent_verification_of_one_code_one_success(
     await _challenge(h, pending)
     code = smtp_sink.last_code(EMAIL)
     results = await asyncio.gather(*(_verify(h, pending, code) for _ in range(3)))
-    statuses = sorted(r.status_code for r in results)
-    assert statuses == [200, 400, 400], [r.text for r in results]
-    for r in results:
-        if r.status_code == 400:
-            assert r.json()["code"] == "VERIFICATION_CODE_INVALID"
+    assert sorted(r.status_code for r in results)[0] == 200, [r.text for r in results]
+    # the losers find the code spent, or (past the winner's step) their pending token
+    # retired (issue #19 item 3): never a second success
+    losers = sorted((r.status_code, r.json()["code"]) for r in results if r.status_code != 200)
+    assert len(losers) == 2, [r.text for r in results]
+    assert set(losers) <= {(400, "VERIFICATION_CODE_INVALID"), (401, "INVALID_TOKEN")}, losers
 
 
 async def test_delivery_failure_is_502_and_leaves_no_code(make_harness: MakeHarness,
@@ -397,7 +398,7 @@ async def test_cookie_mode_verify_sets_cookies(make_harness: MakeHarness,
     assert r.status_code == 200, r.text
     assert r.json() == {"isRequiresMfa": False, "message": "2FA verification successful"}
     names = {c.split("=", 1)[0] for c in r.headers.get_list("set-cookie")}
-    assert {"accessToken", "refreshToken"} <= names
+    assert {"__Host-accessToken", "__Host-refreshToken", "__Host-nest_auth_csrf"} <= names
 
 
 async def test_totp_through_verify(make_harness: MakeHarness, smtp_sink: SmtpSink) -> None:
@@ -417,7 +418,11 @@ async def test_totp_through_verify(make_harness: MakeHarness, smtp_sink: SmtpSin
     r = await _verify(h, pending, code, "totp")
     assert r.status_code == 200, r.text
     assert claims(r.json()["accessToken"])["isMfaVerified"] is True
-    assert_error(await _verify(h, pending, code, "totp"), 401, "MFA_CODE_INVALID")  # replay
+    # the pending token is retired by the step (issue #19 item 3) ...
+    assert_error(await _verify(h, pending, code, "totp"), 401, "INVALID_TOKEN")
+    # ... and the code is spent for another pending session too (replay)
+    again = (await _pending(h))["accessToken"]
+    assert_error(await _verify(h, again, code, "totp"), 401, "MFA_CODE_INVALID")
 
 
 async def test_totp_misses_share_the_user_limit(make_harness: MakeHarness,

@@ -298,6 +298,24 @@ async def test_removing_the_last_factor_turns_mfa_off_and_needs_step_up(
     assert (await stored_user(h.res, u.id)).is_mfa_enabled is False
 
 
+async def test_registering_needs_step_up(make_harness: MakeHarness) -> None:
+    """Issue #19 item 5: a new factor outlives the token that enrolled it, so a stolen,
+    older token cannot add its own passkey (default window: 10 minutes)."""
+    h = await _app(make_harness)
+    u = await h.make_user(verified=True, tokens=True)
+    assert u.access_token is not None
+    auth = SoftAuthenticator(ORIGIN)
+    options = await _options(h, u.access_token)  # within the window
+    h.clock.advance(timedelta(minutes=11))
+    r = await h.client.post("/auth/passkeys/register-options", headers=bearer(u.access_token))
+    assert_error(r, 403, "REAUTH_REQUIRED")
+    r = await h.client.post("/auth/passkeys/register", headers=bearer(u.access_token),
+                            json={"credential": auth.create(options)})
+    assert_error(r, 403, "REAUTH_REQUIRED")
+    r = await h.client.get("/auth/passkeys", headers=bearer(u.access_token))
+    assert r.status_code == 200 and r.json() == []
+
+
 async def test_passkeys_off_by_default(h: Harness) -> None:
     token = await h.session_token()
     for method, path in (("POST", "/auth/passkeys/register-options"),

@@ -73,17 +73,18 @@ async def test_cookie_mode_sets_and_reads_the_trust_cookie(h: Harness) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"isRequiresMfa": False,
                         "message": "Recovery code verification successful"}
-    set_cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith(f"{TRUST}=")]
+    cookie = f"__Host-{TRUST}"  # Secure, Path=/, no Domain: the prefixed name (issue #19)
+    set_cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith(f"{cookie}=")]
     assert len(set_cookie) == 1
     assert "HttpOnly" in set_cookie[0] and f"Max-Age={30 * 86400}" in set_cookie[0]
     trust = set_cookie[0].split(";")[0].split("=", 1)[1]
     h.client.cookies.clear()
-    body = await pending_login(h, headers={"Cookie": f"{TRUST}={trust}"})
+    body = await pending_login(h, headers={"Cookie": f"{cookie}={trust}"})
     assert body["isRequiresMfa"] is False
     # The cookie wins over the header.
-    body = await pending_login(h, headers={"Cookie": f"{TRUST}={trust}", TRUST: "bogus"})
+    body = await pending_login(h, headers={"Cookie": f"{cookie}={trust}", TRUST: "bogus"})
     assert body["isRequiresMfa"] is False
-    body = await pending_login(h, headers={"Cookie": f"{TRUST}=bogus", TRUST: trust})
+    body = await pending_login(h, headers={"Cookie": f"{cookie}=bogus", TRUST: trust})
     assert body["isRequiresMfa"] is True
 
 

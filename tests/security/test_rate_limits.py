@@ -361,8 +361,8 @@ async def test_strangers_cannot_lock_the_owners_trusted_device(make_harness: Mak
         "providerName": "email", "credentials": {"email": "alice@example.com",
                                                  "password": PASSWORD}})
     assert r.status_code == 200, r.text
-    h.client.cookies.set(h.settings.mfa.trust_device_storage_name,
-                         device[h.settings.mfa.trust_device_storage_name])
+    name = h.settings.mfa.trust_device_storage_name
+    h.client.cookies.set(h.settings.session.cookie.named(name), device[name])
     try:
         assert (await login(h, password=PASSWORD, ip="198.51.100.1")).status_code == 200
         # ...but it is still limited on its own counter

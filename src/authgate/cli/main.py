@@ -119,7 +119,7 @@ def _announce_mode(settings: Settings, host: str) -> None:
         return
     reason = "dev_mode=true" if settings.dev_mode else "embedded SQLite, no Redis"
     cookie = settings.session.cookie
-    cookie_set = "secure" in cookie.model_fields_set or cookie.host_prefix
+    cookie_set = "secure" in cookie.model_fields_set or cookie.host_prefix is True
     behind_proxy = bool(settings.security.trusted_proxies)  # TLS may end there: keep Secure
     if _is_loopback(host) and not cookie_set and not behind_proxy:
         os.environ["AUTHGATE_SESSION__COOKIE__SECURE"] = "false"  # the workers re-read it

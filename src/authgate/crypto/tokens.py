@@ -106,6 +106,17 @@ class TokenCodec:
             raise AuthError(Code.TOKEN_EXPIRED)
         return dict(claims)
 
+    def authentic_access(self, token: str, now: datetime) -> dict[str, Any]:
+        """Claims of an access token that this server signed (signature, algorithm,
+        issuer, audience, shapes, ``iat``), expired or not: enough to name the session a
+        logout ends, never to authorise anything. AuthError INVALID_TOKEN otherwise."""
+        if not token or len(token) > MAX_TOKEN_BYTES:
+            raise AuthError(Code.INVALID_TOKEN)
+        claims = self._verified.get(token) or self._verify_access(token)
+        if not _times_ok(claims, now.timestamp()):
+            raise AuthError(Code.INVALID_TOKEN)
+        return dict(claims)
+
     def _verify_access(self, token: str) -> dict[str, Any]:
         """Signature, algorithm, audience, issuer and claim shapes (not the clock)."""
         try:

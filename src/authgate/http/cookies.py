@@ -9,7 +9,6 @@ readable cookie ``nest_auth_active_account`` says which one requests use; the pl
 from __future__ import annotations
 
 import re
-import secrets
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -102,10 +101,6 @@ def account_refresh_cookies(settings: Settings, request: Request) -> list[tuple[
     return found
 
 
-def new_csrf_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def write_tokens(
     settings: Settings,
     request: Request,
@@ -115,11 +110,13 @@ def write_tokens(
     refresh: str,
     trust: str | None,
     remember_me: bool | None,
+    csrf_token: str | None,
     account: str = "",
 ) -> None:
     """Set the token cookies; ``remember_me=False`` makes them session cookies. In
     multi-account mode they are named after ``account`` (the user id), which becomes the
-    active account."""
+    active account. ``csrf_token``: the fresh CSRF token bound to the new pair's session
+    (``http.csrf``), written whenever CSRF is on, never the one the request brought."""
     if remember_me is None:
         remember_me = request.cookies.get(cookie_name(settings, REMEMBER_COOKIE)) != "0"
     jwt = settings.jwt
@@ -138,10 +135,8 @@ def write_tokens(
     if trust is not None and settings.mfa.trusted_device_duration is not None:
         _set(settings, response, settings.mfa.trust_device_storage_name, trust,
              int(settings.mfa.trusted_device_duration.total_seconds()))
-    csrf = settings.security.csrf
-    if csrf.enabled:
-        token = request.cookies.get(cookie_name(settings, csrf.cookie_name)) or new_csrf_token()
-        _set(settings, response, csrf.cookie_name, token,
+    if settings.security.csrf.enabled and csrf_token is not None:
+        _set(settings, response, settings.security.csrf.cookie_name, csrf_token,
              int(jwt.refresh_token_expires_in.total_seconds()), httponly=False)
 
 

@@ -16,13 +16,12 @@ from starlette.types import Scope
 from authgate import events
 from authgate.apikeys import keys as apikey_flows
 from authgate.authz.check import check
-from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import access_cookie, cookie_name, trust_token
+from authgate.http import csrf
+from authgate.http.cookies import access_cookie, refresh_cookie, trust_token
 from authgate.resources import Resources
+from authgate.sessions.records import SessionRecord
 from authgate.sessions.service import ClientMeta, Principal, Sessions
-
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_resources(request: Request) -> Resources:
@@ -123,24 +122,6 @@ async def _api_key_principal(res: Resources, value: str, *, accepted: bool) -> P
     return await apikey_flows.authenticate(res, value)
 
 
-def check_csrf(res: Resources, request: Request) -> None:
-    """Double-submit check for cookie-authenticated, state-changing requests."""
-    csrf = res.settings.security.csrf
-    if not csrf.enabled or request.method in _SAFE_METHODS:
-        return
-    if csrf.allowed_origins:
-        origin = request.headers.get("origin")
-        if origin is None and (ref := request.headers.get("referer")):
-            parts = ref.split("/")
-            origin = "/".join(parts[:3]) if len(parts) >= 3 else None
-        if origin is not None and origin not in csrf.allowed_origins:
-            raise AuthError(Code.CSRF_ORIGIN_REJECTED)
-    header = request.headers.get(csrf.header_name, "")
-    cookie = request.cookies.get(cookie_name(res.settings, csrf.cookie_name), "")
-    if not header or not cookie or not equal(header, cookie):
-        raise AuthError(Code.CSRF_TOKEN_INVALID)
-
-
 def guard(
     *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False,
     api_keys: bool = False,
@@ -160,8 +141,10 @@ def guard(
             principal = await _api_key_principal(res, token, accepted=accept_keys)
         else:
             if source == "cookie":
-                check_csrf(res, request)
+                csrf.check_request(res, request)
             principal = await Sessions(res).authenticate(token, allow_mfa_pending=mfa_pending)
+            if source == "cookie":
+                csrf.check_bound(res, request, principal.session.id)
         user = principal.user
         if (not must_change and res.settings.enforce_must_change_password
                 and user.must_change_password):
@@ -175,22 +158,37 @@ def guard(
     return _principal
 
 
-async def optional_principal(request: Request) -> Principal | None:
-    """For logout: any failure past the CSRF check degrades to anonymous."""
-    res = get_resources(request)
+async def logout_target(res: Resources, request: Request,
+                        body_refresh: str | None) -> SessionRecord | None:
+    """The session ``POST /auth/logout`` ends (ASVS 3.3.1): the one the access token names,
+    expired or not as long as this server signed it, else the one the refresh token (body,
+    then cookie) names. Cookie credentials pass the CSRF checks first (a failure there is
+    the one error logout answers); any other failure means there is nothing to end."""
+    sessions = Sessions(res)
     try:
         found = extract_token(res, request)
     except AuthError:
+        found = None
+    if found is not None and found[1] != "apikey":  # a key names no session
+        token, source = found
+        if source == "cookie":
+            csrf.check_request(res, request)
+        rec = await sessions.named_by_access(token)
+        if rec is not None:
+            if source == "cookie":
+                csrf.check_bound(res, request, rec.id)
+            return rec
+    if body_refresh:
+        return await sessions.named_by_refresh(body_refresh)
+    cookie = (refresh_cookie(res.settings, request)  # the active account's first
+              if res.settings.session.access_token_type != "header" else None)
+    if not cookie:
         return None
-    if found is None or found[1] == "apikey":
-        return None
-    token, source = found
-    if source == "cookie":
-        check_csrf(res, request)
-    try:
-        return await Sessions(res).authenticate(token, allow_mfa_pending=True)
-    except AuthError:
-        return None
+    csrf.check_request(res, request)
+    rec = await sessions.named_by_refresh(cookie)
+    if rec is not None:
+        csrf.check_bound(res, request, rec.id)
+    return rec
 
 
 def require(
@@ -238,4 +236,3 @@ MfaCompleted = Annotated[Principal, Depends(guard(must_change=True, unverified_e
 """MFA completed; allowed while a password change is forced or the email is unverified."""
 MfaCompletedNoForcedChange = Annotated[Principal, Depends(guard(unverified_email=True))]
 """MFA completed and no password change forced; allowed with an unverified email."""
-MaybeAuthed = Annotated[Principal | None, Depends(optional_principal)]

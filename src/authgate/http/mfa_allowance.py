@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import Depends, Request
 
 from authgate.errors import AuthError
-from authgate.http.deps import check_csrf, client_ip, extract_token, get_resources
+from authgate.http.csrf import check_request
+from authgate.http.deps import client_ip, extract_token, get_resources
 from authgate.mfa import attempt_budget
 
 
@@ -28,7 +29,7 @@ async def _mfa_allowance(request: Request) -> None:
         if found is None:
             return
         if found[1] == "cookie":
-            check_csrf(res, request)  # a forged request must not spend the session's tries
+            check_request(res, request)  # a forged request must not spend the session's tries
         claims = res.tokens.decode_access(found[0], res.clock.now())
     except AuthError:
         return

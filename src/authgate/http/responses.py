@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authgate.http import cookies
+from authgate.http import cookies, csrf
 from authgate.http.schemas import AuthOut, respond
 from authgate.identity.snapshot import UserSnapshot
 from authgate.resources import Resources
@@ -44,6 +44,6 @@ def auth_response(
         cookies.write_tokens(
             res.settings, request, response, access=tokens.access_token,
             refresh=tokens.refresh_token, trust=trust_token, remember_me=remember_me,
-            account=tokens.user_id,
+            csrf_token=csrf.mint(res, tokens.session_id or None), account=tokens.user_id,
         )
     return response

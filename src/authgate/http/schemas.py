@@ -119,6 +119,12 @@ class RefreshIn(_In):
     refreshToken: StrictStr | None = None
 
 
+class LogoutIn(_In):
+    refreshToken: StrictStr | None = Field(
+        None, description="Ends the session this refresh token belongs to when the access "
+        "token is missing or unusable (cookie mode: the refresh-token cookie does this)")
+
+
 class ToggleMfaIn(_In):
     enabled: StrictBool
 
@@ -210,6 +216,26 @@ class VerifySessionOut(_Out):
     valid: bool
     userId: str
     expiresAt: str
+
+
+class SessionOut(_Out):
+    """One of the caller's sessions (the admin console's Session shape, plus whether it is
+    the caller's own and whether its second factor is still owed)."""
+
+    id: str
+    deviceName: str | None
+    userAgent: str | None
+    ipAddress: str | None
+    createdAt: str
+    lastActive: str = Field(description="Activity is recorded on refresh and, with "
+                            "session.idle_timeout or sliding expiration, every touch_interval")
+    expiresAt: str
+    isCurrent: bool
+    isMfaPending: bool
+
+
+class SessionsOut(_Out):
+    data: list[SessionOut]
 
 
 class CsrfOut(_Out):

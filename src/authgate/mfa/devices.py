@@ -20,6 +20,8 @@ def _require_mfa(res: Resources) -> None:
 
 async def begin_totp_setup(res: Resources, principal: Principal, *, label: str | None,
                            device_name: str | None) -> totp.TotpSetup:
+    """Raises REAUTH_REQUIRED (an authenticator outlives the token that enrolled it)."""
+    require_recent_auth(res, principal)
     async with transaction(res.sessionmaker) as tx:
         return await totp.begin_setup(res, tx, principal.user, label=label,
                                       device_name=device_name)
@@ -27,6 +29,8 @@ async def begin_totp_setup(res: Resources, principal: Principal, *, label: str |
 
 async def confirm_totp_setup(res: Resources, principal: Principal, *, secret: str,
                              code: str) -> None:
+    """Raises REAUTH_REQUIRED, then the code errors."""
+    require_recent_auth(res, principal)
     async with transaction(res.sessionmaker) as tx:
         await totp.confirm_setup(res, tx, principal.user.id, secret=secret, code=code)
 

@@ -23,9 +23,9 @@ The rules, written once here:
   user (passwordless), by its id alone with the response's user handle bound to its owner:
   another account's credential never signs anyone in.
 * Registering, listing and renaming need a completed MFA step, except the enrolment
-  exception authenticator set-up has (``mfa.totp.check_enrollment_allowed``); removal also
-  needs the step-up window (``mfa.reauth_window``), and removing the last usable factor
-  turns the account's MFA flag off, as for authenticator apps.
+  exception authenticator set-up has (``mfa.totp.check_enrollment_allowed``); registering
+  and removal also need the step-up window (``mfa.reauth_window``), and removing the last
+  usable factor turns the account's MFA flag off, as for authenticator apps.
 """
 
 from __future__ import annotations
@@ -215,7 +215,8 @@ def _options(opts: Any) -> dict[str, Any]:
 
 async def registration_options(res: Resources, principal: Principal) -> dict[str, Any]:
     """``PublicKeyCredentialCreationOptions`` (JSON) for the caller; the challenge is bound
-    to the caller and this session. Raises PASSKEYS_NOT_ENABLED, PASSKEY_LIMIT_REACHED."""
+    to the caller and this session. Raises PASSKEYS_NOT_ENABLED, REAUTH_REQUIRED (a new
+    factor outlives the token that enrolled it: issue #19 item 5), PASSKEY_LIMIT_REACHED."""
     from webauthn import generate_registration_options
     from webauthn.helpers.structs import (
         AttestationConveyancePreference,
@@ -225,6 +226,7 @@ async def registration_options(res: Resources, principal: Principal) -> dict[str
     )
 
     require_enabled(res)
+    require_recent_auth(res, principal)
     user = principal.user
     cfg = res.settings.webauthn
     rows = await _rows(res, user.id)
@@ -252,12 +254,14 @@ def _clean_name(name: str | None, fallback: str) -> str:
 async def register(res: Resources, principal: Principal, raw: object,
                    name: str | None) -> Passkey:
     """Verify a registration response against the challenge this session was given and
-    store the credential. Raises PASSKEYS_NOT_ENABLED, PASSKEY_CHALLENGE_INVALID,
-    PASSKEY_REGISTRATION_FAILED, PASSKEY_ALREADY_REGISTERED, PASSKEY_LIMIT_REACHED."""
+    store the credential. Raises PASSKEYS_NOT_ENABLED, REAUTH_REQUIRED,
+    PASSKEY_CHALLENGE_INVALID, PASSKEY_REGISTRATION_FAILED, PASSKEY_ALREADY_REGISTERED,
+    PASSKEY_LIMIT_REACHED."""
     from webauthn import verify_registration_response
     from webauthn.helpers import bytes_to_base64url
 
     require_enabled(res)
+    require_recent_auth(res, principal)
     failure = Code.PASSKEY_REGISTRATION_FAILED
     user = principal.user
     credential = parse_credential(raw, failure)

@@ -8,6 +8,15 @@ have their own small cap (``session.max_pending_sessions_per_user``, the oldest 
 makes room) and never count toward or evict from ``session.max_sessions_per_user``: a
 password alone cannot sign the owner out. A pending session takes a place among the others
 only when its second factor is given (``complete_mfa``).
+
+Every session also ends ``session.absolute_lifetime`` after its sign-in (``created_at``) and,
+with ``session.idle_timeout``, that long after its last recorded activity (``last_active``,
+written at most every ``touch_interval``). Both are folded into the record's ``expires_at``
+whenever it is written (so the stores' own expiry, the per-user caps and the session list
+see them) and checked again from the record's own times on the hot path (rows stored under
+older settings; no extra look-up). Tokens minted before the MFA step stop working once it is
+completed: the record says ``verified``, their ``isMfaVerified`` claim says otherwise
+(ASVS 3.2.1).
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from authgate.tx import readonly
 
 log = logging.getLogger("authgate.sessions")
 
+_MFA_GENERATION = "mfa_generation"
+"""Key in a session's ``data``: the generation its last completed MFA step started."""
+
 
 @dataclass(frozen=True, slots=True)
 class ClientMeta:
@@ -45,6 +57,8 @@ class TokenPair:
     refresh_token: str
     user_id: str = ""
     """Whose tokens (multi-account cookies are named after the user)."""
+    session_id: str = ""
+    """The session the pair belongs to (the CSRF token written beside it is bound to it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +102,43 @@ class Sessions:
         self._refresh_ttl: timedelta = res.settings.jwt.refresh_token_expires_in
         self._grace: timedelta = res.settings.jwt.refresh_reuse_grace
         self._pending_ttl: timedelta = res.settings.session.mfa_pending_lifetime
+        self._absolute: timedelta | None = res.settings.session.absolute_lifetime
+        self._idle: timedelta | None = res.settings.session.idle_timeout
 
     def pending_deadline(self, rec: SessionRecord) -> datetime:
         """When an MFA-pending session ends, whatever its refreshes (whole seconds, like the
         tokens' ``exp``)."""
         return _whole_seconds(rec.created_at) + self._pending_ttl
+
+    def absolute_deadline(self, created_at: datetime) -> datetime | None:
+        """When a session signed in at ``created_at`` ends whatever its refreshes."""
+        return None if self._absolute is None else _whole_seconds(created_at) + self._absolute
+
+    def _capped(self, expires: datetime, *, created_at: datetime,
+                last_active: datetime) -> datetime:
+        """``expires`` no later than the absolute deadline and the idle deadline."""
+        absolute = self.absolute_deadline(created_at)
+        if absolute is not None:
+            expires = min(expires, absolute)
+        if self._idle is not None:
+            expires = min(expires, last_active + self._idle)
+        return expires
+
+    def timed_out(self, rec: SessionRecord, now: datetime) -> bool:
+        """Past the absolute lifetime or idle for too long, from the record's own times
+        (also for records written before a shorter setting)."""
+        absolute = self.absolute_deadline(rec.created_at)
+        if absolute is not None and now >= absolute:
+            return True
+        return self._idle is not None and now - rec.last_active >= self._idle
+
+    def _refresh_cap(self, rec: SessionRecord) -> datetime | None:
+        """What a refresh token's ``exp`` may not pass: the pending deadline, the absolute
+        one (not the idle one: activity moves it without minting tokens)."""
+        caps = [d for d in (self.absolute_deadline(rec.created_at),
+                            rec.expires_at if rec.mfa_state == "pending" else None)
+                if d is not None]
+        return min(caps) if caps else None
 
     # minting ------------------------------------------------------------------------
     def access_claims(self, rec: SessionRecord, user: UserSnapshot) -> dict[str, Any]:
@@ -113,10 +159,9 @@ class Sessions:
         access = self.res.tokens.issue_access(self.access_claims(rec, user), now)
         refresh = self.res.tokens.issue_refresh(
             user_id=user.id, session_id=rec.id, generation=rec.generation,
-            issued_at=rec.rotated_at,
-            expires_at=rec.expires_at if rec.mfa_state == "pending" else None,
+            issued_at=rec.rotated_at, expires_at=self._refresh_cap(rec),
         )
-        return TokenPair(access, refresh, user.id)
+        return TokenPair(access, refresh, user.id, rec.id)
 
     # start --------------------------------------------------------------------------
     async def start(
@@ -137,6 +182,7 @@ class Sessions:
         expires = issued + self._refresh_ttl
         if mfa_state == "pending":
             expires = min(expires, issued + self._pending_ttl)
+        expires = self._capped(expires, created_at=now, last_active=now)
         rec = SessionRecord(
             id=new_id(),
             user_id=user.id,
@@ -201,13 +247,28 @@ class Sessions:
                 raise AuthError(Code.SESSION_NOT_FOUND)
             if not allow_mfa_pending:
                 raise AuthError(Code.MFA_REQUIRED)
+        elif rec.mfa_state == "verified" and claims.get("isMfaVerified") is not True:
+            # minted before the second factor was given: the MFA step retired it
+            raise AuthError(Code.INVALID_TOKEN)
+        if self.timed_out(rec, now):
+            await self.res.store.delete(rec.id)
+            raise AuthError(Code.SESSION_NOT_FOUND)
         cfg = self.res.settings.session
-        if (cfg.sliding_expiration and rec.mfa_state != "pending"
+        if ((cfg.sliding_expiration or self._idle is not None) and rec.mfa_state != "pending"
                 and now - rec.last_active >= cfg.touch_interval):
-            await self.res.store.update(
-                rec.id, {"last_active": now, "expires_at": now + self._refresh_ttl}
-            )
+            rec = await self._touch(rec, now)
         return Principal(session=rec, user=user, claims=claims)
+
+    async def _touch(self, rec: SessionRecord, now: datetime) -> SessionRecord:
+        """Record activity (at most every ``touch_interval``): it moves the idle deadline
+        and, with sliding expiration, the refresh-lifetime one; never the absolute one."""
+        base = (now if self.res.settings.session.sliding_expiration
+                else _whole_seconds(rec.rotated_at))
+        changes = {"last_active": now,
+                   "expires_at": self._capped(base + self._refresh_ttl,
+                                              created_at=rec.created_at, last_active=now)}
+        await self.res.store.update(rec.id, changes)
+        return rec.with_changes(**changes)
 
     # refresh ------------------------------------------------------------------------
     async def refresh(self, token: str) -> tuple[SessionRecord, UserSnapshot, TokenPair]:
@@ -224,7 +285,7 @@ class Sessions:
                 raise AuthError(Code.USER_NOT_FOUND)
             raise AuthError(Code.SESSION_NOT_FOUND)
         pending = rec.mfa_state == "pending"
-        if pending and now >= self.pending_deadline(rec):
+        if (pending and now >= self.pending_deadline(rec)) or self.timed_out(rec, now):
             await store.delete(rec.id)  # stored before a shorter setting; its time is up
             raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
         user = await load_user_snapshot(self.res.db, rec.user_id)
@@ -236,6 +297,7 @@ class Sessions:
             expires = issued + self._refresh_ttl
             if pending:  # refreshed only within its deadline, never past it
                 expires = min(expires, self.pending_deadline(rec))
+            expires = self._capped(expires, created_at=rec.created_at, last_active=now)
             # role and permission changes reach a session at its next refresh at the latest
             async with readonly(self.res.readmaker) as s:
                 held = await grants(s, rec.user_id, rec.tenant_id)
@@ -252,6 +314,12 @@ class Sessions:
                 raise AuthError(Code.SESSION_NOT_FOUND)
             rec = fresh
         if claims.generation == rec.generation - 1 and now - rec.rotated_at <= self._grace:
+            if rec.data.get(_MFA_GENERATION) == rec.generation:
+                # the last rotation was the MFA step: a token minted before it gets no
+                # share of the verified successor, and the session (whose owner holds the
+                # new pair) lives on
+                raise AuthError(Code.REFRESH_TOKEN_INVALID,
+                                "Refresh token is no longer valid (rotated or replayed)")
             return rec, user, self.mint(rec, user, now)
         await store.delete(rec.id)
         log.warning("refresh token reuse detected; session %s revoked", rec.id)
@@ -272,18 +340,26 @@ class Sessions:
         if rec.mfa_state == "pending":
             await self._make_room(rec.user_id, now, pending=False, keep=rec.id)
         issued = _whole_seconds(now)
-        changes: dict[str, Any] = {
-            "mfa_state": "verified",
-            "amr": tuple(dict.fromkeys((*rec.amr, method))),
-            "authenticated_at": now,
-            "rotated_at": now,
-            "expires_at": issued + self._refresh_ttl,
-            "last_active": now,
-        }
+
+        def upgrade(base: SessionRecord) -> dict[str, Any]:
+            return {
+                "mfa_state": "verified",
+                "amr": tuple(dict.fromkeys((*base.amr, method))),
+                "authenticated_at": now,
+                "rotated_at": now,
+                "expires_at": self._capped(issued + self._refresh_ttl,
+                                           created_at=base.created_at, last_active=now),
+                "last_active": now,
+                # the generation this step starts: tokens of earlier ones never share it
+                "data": {**base.data, _MFA_GENERATION: base.generation + 1},
+            }
+
+        changes = upgrade(rec)
         if not await self.res.store.rotate(rec.id, rec.generation, changes):
             current = await self.res.store.get(rec.id, now)
             if current is None:
                 raise AuthError(Code.SESSION_NOT_FOUND)
+            changes = upgrade(current)
             if not await self.res.store.rotate(rec.id, current.generation, changes):
                 raise AuthError(Code.SESSION_NOT_FOUND)
             rec = current
@@ -308,6 +384,31 @@ class Sessions:
             rec = current
         rec = rec.with_changes(generation=rec.generation + 1, **changes)
         return rec, self.mint(rec, principal.user, now)
+
+    # logout -------------------------------------------------------------------------
+    async def named_by_access(self, token: str) -> SessionRecord | None:
+        """The live session an access token names, expired or not, as long as this server
+        signed it (logout ends a session whatever its access token's age); else None."""
+        now = self.res.clock.now()
+        try:
+            claims = self.res.tokens.authentic_access(token, now)
+        except AuthError:
+            return None
+        return await self._owned(str(claims["sessionId"]), str(claims["sub"]), now)
+
+    async def named_by_refresh(self, token: str) -> SessionRecord | None:
+        """The live session a valid refresh token names (any generation: a stale one may
+        end its session, as presenting it to ``refresh`` would); else None."""
+        now = self.res.clock.now()
+        try:
+            claims = self.res.tokens.decode_refresh(token, now)
+        except AuthError:
+            return None
+        return await self._owned(claims.session_id, claims.user_id, now)
+
+    async def _owned(self, session_id: str, user_id: str, now: datetime) -> SessionRecord | None:
+        rec = await self.res.store.get(session_id, now)
+        return rec if rec is not None and rec.user_id == user_id else None
 
     # revoke -------------------------------------------------------------------------
     async def revoke(self, session_id: str) -> bool:

@@ -13,14 +13,15 @@ from authgate.accounts import switcher
 from authgate.config import Settings
 from authgate.errors import AuthError, Code
 from authgate.http import cookies, serializers
+from authgate.http import csrf as csrf_tokens
 from authgate.http.deps import (
     Client,
-    MaybeAuthed,
     MfaCompleted,
     MfaCompletedNoForcedChange,
     PendingMfaAllowed,
     PendingMfaNoForcedChange,
     Res,
+    logout_target,
 )
 from authgate.http.rate_limits import FromBody, rate_limit
 from authgate.http.responses import auth_response
@@ -33,6 +34,7 @@ from authgate.http.schemas import (
     ClientConfigOut,
     CsrfOut,
     LoginIn,
+    LogoutIn,
     MeOut,
     MePendingOut,
     MessageOut,
@@ -52,11 +54,11 @@ router = APIRouter(tags=["Authentication"])
 
 
 @router.get("/csrf", response_model=CsrfOut, summary="Get a CSRF token (cookie mode)")
-async def csrf(res: Res) -> Response:
+async def csrf(res: Res, request: Request) -> Response:
     cfg = res.settings.security.csrf
     if not cfg.enabled:
         return respond(CsrfOut(enabled=False))
-    token = cookies.new_csrf_token()
+    token = csrf_tokens.mint(res, csrf_tokens.session_of_cookies(res, request))
     response = respond(CsrfOut(enabled=True, csrfToken=token,
                                headerName=cfg.header_name.lower(),
                                cookieName=cookies.cookie_name(res.settings, cfg.cookie_name)))
@@ -138,10 +140,14 @@ async def refresh_token(request: Request, res: Res,
                          mfa_methods=outcome.mfa_methods, default_method=outcome.default_method)
 
 
-@router.post("/logout", response_model=MessageOut, summary="Sign out of this session",
-             openapi_extra=OPTIONAL_AUTH)
-async def logout(request: Request, res: Res, principal: MaybeAuthed) -> Response:
-    await logout_flows.logout(res, principal)
+@router.post("/logout", response_model=MessageOut, responses=errors(400, 403),
+             summary="Sign out of this session", openapi_extra=OPTIONAL_AUTH)
+async def logout(request: Request, res: Res,
+                 body: Annotated[LogoutIn | None, Body()] = None) -> Response:
+    # The session is named by the access token (even an expired one), else by the refresh
+    # token: an expired access token must not leave the session alive (issue #19 item 1).
+    target = await logout_target(res, request, body.refreshToken if body else None)
+    await logout_flows.logout(res, target)
     response = respond(MessageOut(message="Logged out successfully"))
     cookies.clear_tokens(res.settings, request, response)
     return response

@@ -15,7 +15,7 @@ from authgate.accounts import identities, oauth
 from authgate.accounts.social import LinkedIdentity
 from authgate.errors import AuthError
 from authgate.federation.codeflow import STATE_PREFIX
-from authgate.http import callback_page, cookies
+from authgate.http import callback_page, cookies, csrf
 from authgate.http.deps import Client, MfaCompleted, Res
 from authgate.http.errors import STATUS
 from authgate.http.rate_limits import rate_limit
@@ -155,7 +155,9 @@ async def oauth_callback(provider: str, request: Request, res: Res, client: Clie
         cookies.write_tokens(res.settings, request, response,
                              access=outcome.tokens.access_token,
                              refresh=outcome.tokens.refresh_token, trust=None,
-                             remember_me=None)
+                             remember_me=None,
+                             csrf_token=csrf.mint(res, outcome.tokens.session_id or None),
+                             account=outcome.tokens.user_id)
     else:
         response = callback_page.page(
             {"provider": provider, "success": True, "mode": "message",

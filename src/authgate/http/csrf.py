@@ -1,0 +1,127 @@
+"""CSRF defence for cookie-authenticated writes (contract §1.6, hardened by issue #19 item 9).
+
+Three checks, in order, on every state-changing request whose credentials came from a cookie:
+
+1. where it comes from (``security.csrf.check_origin``, on by default): a browser that says
+   ``Sec-Fetch-Site: cross-site``/``same-site`` is refused unless its ``Origin`` is listed in
+   ``allowed_origins``; without that header, an ``Origin`` (or ``Referer``) that is neither
+   this server nor listed is refused. A request with neither header is no browser's
+   cross-site request (browsers send one of them on every cross-site write) and goes on to
+   the token check. 403 ``CSRF_ORIGIN_REJECTED``.
+2. double submit: the header equals the (script-readable) cookie, compared in constant time.
+3. binding: the token is ``<nonce>.<HMAC(csrf key, session id, nonce)>`` for the session the
+   request authenticates as. A fresh one is written beside every token write (login,
+   refresh, the MFA step), so a token planted before sign-in (a sibling subdomain's cookie)
+   or taken from another session is worthless. 403 ``CSRF_TOKEN_INVALID`` for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from authgate.crypto.keys import equal
+from authgate.errors import AuthError, Code
+from authgate.http.cookies import access_cookie, cookie_name, refresh_cookie
+from authgate.resources import Resources
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_BROWSER_SAYS_OK = frozenset({"same-origin", "none"})  # ``none``: typed or bookmarked
+
+
+def _mac(key: bytes, session_id: str, nonce: str) -> str:
+    digest = hmac.new(key, f"{session_id}\x00{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+
+
+def mint(res: Resources, session_id: str | None) -> str:
+    """A fresh token, bound to ``session_id`` (unbound without a session: it then passes no
+    authenticated write, and the next sign-in replaces it)."""
+    nonce = secrets.token_urlsafe(24)
+    if session_id is None:
+        return nonce
+    return f"{nonce}.{_mac(res.keys.csrf, session_id, nonce)}"
+
+
+def bound_to(res: Resources, token: str, session_id: str) -> bool:
+    nonce, dot, mac = token.partition(".")
+    return bool(dot) and equal(mac, _mac(res.keys.csrf, session_id, nonce))
+
+
+def session_of_cookies(res: Resources, request: Request) -> str | None:
+    """The session the caller's token cookies name (signature checked, expiry not: a token
+    for ``GET /auth/csrf`` only has to match the session the next write authenticates as).
+    In multi-account mode that is the active account's (after a switch, ``GET /auth/csrf``
+    gives the token the newly active account's writes need)."""
+    now = res.clock.now()
+    access = access_cookie(res.settings, request)
+    if access:
+        try:
+            return str(res.tokens.authentic_access(access, now)["sessionId"])
+        except AuthError:
+            pass
+    refresh = refresh_cookie(res.settings, request)
+    if refresh:
+        try:
+            return res.tokens.decode_refresh(refresh, now).session_id
+        except AuthError:
+            pass
+    return None
+
+
+def _origin_of(value: str) -> str | None:
+    parts = urlsplit(value)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _check_origin(res: Resources, request: Request) -> None:
+    cfg = res.settings.security.csrf
+    origin = request.headers.get("origin")
+    if origin is None and (ref := request.headers.get("referer")):
+        origin = _origin_of(ref) or ref
+    allowed = {o.lower().rstrip("/") for o in cfg.allowed_origins}
+    if not cfg.check_origin:  # upstream's rule
+        if allowed and origin is not None and origin.lower() not in allowed:
+            raise AuthError(Code.CSRF_ORIGIN_REJECTED)
+        return
+    listed = origin is not None and origin.lower() in allowed
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site.lower() not in _BROWSER_SAYS_OK and not listed:
+            raise AuthError(Code.CSRF_ORIGIN_REJECTED)
+        return
+    if origin is None or listed:
+        return
+    host = request.headers.get("host", "")
+    own = _origin_of(origin)
+    if own is None or not host or own.split("://", 1)[1] != host.lower():
+        raise AuthError(Code.CSRF_ORIGIN_REJECTED)
+
+
+def check_request(res: Resources, request: Request) -> None:
+    """Checks 1 and 2 (before the session is known)."""
+    csrf = res.settings.security.csrf
+    if not csrf.enabled or request.method in _SAFE_METHODS:
+        return
+    _check_origin(res, request)
+    header = request.headers.get(csrf.header_name, "")
+    cookie = request.cookies.get(cookie_name(res.settings, csrf.cookie_name), "")
+    if not header or not cookie or not equal(header, cookie):
+        raise AuthError(Code.CSRF_TOKEN_INVALID)
+
+
+def check_bound(res: Resources, request: Request, session_id: str) -> None:
+    """Check 3, once the request's session is known (after ``check_request``)."""
+    csrf = res.settings.security.csrf
+    if not csrf.enabled or request.method in _SAFE_METHODS:
+        return
+    header = request.headers.get(csrf.header_name, "")
+    if not bound_to(res, header, session_id):
+        raise AuthError(Code.CSRF_TOKEN_INVALID)
