@@ -209,3 +209,23 @@ async def test_mfa_step_in_multi_account_mode(h: Harness) -> None:
     assert await whoami(h) == "mfa@example.com"
     switch(h, alice.id)
     assert await whoami(h) == "alice@example.com"
+
+
+async def test_one_csrf_token_serves_the_browsers_accounts_and_no_other(h: Harness) -> None:
+    """The SDK switches accounts without a new CSRF token: a token bound to any account this
+    browser holds passes; one bound to a session whose cookies the browser lacks does not."""
+    alice, bob = await two_accounts(h)
+    switch(h, alice)  # the CSRF cookie is bound to bob's session (the last sign-in)
+    r = await h.client.post("/auth/mfa/toggle", headers=csrf(h), json={"enabled": False})
+    assert r.status_code == 200, r.text
+    await h.make_user("carol@example.com")
+    async with httpx.AsyncClient(transport=h.client._transport,  # noqa: SLF001
+                                 base_url=str(h.client.base_url)) as other:
+        r = await other.post("/auth/login", headers=COOKIE, json={
+            "providerName": "email",
+            "credentials": {"email": "carol@example.com", "password": "correct horse battery"}})
+        assert r.status_code == 200, r.text
+        carols = other.cookies["nest_auth_csrf"]
+    set_cookie(h, "nest_auth_csrf", carols)
+    assert_error(await h.client.post("/auth/mfa/toggle", json={"enabled": False},
+                                     headers=csrf(h)), 403, "CSRF_TOKEN_INVALID")

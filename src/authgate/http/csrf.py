@@ -27,7 +27,12 @@ from starlette.requests import Request
 
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
-from authgate.http.cookies import access_cookie, cookie_name, refresh_cookie
+from authgate.http.cookies import (
+    access_cookie,
+    account_refresh_cookies,
+    cookie_name,
+    refresh_cookie,
+)
 from authgate.resources import Resources
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -123,5 +128,22 @@ def check_bound(res: Resources, request: Request, session_id: str) -> None:
     if not csrf.enabled or request.method in _SAFE_METHODS:
         return
     header = request.headers.get(csrf.header_name, "")
-    if not bound_to(res, header, session_id):
+    if not bound_to(res, header, session_id) and not _bound_to_another_account(res, request,
+                                                                                 header):
         raise AuthError(Code.CSRF_TOKEN_INVALID)
+
+
+def _bound_to_another_account(res: Resources, request: Request, token: str) -> bool:
+    """Multi-account cookie mode: one CSRF cookie serves every account the browser holds (the
+    official SDK switches accounts by rewriting ``nest_auth_active_account``, not the token),
+    so a token bound to the session of another account whose refresh cookie this request
+    carries (signature checked) passes too. Outside that mode there are none."""
+    now = res.clock.now()
+    for _account, refresh in account_refresh_cookies(res.settings, request):
+        try:
+            session_id = res.tokens.decode_refresh(refresh, now).session_id
+        except AuthError:
+            continue
+        if bound_to(res, token, session_id):
+            return True
+    return False
