@@ -45,8 +45,11 @@ def _peer_dir() -> Path | None:
     env = os.environ.get("AUTHGATE_NEST_PEER")
     if env:
         return Path(env)
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "peers" / "nest-auth-2.11.1"
+    # beside the repository (../shared), else where this machine kind keeps it (a CI clone
+    # may live elsewhere)
+    places = [p / "shared" for p in Path(__file__).resolve().parents] + [Path("/work/shared")]
+    for shared in places:
+        candidate = shared / "peers" / "nest-auth-2.11.1"
         if (candidate / "start.sh").is_file():
             return candidate
     return None
@@ -129,7 +132,8 @@ def nest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         pytest.skip("node/npm absent: the real nest-auth cannot run for the import test")
     peer = _peer_dir()
     if peer is None:
-        pytest.fail("the nest-auth peer (shared/peers/nest-auth-2.11.1 beside the repository) "
+        pytest.fail("the nest-auth peer (shared/peers/nest-auth-2.11.1 beside the repository "
+                    "or in /work) "
                     "was not found: set AUTHGATE_NEST_PEER to its directory")
     port = _free_port()
     name = f"nestimport_{os.getpid()}_{uuid.uuid4().hex[:8]}"
