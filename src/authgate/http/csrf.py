@@ -24,14 +24,17 @@ import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from authgate.crypto.keys import equal
 from authgate.errors import AuthError, Code
 from authgate.http.cookies import (
     access_cookie,
     account_refresh_cookies,
+    active_account,
     cookie_name,
     refresh_cookie,
+    write_csrf,
 )
 from authgate.resources import Resources
 
@@ -147,3 +150,22 @@ def _bound_to_another_account(res: Resources, request: Request, token: str) -> b
         if bound_to(res, token, session_id):
             return True
     return False
+
+
+def follow_active_account(res: Resources, request: Request, response: Response) -> None:
+    """Multi-account logout: the account signed out of leaves, the next one signed in becomes
+    active (``cookies.clear_tokens``), and the CSRF cookie is re-bound to its session, so the
+    browser's next write (the SDK's next ``removeAccount``) is not refused."""
+    if not res.settings.security.csrf.enabled:
+        return
+    ended = active_account(res.settings, request)
+    now = res.clock.now()
+    for account, refresh in account_refresh_cookies(res.settings, request):
+        if account == ended:
+            continue
+        try:
+            session_id = res.tokens.decode_refresh(refresh, now).session_id
+        except AuthError:
+            continue
+        write_csrf(res.settings, response, mint(res, session_id))
+        return

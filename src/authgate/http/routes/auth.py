@@ -150,6 +150,7 @@ async def logout(request: Request, res: Res,
     await logout_flows.logout(res, target)
     response = respond(MessageOut(message="Logged out successfully"))
     cookies.clear_tokens(res.settings, request, response)
+    csrf_tokens.follow_active_account(res, request, response)
     return response
 
 
