@@ -343,7 +343,11 @@ function userRoleIds(u) {
 
 async function openUser(id, quiet) {
   users.current = id;
+  // Only the latest call renders: an earlier one still waiting on the API (a refresh after
+  // an action) must not replace what the admin is editing now.
+  const gen = (users.renderGen = (users.renderGen || 0) + 1);
   const d = await api("GET", "/api/users/" + encodeURIComponent(id));
+  if (gen !== users.renderGen) return;
   const u = d.user;
   const label = u.email || u.phone || u.id;
   $("user-detail-h").textContent = "User " + label;
@@ -394,6 +398,7 @@ async function openUser(id, quiet) {
     }, true) },
   ], devices, "No authenticator devices."));
   const roles = (await api("GET", "/api/roles")).data;
+  if (gen !== users.renderGen) return;
   const have = userRoleIds(u);
   $("user-roles").replaceChildren(roles.length ? el("div", { class: "checks" }, ...roles.map((r) =>
     el("label", {}, el("input", { type: "checkbox", name: "roleIds", value: r.id, checked: have.has(r.id) }), r.name)))
