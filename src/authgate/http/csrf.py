@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -141,15 +142,21 @@ def _bound_to_another_account(res: Resources, request: Request, token: str) -> b
     official SDK switches accounts by rewriting ``nest_auth_active_account``, not the token),
     so a token bound to the session of another account whose refresh cookie this request
     carries (signature checked) passes too. Outside that mode there are none."""
+    return any(bound_to(res, token, sid) for sid in _account_sessions(res, request))
+
+
+def _account_sessions(res: Resources, request: Request,
+                      skip: str | None = None) -> Iterator[str]:
+    """The sessions of the browser's account cookies (multi-account mode; signature checked),
+    in cookie order, leaving out ``skip``'s."""
     now = res.clock.now()
-    for _account, refresh in account_refresh_cookies(res.settings, request):
+    for account, refresh in account_refresh_cookies(res.settings, request):
+        if account == skip:
+            continue
         try:
-            session_id = res.tokens.decode_refresh(refresh, now).session_id
+            yield res.tokens.decode_refresh(refresh, now).session_id
         except AuthError:
             continue
-        if bound_to(res, token, session_id):
-            return True
-    return False
 
 
 def follow_active_account(res: Resources, request: Request, response: Response) -> None:
@@ -159,13 +166,6 @@ def follow_active_account(res: Resources, request: Request, response: Response) 
     if not res.settings.security.csrf.enabled:
         return
     ended = active_account(res.settings, request)
-    now = res.clock.now()
-    for account, refresh in account_refresh_cookies(res.settings, request):
-        if account == ended:
-            continue
-        try:
-            session_id = res.tokens.decode_refresh(refresh, now).session_id
-        except AuthError:
-            continue
+    session_id = next(_account_sessions(res, request, skip=ended), None)
+    if session_id is not None:
         write_csrf(res.settings, response, mint(res, session_id))
-        return
