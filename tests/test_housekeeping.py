@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from authgate import housekeeping
+from authgate import background, housekeeping
 from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
 from authgate.db import new_id
 from authgate.federation.models import OAuthGrant
@@ -120,6 +120,30 @@ async def test_tables_stop_growing_under_churn(make_harness: MakeHarness) -> Non
     assert await _rows(h.res, TotpDevice, TotpDevice.verified.is_(True)) == 12
     assert purged == {name: 120 - (50 if name == "admin-audit" else 30) for name in TABLES}
     assert await _rows(h.res, User) == 120  # accounts are never housekeeping's business
+
+
+async def test_real_traffic_leaves_no_dead_rows_behind(make_harness: MakeHarness) -> None:
+    """The same through the API: each round (8 days apart) signs four people up, types a
+    wrong password for each and asks for a password reset (sessions, counters of the rate
+    limits and the lockout, reset codes); after each round's purge nothing dead is left,
+    while the accounts stay."""
+    h = await make_harness(redis_url=None)
+    for round_ in range(4):
+        for i in range(4):
+            email = f"u{round_}-{i}@example.com"
+            assert (await h.signup(email)).status_code == 200
+            assert (await h.login(email, "wrong password!!")).status_code == 401
+            r = await h.client.post("/auth/forgot-password", json={"email": email})
+            assert r.status_code in (200, 201), r.text
+        await background.drain(h.res)
+        before = await _counts(h.res)
+        assert before["sessions"] == 4 and before["one-time-codes"] == 4
+        assert before["counters"] >= 8
+        h.clock.advance(timedelta(days=8))  # sessions (7 d), codes, windows (<= 1 d) ended
+        report = await housekeeping.run(h.res)
+        assert report.total == sum(before.values()) - before["admin-audit"]
+        assert set((await _counts(h.res)).values()) == {0}
+    assert await _rows(h.res, User) == 16
 
 
 async def test_grace_and_dry_run(make_harness: MakeHarness) -> None:
