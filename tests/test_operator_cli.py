@@ -339,3 +339,15 @@ def test_purge_and_operator_commands_as_a_subprocess(tmp_path: Path) -> None:
     assert json.loads(details)["via"] == "cli"
     r = _run(["users", "show", "bob@example.com"], tmp_path, **env)
     assert r.returncode == 1 and "USER_NOT_FOUND" in r.stderr
+
+
+def test_a_database_without_the_schema_is_named(tmp_path: Path) -> None:
+    """Not migrated (PostgreSQL, or SQLite with auto_migrate off): a clear hint, exit 2."""
+    config = tmp_path / "fresh.json"
+    config.write_text(json.dumps({
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}", "auto_migrate": False,
+        "jwt": {"secret": TEST_SECRET}, "dev_mode": True}))
+    for command in (["users", "list"], ["purge"], ["unlock", "--user", "a@example.com"]):
+        r = CliRunner().invoke(app, [*command, "--config", str(config)])
+        assert r.exit_code == 2, (r.stdout, r.stderr)
+        assert "SCHEMA_OUTDATED" in r.stderr and "authgate migrate" in r.stderr

@@ -70,6 +70,8 @@ def run(config: Path | None, work: Callable[[Resources], Awaitable[T]], *,
         try:
             if settings.auto_migrate and sqlite_path(settings.database_url) is not None:
                 await upgrade(res.db.writer)  # as the server does on start
+            else:
+                await _schema_current(res)
             return await work(res)
         finally:
             await background.drain(res, timeout=15)
@@ -77,6 +79,8 @@ def run(config: Path | None, work: Callable[[Resources], Awaitable[T]], *,
 
     try:
         return asyncio.run(go())
+    except SchemaBehind as err:
+        fail(EXIT_CONFIG, "SCHEMA_OUTDATED", str(err), as_json=as_json)
     except ServiceUnavailable as err:
         fail(EXIT_UNAVAILABLE, str(err.code), err.message, as_json=as_json)
     except AuthError as err:
@@ -86,6 +90,20 @@ def run(config: Path | None, work: Callable[[Resources], Awaitable[T]], *,
             raise
         fail(EXIT_UNAVAILABLE, str(Code.SERVICE_UNAVAILABLE),
              f"database or Redis unavailable ({type(exc).__name__})", as_json=as_json)
+
+
+class SchemaBehind(Exception):
+    """The database is not at this version's schema (``authgate migrate`` not run)."""
+
+
+async def _schema_current(res: Resources) -> None:
+    from authgate.migrate import current, head_revision
+
+    head = head_revision()
+    found = await current(res.db.writer)
+    if head is not None and found != head:
+        raise SchemaBehind(f"the database schema is at revision {found or 'none'}, this "
+                           f"version needs {head}: run `authgate migrate`")
 
 
 def operator() -> str:
