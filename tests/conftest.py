@@ -164,6 +164,9 @@ def base_settings(url: str, **overrides: Any) -> Settings:
         # Security notices (on by default) are tested in tests/delivery/test_security_notices.py;
         # elsewhere they would be extra mails in every sink a test reads.
         "notifications": {"security_emails": False},
+        # The scheduled purge would race tests reading expired rows; tests/test_housekeeping.py
+        # turns it on.
+        "housekeeping": {"enabled": False},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(values.get(key), dict):

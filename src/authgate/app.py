@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from authgate import __version__, background
+from authgate import __version__, background, housekeeping
 from authgate.clock import Clock
 from authgate.composition import build_resources
 from authgate.config import Settings, check_deployment, sqlite_path
@@ -119,9 +119,14 @@ class AuthGate:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         res = await self.start()
         app.state.authgate = res
+        purging = housekeeping.Scheduler(res) if self.settings.housekeeping.enabled else None
+        if purging is not None:
+            purging.start()
         try:
             yield
         finally:
+            if purging is not None:
+                await purging.stop()  # lets a batch in progress finish
             await background.drain(res, timeout=15)  # codes being sent (forgot-password)
             await res.close()
             self.resources = None

@@ -829,6 +829,33 @@ class MetricsSettings(_Section):
     """Scrapers send ``Authorization: Bearer <token>``."""
 
 
+class HousekeepingSettings(_Section):
+    """Purging rows that have served their purpose (``authgate.housekeeping``): expired
+    sessions, one-time codes and reset/invitation tokens, counters, trusted devices,
+    abandoned authenticator set-ups, passkey challenges, OAuth grants, admin sessions and
+    admin audit rows past their retention. The server runs it on a schedule (one process at
+    a time across every machine: a Redis lock when ``redis_url`` is set, else a PostgreSQL
+    advisory lock, else a lock file beside the SQLite database); ``authgate purge`` runs it
+    by hand."""
+
+    enabled: bool = True
+    """Run the purge inside the server every ``interval`` (``authgate purge`` works either
+    way: turn this off where a cron job runs the command instead)."""
+    interval: Duration = timedelta(minutes=10)
+    jitter: Duration = timedelta(minutes=1)
+    """A random extra wait of up to this long before each run, so workers started together
+    do not all reach for the lock at the same moment."""
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    """Rows deleted per statement; each batch is its own short transaction, so a large
+    backlog never holds a long lock."""
+    grace: Duration | None = timedelta(hours=1)
+    """Rows are purged only once they have been expired this long (an expired code still
+    answers "expired" rather than "invalid" for a while); ``null``: as soon as they expire."""
+    admin_audit_retention: Duration | None = timedelta(days=365)
+    """Admin audit rows (``authgate_admin_audit``) older than this are purged; ``null``
+    keeps them forever."""
+
+
 class AdminConsoleSettings(_Section):
     """The admin console (``/auth/admin``): off unless ``enabled`` *and* a ``secret_key`` is
     set. A key shorter than 32 characters or a well-known placeholder stops start-up."""
@@ -924,6 +951,7 @@ class Settings(BaseSettings):
     webauthn: WebauthnSettings = WebauthnSettings()
     server: ServerSettings = ServerSettings()
     metrics: MetricsSettings = MetricsSettings()
+    housekeeping: HousekeepingSettings = HousekeepingSettings()
 
     @field_validator("phone_default_region")
     @classmethod

@@ -19,7 +19,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authgate.admin.actor import Actor
+from authgate.admin.actor import Actor, Auditor
 from authgate.admin.ids import parse_id
 from authgate.admin.roles_view import RoleView, views
 from authgate.authz import service as authz
@@ -397,7 +397,8 @@ async def _apply_access(res: Resources, user: User, plan: _AccessPlan) -> None:
         await authz.set_user_roles(res, user.id, plan.role_ids, tenant_id=None)
 
 
-async def update_user(res: Resources, actor: Actor, user_id: str, patch: UserPatch) -> AdminUser:
+async def update_user(res: Resources, actor: Auditor, user_id: str,
+                      patch: UserPatch) -> AdminUser:
     """Apply ``patch``: the user's columns in one unit of work, then its memberships and
     roles. Every tenant and role named is checked first, so a bad id changes nothing.
     Raises USER_NOT_FOUND (404), USER_ALREADY_EXISTS (409), PLATFORM_ACCESS_DISABLED,
@@ -551,7 +552,7 @@ async def revoke_session(res: Resources, actor: Actor, user_id: str, session_id:
     await actor.record(res, "user.session.revoke", uid, sessionId=sid)
 
 
-async def revoke_sessions(res: Resources, actor: Actor, user_id: str) -> int:
+async def revoke_sessions(res: Resources, actor: Auditor, user_id: str) -> int:
     uid = await _existing_id(res, user_id)
     n = await Sessions(res).revoke_all(uid)
     await actor.record(res, "user.sessions.revoke_all", uid, count=n)

@@ -288,11 +288,18 @@ def rotate_keys(config: ConfigOpt = None) -> None:
 
 def _register_commands() -> None:
     from authgate.cli.calibrate import calibrate_hash
+    from authgate.cli.purge import purge
     from authgate.cli.tenants import role_app, tenant_app
+    from authgate.cli.users import mfa_app, sessions_app, unlock, users_app
 
     app.command("calibrate-hash")(calibrate_hash)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(role_app, name="role")
+    app.command("purge")(purge)
+    app.add_typer(users_app, name="users")
+    app.add_typer(sessions_app, name="sessions")
+    app.add_typer(mfa_app, name="mfa")
+    app.command("unlock")(unlock)
 
 
 _register_commands()

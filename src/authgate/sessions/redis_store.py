@@ -237,6 +237,31 @@ class RedisSessionStore:
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
 
+    async def prune_index(self, *, dry_run: bool = False, batch: int = 500) -> int:
+        """Drop the ids of ended sessions from the per-user index sets: ``usess:<user>``
+        has no TTL of its own, so a user who never lists their sessions would keep every
+        id ever issued. SCAN walks the sets ``batch`` keys at a time; an id never comes
+        back to life, so checking and removing need not be atomic. Returns the ids
+        dropped (``dry_run``: that would be)."""
+        dropped = 0
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self._p) + "usess:*"
+        try:
+            async for key in self._r.scan_iter(match=pattern, count=batch):
+                ids = list(await self._r.smembers(key))
+                if not ids:
+                    continue
+                pipe = self._r.pipeline(transaction=False)
+                for i in ids:
+                    pipe.exists(self._sk(i.decode() if isinstance(i, bytes) else i))
+                gone = [i for i, alive in zip(ids, await pipe.execute(), strict=True)
+                        if not alive]
+                if gone and not dry_run:
+                    await self._r.srem(key, *gone)
+                dropped += len(gone)
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable") from exc
+        return dropped
+
     async def ping(self) -> None:
         try:
             await self._r.ping()

@@ -349,6 +349,13 @@ async def unlock_account(res: Resources, user_id: str) -> None:
     await unlock(res, lockout_key(res, user_id=user_id, identifier=None))
 
 
+async def account_lock_remaining(res: Resources, user_id: str) -> int | None:
+    """Seconds left of the account-wide lock of a known account, or None (read only;
+    per-client locks are not counted here)."""
+    [left] = await _locks_remaining(res, lockout_key(res, user_id=user_id, identifier=None))
+    return left
+
+
 async def unlock(res: Resources, key: str) -> None:
     """Lift the lock of the lockout subject ``key`` and all its per-client locks, and forget
     its failures and lock history."""
