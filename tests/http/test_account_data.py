@@ -165,7 +165,9 @@ async def test_delete_removes_everything_and_ends_every_session(make_harness: Ma
 
     before = await _left(h, alice.id)
     assert all(before[t] >= 1 for t in before if t != "authgate_sessions" or storage == "database")
-    r = await h.client.request("DELETE", "/auth/account", json=CONFIRM,
+    # fields naming another account are ignored: the caller deletes only itself
+    r = await h.client.request("DELETE", "/auth/account",
+                               json={**CONFIRM, "userId": bob.id, "id": bob.id, "sub": bob.id},
                                headers=bearer(alice.access_token))
     assert r.status_code == 200, r.text
     assert r.json() == {"message": "Account deleted"}
