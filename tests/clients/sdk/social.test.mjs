@@ -36,6 +36,8 @@ describe('client-config', () => {
     assert.equal(cfg.google?.enabled, true);
     assert.equal(cfg.google?.clientId, 'sdk-test-client');
     assert.equal(cfg.github?.enabled, true);
+    assert.equal(cfg.facebook?.enabled, false);
+    assert.ok(cfg.customProviders.includes('corp'), JSON.stringify(cfg.customProviders));
   });
 });
 
