@@ -38,6 +38,10 @@ document.getElementById("login").onclick = function () {
 </script></body></html>"""
 
 
+SIGNED_IN = """<!doctype html><html><body><h1 id="done">Welcome back</h1></body></html>"""
+"""The app's own page a cookie-mode code flow returns to (a realistic ``returnTo``)."""
+
+
 class Servers:
     def __init__(self, auth: str, app_origin: str, evil_origin: str) -> None:
         self.auth, self.app_origin, self.evil_origin = auth, app_origin, evil_origin
@@ -59,7 +63,10 @@ def servers(idp: Idp, tmp_path: Path) -> Iterator[Servers]:
         async def page(_: object) -> HTMLResponse:
             # The evil page names the real app's origin: the message still goes only there.
             return HTMLResponse(OPENER % {"auth": auth, "origin": target_origin})
-        return Starlette(routes=[Route("/", page)])
+
+        async def signed_in(_: object) -> HTMLResponse:
+            return HTMLResponse(SIGNED_IN)
+        return Starlette(routes=[Route("/", page), Route("/signed-in", signed_in)])
 
     with (serve_app(create_app(settings), auth_sock), serve_app(opener(app_origin), app_sock),
           serve_app(opener(app_origin), evil_sock)):
@@ -67,15 +74,42 @@ def servers(idp: Idp, tmp_path: Path) -> Iterator[Servers]:
 
 
 async def test_cookie_mode_signs_the_browser_in(browser: Browser, servers: Servers) -> None:  # noqa: F811
+    """The flow ends on the app's page, rendered; the browser holds the session cookies
+    (cookies are per host, not per port: the app and authgate share 127.0.0.1 here)."""
     context = await browser.new_context()
     try:
         page = await context.new_page()
         await page.goto(f"{servers.auth}/auth/oauth/corp/start?mode=cookie"
-                        f"&returnTo={servers.auth}/auth/user")
-        await page.wait_for_url(f"{servers.auth}/auth/user")
-        assert '"email":"alice@example.com"' in await page.inner_text("body")
+                        f"&returnTo={servers.app_origin}/signed-in")
+        await page.wait_for_url(f"{servers.app_origin}/signed-in")
+        assert await page.inner_text("#done") == "Welcome back"
         names = {c["name"] for c in await context.cookies()}
         assert {"accessToken", "refreshToken"} <= names and "authgate_oauth" not in names
+        me = await context.request.get(f"{servers.auth}/auth/user")
+        assert me.status == 200 and (await me.json())["email"] == "alice@example.com"
+        assert me.headers["content-disposition"] == "attachment"
+    finally:
+        await context.close()
+
+
+async def test_json_answers_are_downloads_and_pages_render(browser: Browser,  # noqa: F811
+                                                           servers: Servers) -> None:
+    """ASVS 14.4.2: a browser sent to a JSON route saves the body instead of rendering it in
+    authgate's origin; the callback page still renders (it is HTML, not an API answer)."""
+    context = await browser.new_context(accept_downloads=True)
+    try:
+        page = await context.new_page()
+        async with page.expect_download() as download_info:
+            try:
+                await page.goto(f"{servers.auth}/auth/client-config")
+            except Exception as exc:  # Chromium aborts a navigation that became a download
+                assert "Download is starting" in str(exc), exc
+        download = await download_info.value
+        assert '"emailAuth"' in Path(await download.path()).read_text()
+        page = await context.new_page()
+        r = await page.goto(f"{servers.auth}/auth/callback/corp?error=access_denied")
+        assert r is not None and r.headers["content-type"].startswith("text/html")
+        assert "content-disposition" not in r.headers
     finally:
         await context.close()
 

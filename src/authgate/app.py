@@ -161,6 +161,7 @@ def _feature_routers() -> list[APIRouter]:
     from authgate.admin.http import tenants as admin_tenants
     from authgate.admin.http import users as admin_users
     from authgate.http.routes import (
+        account,
         api_keys,
         invites,
         mfa_challenge,
@@ -178,7 +179,7 @@ def _feature_routers() -> list[APIRouter]:
             mfa_devices.router, tenants.router, invites.router, admin_routes.router,
             admin_pages.router, passkeys.router, admin_users.router, admin_roles.router,
             admin_tenants.router, admin_permissions.router, admin_blocked_domains.router,
-            social.router, api_keys.router, sessions.router]
+            social.router, api_keys.router, sessions.router, account.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

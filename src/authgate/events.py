@@ -67,6 +67,10 @@ IDENTITY_LINKED = "identity.linked"
 IDENTITY_UNLINKED = "identity.unlinked"
 API_KEY_CREATED = "api_key.created"
 API_KEY_REVOKED = "api_key.revoked"
+USER_DELETED = "user.deleted"
+"""The owner deleted the account (``DELETE /auth/account``), after the commit: every row of
+it is gone, so ``data`` carries what a subscriber still needs: ``email``, ``phone`` (the
+notice goes there), ``initiatedBy``, ``sessionId``."""
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,10 @@ PASSWORD_RESET_TOKEN: Final = "password_reset_token"
 SecurityNotice = Literal[
     "password_changed", "password_was_reset", "mfa_enabled", "mfa_disabled", "mfa_device_added",
     "mfa_device_removed", "recovery_codes_generated", "recovery_code_used", "new_sign_in",
-    "refresh_reuse", "totp_replay"]
+    "refresh_reuse", "totp_replay", "account_deleted"]
 """The security notices emailed to an account's owner (``authgate.notifications.emails``);
 each is the name of its template, ``email/<name>.txt|.html``."""
 SECURITY_NOTICES: Final[tuple[SecurityNotice, ...]] = (
     "password_changed", "password_was_reset", "mfa_enabled", "mfa_disabled", "mfa_device_added",
     "mfa_device_removed", "recovery_codes_generated", "recovery_code_used", "new_sign_in",
-    "refresh_reuse", "totp_replay")
+    "refresh_reuse", "totp_replay", "account_deleted")

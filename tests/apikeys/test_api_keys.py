@@ -234,6 +234,8 @@ LIBRARY_ROUTES = [
     ("POST", "/auth/send-email-verification", None),
     ("GET", "/auth/api-keys", None), ("POST", "/auth/api-keys", {"name": "more"}),
     ("DELETE", "/auth/api-keys/some-id", None),
+    ("GET", "/auth/account/export", None),
+    ("DELETE", "/auth/account", {"confirm": "DELETE", "password": "correct horse battery"}),
 ]
 
 

@@ -15,8 +15,9 @@ from tests.mfa.helpers import code
 SECURITY = {"cache-control": "no-store", "pragma": "no-cache",
             "x-content-type-options": "nosniff",
             "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-            "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
-"""ASVS 8.2.1, 14.4.3, 14.4.4, 14.4.6, 14.4.7."""
+            "x-frame-options": "DENY", "referrer-policy": "no-referrer",
+            "content-disposition": "attachment"}
+"""ASVS 8.2.1, 14.4.2, 14.4.3, 14.4.4, 14.4.6, 14.4.7."""
 
 
 def assert_no_store(r: httpx.Response, content_type: str = "application/json") -> None:
@@ -27,6 +28,7 @@ def assert_no_store(r: httpx.Response, content_type: str = "application/json") -
             assert r.headers.get_list(name) == [SECURITY[name]], (r.request.url.path, name)
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["content-type"] == content_type
+        assert "content-disposition" not in r.headers  # a page: it must render
         return
     for name, value in SECURITY.items():
         assert r.headers.get_list(name) == [value], (r.request.method, r.request.url.path,

@@ -47,10 +47,12 @@ def _set(settings: Settings, response: Response, name: str, value: str, max_age:
     )
 
 
-def clear(settings: Settings, response: Response, name: str) -> None:
+def clear(settings: Settings, response: Response, name: str, *, httponly: bool = True) -> None:
+    """Expire a cookie, with the attributes it was set with (a clearing header is a cookie
+    too: ASVS 3.2.3 holds for it as well)."""
     c = settings.session.cookie
     response.delete_cookie(cookie_name(settings, name), path=c.path, domain=c.domain, secure=c.secure,
-                           samesite=c.same_site)
+                           httponly=httponly, samesite=c.same_site)
 
 
 def multi_account(settings: Settings) -> bool:
@@ -162,7 +164,7 @@ def clear_tokens(settings: Settings, request: Request, response: Response) -> No
         age = int(settings.jwt.refresh_token_expires_in.total_seconds()) if persistent else None
         _set(settings, response, ACTIVE_ACCOUNT_COOKIE, others[0], age, httponly=False)
     else:
-        clear(settings, response, ACTIVE_ACCOUNT_COOKIE)
+        clear(settings, response, ACTIVE_ACCOUNT_COOKIE, httponly=False)
 
 
 _MAX_TRUST_TOKEN_LEN = 128

@@ -6,9 +6,11 @@ browser or shared cache stores them; ``Pragma`` for HTTP/1.0 caches) and
 ``X-Content-Type-Options: nosniff`` (14.4.4: a JSON body is never run as script or HTML),
 and what OWASP asks of every API response: ``Content-Security-Policy: default-src 'none';
 frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (14.4.3, 14.4.7: nothing to load,
-never framed), ``Referrer-Policy: no-referrer`` (14.4.6). ``fetch``/XHR clients (the SDK) ignore them. Not
-``Content-Disposition: attachment`` (14.4.2): a browser navigated to an ``/auth`` URL (a
-sign-in's ``returnTo``) would download instead of finishing the navigation.
+never framed), ``Referrer-Policy: no-referrer`` (14.4.6), and ``Content-Disposition: attachment`` (14.4.2:
+a browser navigated to a JSON answer saves it, never renders it in the origin's context).
+``fetch``/XHR clients (the SDK) ignore them all. A page meant for navigation — the OAuth
+callback page, the admin console — is HTML built elsewhere and keeps rendering; a code
+flow's ``returnTo`` is the app's own page, never a JSON route.
 
 The headers are added where responses are built (``respond``, ``respond_list``, the error
 envelope), not by a middleware: a middleware layer costs every request an extra ASGI hop;
@@ -28,6 +30,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
+    (b"content-disposition", b"attachment"),
 )
 
 

@@ -1,7 +1,7 @@
 """Security notices by email (ASVS 2.2.3, 2.5.5, 2.8.5): the owner of an account is told when
 its password is changed or reset, MFA is turned on or off, an authenticator is added or
 removed, recovery codes are generated or used, their password signs in from a device not
-seen before, a replaced refresh token is presented again (a copied token: the session was
+seen before, the account is deleted (to the address it had), a replaced refresh token is presented again (a copied token: the session was
 ended) and an authenticator code is replayed. (Repeated wrong second factors have their own
 alert, ``mfa.attempt_budget``.)
 
@@ -43,6 +43,7 @@ KIND_OF: dict[str, SecurityNotice] = {
     events.LOGGED_IN: "new_sign_in",
     events.REFRESH_REUSE_DETECTED: "refresh_reuse",
     events.MFA_TOTP_REPLAYED: "totp_replay",
+    events.USER_DELETED: "account_deleted",
 }
 DEVICE_SCOPE = "known-device"
 NOTICE_SCOPE = "notice"
@@ -77,17 +78,20 @@ def _when(at: datetime) -> str:
 
 
 async def _notify(res: Resources, kind: SecurityNotice, user_id: str, origin: events.Origin,
-                  at: datetime) -> None:
+                  at: datetime, *, to: str | None = None) -> None:
+    """``to``: the address of an account whose row is gone (``user.deleted``)."""
     if kind == "new_sign_in" and not await _first_time(res, user_id, origin):
         return
     burst = await attempts.count(res, NOTICE_SCOPE, f"{user_id}:{kind}", window=NOTICE_INTERVAL)
     if burst.count > 1:
         return
-    user = await load_user_snapshot(res.db, user_id)
-    if user is None or not user.email:
+    if to is None:
+        user = await load_user_snapshot(res.db, user_id)
+        to = user.email if user is not None else None
+    if not to:
         return
     await res.delivery.send_security_notice(
-        to=user.email, kind=kind, when=_when(at), ip=origin.ip or "unknown",
+        to=to, kind=kind, when=_when(at), ip=origin.ip or "unknown",
         device=(origin.user_agent or "unknown")[:200])
 
 
@@ -109,7 +113,9 @@ def subscribe(res: Resources) -> None:
         kind = KIND_OF.get(event.name)
         if kind is None or kind in skip:
             return
-        background.spawn(res, _notify(res, kind, event.user_id, origin, res.clock.now()),
+        to = event.data.get("email") if event.name == events.USER_DELETED else None
+        background.spawn(res, _notify(res, kind, event.user_id, origin, res.clock.now(),
+                                      to=to if isinstance(to, str) else None),
                          name=f"security notice {kind}")
 
     res.events.subscribe("*", on_event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field, StrictStr
@@ -27,7 +28,9 @@ router = APIRouter(tags=["Social sign-in"])
 
 BINDING_COOKIE = "authgate_oauth"
 """Ties a code flow to the browser that started it (HttpOnly, SameSite=Lax: the provider's
-redirect back is a top-level navigation, which carries it)."""
+redirect back is a top-level navigation, which carries it). Its path is the provider's
+callback path as the browser sees it (``/auth/callback/<provider>``): the one request that
+reads it (ASVS 3.4.5)."""
 
 
 class OAuthExchangeIn(_In):
@@ -69,13 +72,15 @@ def _redirect_uri(res: Resources, request: Request, provider: str) -> str:
     return str(request.url_for("oauth_callback", provider=provider))
 
 
-def _binding_cookie(res: Resources, response: Response, value: str | None) -> None:
+def _binding_cookie(res: Resources, response: Response, value: str | None, *,
+                    redirect_uri: str) -> None:
     c = res.settings.session.cookie
+    path = urlsplit(redirect_uri).path or "/"
     if value is None:
-        response.delete_cookie(BINDING_COOKIE, path="/", secure=c.secure, httponly=True,
+        response.delete_cookie(BINDING_COOKIE, path=path, secure=c.secure, httponly=True,
                                samesite="lax")
         return
-    response.set_cookie(BINDING_COOKIE, value, path="/", secure=c.secure, httponly=True,
+    response.set_cookie(BINDING_COOKIE, value, path=path, secure=c.secure, httponly=True,
                         samesite="lax",
                         max_age=int(res.settings.social.flow_lifetime.total_seconds()))
 
@@ -99,13 +104,14 @@ async def oauth_start(
     tenantId: str | None = Query(None, max_length=64,
                                  description="The tenant to sign in to (as for login)"),
 ) -> Response:
+    redirect_uri = _redirect_uri(res, request, provider)
     url, binding = await oauth.start(
-        res, provider, redirect_uri=_redirect_uri(res, request, provider), mode=mode,
+        res, provider, redirect_uri=redirect_uri, mode=mode,
         origin=origin, return_to=returnTo, create_user=createUserIfNotExists,
         tenant_id=tenantId)
     response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store",
                                                                   "Pragma": "no-cache"})
-    _binding_cookie(res, response, binding)
+    _binding_cookie(res, response, binding, redirect_uri=redirect_uri)
     return response
 
 
@@ -162,7 +168,7 @@ async def oauth_callback(provider: str, request: Request, res: Res, client: Clie
         response = callback_page.page(
             {"provider": provider, "success": True, "mode": "message",
              "code": out.result_code}, origins=origins, text="Signed in.")
-    _binding_cookie(res, response, None)
+    _binding_cookie(res, response, None, redirect_uri=_redirect_uri(res, request, provider))
     return response
 
 
