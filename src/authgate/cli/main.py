@@ -243,8 +243,11 @@ def migrate(config: ConfigOpt = None) -> None:
 def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration (including production mode's requirements) and print it
     (secrets masked)."""
+    from authgate.cli.keys import check_keys
+
     settings = _settings(config)
     _deployable(settings)
+    check_keys(settings)  # the key files: readable, fit for jwt.algorithm
     typer.echo(settings.model_dump_json(indent=2))
 
 
@@ -288,11 +291,13 @@ def rotate_keys(config: ConfigOpt = None) -> None:
 
 def _register_commands() -> None:
     from authgate.cli.calibrate import calibrate_hash
+    from authgate.cli.keys import keys_app
     from authgate.cli.purge import purge
     from authgate.cli.tenants import role_app, tenant_app
     from authgate.cli.users import mfa_app, sessions_app, unlock, users_app
 
     app.command("calibrate-hash")(calibrate_hash)
+    app.add_typer(keys_app, name="keys")
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(role_app, name="role")
     app.command("purge")(purge)

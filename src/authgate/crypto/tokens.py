@@ -1,7 +1,9 @@
 """JWT access and refresh tokens with pinned algorithms, issuer and audience.
 
 Access tokens are signed with the configured secret (HS*) or private key (RS256, ES256,
-EdDSA) so host services can verify them the way nest-auth clients expect. Refresh tokens
+EdDSA) so host services can verify them the way nest-auth clients expect; with a key the
+header names it (``kid``, ``crypto/jwks.py``) and verification picks the key by it, so old
+keys keep verifying through a rotation. Refresh tokens
 are always HS256 with a key derived for that purpose only: they are verified by authgate
 alone, and no access-token key can produce one. Their ``jti`` is derived from the session id
 and rotation generation, so a retried refresh inside the grace window can be answered with
@@ -15,12 +17,15 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from authgate.crypto.keys import derive, equal
 from authgate.errors import AuthError, Code
+
+if TYPE_CHECKING:
+    from authgate.crypto.jwks import KeyRing
 
 MAX_TOKEN_BYTES = 8192
 VERIFIED_CACHE_SIZE = 2048
@@ -58,10 +63,16 @@ class TokenCodec:
         audience: str,
         access_ttl: timedelta,
         refresh_ttl: timedelta,
+        keyring: KeyRing | None = None,
     ) -> None:
+        """``keyring`` (asymmetric algorithms): the current key's ``kid`` goes into every
+        access token's header and tokens are verified with the key their ``kid`` names;
+        without one (HS*) there is a single key and no ``kid``."""
         self.algorithm = algorithm
         self._sign = signing_key
         self._verify = verify_key
+        self.keyring = keyring
+        self._headers = {"kid": keyring.current.kid} if keyring is not None else None
         self.issuer = issuer
         self.audience = audience
         self.access_ttl = access_ttl
@@ -81,7 +92,7 @@ class TokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
         }
-        return jwt.encode(payload, self._sign, algorithm=self.algorithm)
+        return jwt.encode(payload, self._sign, algorithm=self.algorithm, headers=self._headers)
 
     def decode_access(self, token: str, now: datetime) -> dict[str, Any]:
         """Verified claims, or AuthError INVALID_TOKEN / TOKEN_EXPIRED.
@@ -119,11 +130,21 @@ class TokenCodec:
 
     def _verify_access(self, token: str) -> dict[str, Any]:
         """Signature, algorithm, audience, issuer and claim shapes (not the clock)."""
+        key, algorithm = self._verify, self.algorithm
         try:
+            if self.keyring is not None:
+                # The kid only selects among our own keys; each key has its algorithm pinned.
+                # No kid: a token minted before keys had ids, by the current key.
+                kid = jwt.get_unverified_header(token).get("kid")
+                if kid is not None:
+                    found = self.keyring.by_kid.get(kid) if isinstance(kid, str) else None
+                    if found is None:
+                        raise AuthError(Code.INVALID_TOKEN)
+                    key, algorithm = found.key, found.alg
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._verify,
-                algorithms=[self.algorithm],
+                key,
+                algorithms=[algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=0,
@@ -138,6 +159,13 @@ class TokenCodec:
         if not isinstance(exp, int) or isinstance(exp, bool):
             raise AuthError(Code.INVALID_TOKEN)
         return claims
+
+    def public_keys(self) -> bytes:
+        """The JWKS document (``crypto/jwks.KeyRing.document``); AuthError
+        JWKS_NOT_AVAILABLE with a shared secret (HS*): nothing in it could be published."""
+        if self.keyring is None:
+            raise AuthError(Code.JWKS_NOT_AVAILABLE)
+        return self.keyring.document
 
     # refresh ------------------------------------------------------------------------
     def _jti(self, session_id: str, generation: int) -> str:
