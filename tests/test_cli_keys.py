@@ -78,7 +78,7 @@ def test_key_files_are_never_overwritten(tmp_path: Path) -> None:
 
 def test_list_shows_current_and_previous_keys(tmp_path: Path) -> None:
     new, old = key_pair(tmp_path, "EdDSA", "new"), key_pair(tmp_path, "RS256", "old")
-    env = {"AUTHGATE_JWT__ALGORITHM": "EdDSA",
+    env = {"AUTHGATE_JWT__ALGORITHM": "EdDSA", "AUTHGATE_JWT__SECRET": "s" * 40,
            "AUTHGATE_JWT__PRIVATE_KEY_FILE": str(new.private_file),
            "AUTHGATE_JWT__PREVIOUS_PUBLIC_KEY_FILES": json.dumps([str(old.public_file)])}
     r = _run(["keys", "list"], tmp_path, **env)
@@ -92,7 +92,7 @@ def test_list_shows_current_and_previous_keys(tmp_path: Path) -> None:
 
 def test_unusable_key_files_are_named_by_list_and_check_config(tmp_path: Path) -> None:
     cur = key_pair(tmp_path, "ES256", "cur")
-    base = {"AUTHGATE_JWT__ALGORITHM": "ES256",
+    base = {"AUTHGATE_JWT__ALGORITHM": "ES256", "AUTHGATE_JWT__SECRET": "s" * 40,
             "AUTHGATE_JWT__PRIVATE_KEY_FILE": str(cur.private_file)}
     cases = {
         "jwt.previous_public_key_files": {"AUTHGATE_JWT__PREVIOUS_PUBLIC_KEY_FILES": json.dumps(

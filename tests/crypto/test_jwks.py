@@ -173,7 +173,8 @@ def _files(tmp_path: Path, **keys: Any) -> dict[str, Path]:
 
 
 def _material(tmp_path: Path, **jwt_cfg: Any) -> Any:
-    return signing_material(Settings(data_dir=tmp_path, jwt=jwt_cfg), b"")
+    return signing_material(Settings(data_dir=tmp_path, jwt={"secret": "s" * 40, **jwt_cfg}),
+                            b"")
 
 
 def test_start_up_builds_the_ring_from_the_files(tmp_path: Path) -> None:
@@ -209,9 +210,14 @@ def test_start_up_refuses_unusable_key_files(tmp_path: Path) -> None:
             _material(tmp_path, **cfg)
 
 
-def test_previous_keys_need_an_asymmetric_algorithm(tmp_path: Path) -> None:
+def test_previous_keys_need_an_asymmetric_algorithm_and_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="previous_public_key_files needs an asymmetric"):
         Settings(jwt={"secret": "s" * 40, "previous_public_key_files": [tmp_path / "k.pem"]})
+    # without jwt.secret the derived keys (refresh tokens, TOTP encryption, …) come from the
+    # private key: a rotation would lose them
+    with pytest.raises(ValueError, match="needs jwt.secret"):
+        Settings(jwt={"algorithm": "ES256", "private_key_file": tmp_path / "k.pem",
+                      "previous_public_key_files": [tmp_path / "old.pem"]})
 
 
 def test_jwks_max_age_defaults_to_the_access_token_lifetime() -> None:

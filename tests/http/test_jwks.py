@@ -86,7 +86,7 @@ def _listening(port: int = 0) -> socket.socket:
 def served(directory: Path, port: int = 0, **jwt_cfg: Any) -> Iterator[Served]:
     """authgate with these ``jwt`` settings on a loopback port (the same SQLite file for
     every server of one directory: a redeploy keeps the sessions)."""
-    jwt_cfg = {"issuer": ISSUER, "audience": AUDIENCE, **jwt_cfg}
+    jwt_cfg = {"issuer": ISSUER, "audience": AUDIENCE, "secret": TEST_SECRET, **jwt_cfg}
     settings = Settings(database_url=f"sqlite+aiosqlite:///{directory / 'authgate.db'}",
                         dev_mode=True, data_dir=directory, password_hash=CHEAP_HASH,
                         jwt=jwt_cfg)

@@ -103,6 +103,8 @@ def generate(
     typer.echo(f"public key:  {public_path}")
     for name, value in env.items():
         typer.echo(f"{name}={value}")
+    typer.echo("# and AUTHGATE_JWT__SECRET: the root of authgate's other keys, which must not "
+               "change with the signing key (docs/DEPLOYING.md)")
 
 
 def published(settings: Settings) -> list[tuple[str, str, str, Path | None]]:
