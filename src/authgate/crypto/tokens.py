@@ -12,8 +12,10 @@ the very same successor token without storing any token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +44,18 @@ def _times_ok(claims: dict[str, Any], ts: float) -> bool:
     if not isinstance(iat, int) or isinstance(iat, bool) or not isinstance(nbf, int):
         return False
     return iat <= ts + SKEW_SECONDS and nbf <= ts + SKEW_SECONDS
+
+
+def _kid(token: str) -> object:
+    """The header's ``kid`` (None without one), read with a third of the work of
+    ``jwt.get_unverified_header``: the header is parsed and checked again by ``jwt.decode``,
+    whose signature covers it. AuthError INVALID_TOKEN for a header that is not JSON."""
+    head = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:  # binascii.Error, JSONDecodeError, UnicodeDecodeError
+        raise AuthError(Code.INVALID_TOKEN) from None
+    return header.get("kid") if isinstance(header, dict) else None
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,7 @@ class TokenCodec:
             if self.keyring is not None:
                 # The kid only selects among our own keys; each key has its algorithm pinned.
                 # No kid: a token minted before keys had ids, by the current key.
-                kid = jwt.get_unverified_header(token).get("kid")
+                kid = _kid(token)
                 if kid is not None:
                     found = self.keyring.by_kid.get(kid) if isinstance(kid, str) else None
                     if found is None:
