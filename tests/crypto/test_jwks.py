@@ -134,6 +134,19 @@ def test_a_kid_naming_no_key_of_ours_is_refused(kid: Any) -> None:
     assert err.value.code == Code.INVALID_TOKEN
 
 
+@pytest.mark.parametrize("token", [
+    "!!!.e30.c2ln",                                   # a header that is not base64
+    "bm90IGpzb24.e30.c2ln",                           # not JSON
+    "WzFd.e30.c2ln",                                  # JSON, not an object
+    "gA.e30.c2ln",                                    # not UTF-8
+    "",
+])
+def test_a_malformed_header_is_an_invalid_token(token: str) -> None:
+    with pytest.raises(AuthError) as err:
+        codec(private_key("ES256")).decode_access(token, NOW)
+    assert err.value.code == Code.INVALID_TOKEN
+
+
 def test_the_kid_does_not_choose_the_algorithm() -> None:
     """A token naming an RS256 key of the ring but signed ES256 (or HS256 with the public
     key) is refused: each key verifies with its own algorithm only."""

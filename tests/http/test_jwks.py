@@ -205,6 +205,9 @@ def test_verifier_refuses_forged_expired_and_misused_tokens(tmp_path: Path) -> N
                 jwt.InvalidAlgorithmError),
             "another key claiming our kid": (resign(token, foreign, "ES256", head),
                                              jwt.InvalidSignatureError),
+            "another key embedded in the header": (resign(token, foreign, "ES256", {
+                "jwk": json.loads(jwt.algorithms.ECAlgorithm.to_jwk(foreign.public_key()))}),
+                jwt.InvalidSignatureError),
             "a refresh token": (body["refreshToken"], jwt.InvalidTokenError),
             "not an access token": (resign(token, pair.key, "ES256", head, type="refresh"),
                                     jwt.InvalidTokenError),
