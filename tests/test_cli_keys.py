@@ -106,3 +106,8 @@ def test_unusable_key_files_are_named_by_list_and_check_config(tmp_path: Path) -
             assert r.returncode == 2, (command, setting, r.stdout)
             assert f"authgate: invalid setting {setting} " in r.stderr, (command, r.stderr)
     assert _run(["check-config"], tmp_path, **base).returncode == 0
+    # serve refuses before it binds, with the same message (not a start-up traceback)
+    r = _run(["serve", "--port", "0"], tmp_path,
+             **{**base, "AUTHGATE_JWT__ALGORITHM": "EdDSA"})
+    assert r.returncode == 2 and r.stderr.startswith(
+        "authgate: invalid setting jwt.private_key_file "), r.stderr

@@ -88,7 +88,8 @@ def owned(app: Any) -> Any:
 
 
 def _deployable(settings: Settings, *, mail: bool = True) -> None:
-    """Exit 2 naming the setting when production mode lacks a secret or a mail relay."""
+    """Exit 2 naming the setting when production mode lacks a secret or a mail relay, or a
+    JWT key file cannot be used."""
     from authgate.config import DeploymentError, check_deployment
 
     try:
@@ -96,6 +97,9 @@ def _deployable(settings: Settings, *, mail: bool = True) -> None:
     except DeploymentError as exc:
         typer.echo(f"authgate: invalid setting {exc.setting}: {exc.reason}", err=True)
         raise typer.Exit(2) from None
+    from authgate.cli.keys import check_keys
+
+    check_keys(settings)  # the JWT key files: readable, fit for jwt.algorithm
 
 
 def _is_loopback(host: str) -> bool:
@@ -243,11 +247,8 @@ def migrate(config: ConfigOpt = None) -> None:
 def check_config(config: ConfigOpt = None) -> None:
     """Validate the configuration (including production mode's requirements) and print it
     (secrets masked)."""
-    from authgate.cli.keys import check_keys
-
     settings = _settings(config)
     _deployable(settings)
-    check_keys(settings)  # the key files: readable, fit for jwt.algorithm
     typer.echo(settings.model_dump_json(indent=2))
 
 
