@@ -13,8 +13,9 @@ It needs PyJWT with its ``crypto`` extra and the standard library, nothing of th
 What it checks: the signature, with the key the token's ``kid`` names (a token without one:
 the first key of the set, authgate's current key) and *that key's* algorithm, which must be
 one of ``algorithms`` (never the algorithm the token's header asks for, never HS* or
-``none``); ``iss``, ``aud``, ``exp`` (and ``iat``, ``nbf``), and that it is an access token
-(``type``, ``sub``, ``sessionId``).
+``none``); ``iss``, ``aud``, ``exp`` and ``nbf`` (``leeway`` seconds of skew, default 0),
+``iat`` (at most a minute ahead of this host's clock, as authgate allows), and that it is an
+access token (``type``, ``sub``, ``sessionId``).
 
 What it cannot see: revocation. A token stays valid here until it expires (at most
 ``jwt.access_token_expires_in``, 15 minutes by default) after a logout, a password change
@@ -50,6 +51,9 @@ log = logging.getLogger("authgate.verifier")
 ASYMMETRIC = frozenset({"RS256", "ES256", "EdDSA"})
 """The algorithms authgate signs access tokens with when it publishes keys."""
 MAX_TOKEN_BYTES = 8192
+ISSUED_AT_SKEW = 60
+"""Seconds a token's ``iat`` may lie ahead of this host's clock (as authgate allows): a
+host whose clock lags authgate's must not refuse tokens in their first seconds."""
 
 
 class JwksUnavailable(jwt.PyJWKClientConnectionError):
@@ -123,8 +127,14 @@ class TokenVerifier:
         claims: dict[str, Any] = jwt.decode(
             token, key.key, algorithms=[key.algorithm_name], audience=self.audience,
             issuer=self.issuer, leeway=self.leeway,
-            options={"require": ["exp", "iat", "iss", "aud", "sub", "sessionId", "type"]},
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "sessionId", "type"],
+                     "verify_iat": False},  # below, with authgate's allowance for skew
         )
+        iat = claims["iat"]
+        if not isinstance(iat, int) or isinstance(iat, bool):
+            raise jwt.InvalidIssuedAtError("iat must be an integer")
+        if iat > time.time() + ISSUED_AT_SKEW + self.leeway:
+            raise jwt.ImmatureSignatureError("iat is in the future")
         if claims.get("type") != "access" or not isinstance(claims.get("sessionId"), str) \
                 or not isinstance(claims.get("sub"), str):
             raise jwt.InvalidTokenError("not an authgate access token")

@@ -215,6 +215,10 @@ def test_verifier_refuses_forged_expired_and_misused_tokens(tmp_path: Path) -> N
                            jwt.MissingRequiredClaimError),
             "no exp": (resign(token, pair.key, "ES256", head, exp=None),
                        jwt.MissingRequiredClaimError),
+            "issued in the future": (resign(token, pair.key, "ES256", head, iat=now + 120),
+                                     jwt.ImmatureSignatureError),
+            "iat not a number": (resign(token, pair.key, "ES256", head, iat="yesterday"),
+                                 jwt.InvalidIssuedAtError),
             "kid not a string": (raw_token({"alg": "ES256", "kid": 7}, claims(token), pair.key,
                                            "ES256"), jwt.InvalidTokenError),
             "garbage": ("not.a.token", jwt.DecodeError),
@@ -233,6 +237,9 @@ def test_verifier_refuses_forged_expired_and_misused_tokens(tmp_path: Path) -> N
         with pytest.raises(JwksUnavailable):  # no key it may use: a misconfiguration (503)
             pinned_elsewhere.verify(token)
         assert v.verify(token)["sub"] == claims(token)["sub"]  # still fine after all that
+        # this host's clock 30 s behind authgate's: a token issued "in the future" is fine
+        assert v.verify(resign(token, pair.key, "ES256", head, iat=now + 30))
+        assert srv.user_status(resign(token, pair.key, "ES256", head, iat=now + 30)) == 200
 
 
 def test_unknown_kid_refetches_at_most_once_per_interval(tmp_path: Path) -> None:
