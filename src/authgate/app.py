@@ -36,6 +36,7 @@ from authgate.http.drain import CloseWhileDraining
 from authgate.http.openapi import finalize as openapi_finalize
 from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import health as health_routes
+from authgate.http.routes import jwks as jwks_routes
 from authgate.http.routes import mfa as mfa_routes
 from authgate.http.routing import add_routes
 from authgate.lifecycle import Drain
@@ -74,6 +75,10 @@ class AuthGate:
     health_router = health_routes.router
     """``GET /health/live`` and ``/health/ready``; ``install(app, health=False)`` leaves them
     out for a host that includes this router under a path of its own."""
+
+    jwks_router = jwks_routes.router
+    """``GET /.well-known/jwks.json``; ``install(app, jwks=False)`` leaves it out for a host
+    that serves it under a path of its own."""
 
     def begin_drain(self) -> None:
         """Start a graceful shutdown: ``/health/ready`` answers 503 and every response says
@@ -131,10 +136,12 @@ class AuthGate:
             await res.close()
             self.resources = None
 
-    def install(self, app: FastAPI, *, health: bool = True) -> None:
+    def install(self, app: FastAPI, *, health: bool = True, jwks: bool = True) -> None:
         self.routes = add_routes(app.router, self.prefix, self.routers)
         if health:
             add_routes(app.router, "", [self.health_router])  # documented after gate.routes
+        if jwks:
+            add_routes(app.router, "", [self.jwks_router])
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
         app.add_middleware(BodyGuard, prefix=self.prefix,
                            max_bytes=self.settings.security.max_body_bytes)

@@ -61,7 +61,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         store = MemorySessionStore(user_loader, user_ttl_seconds=user_ttl)
     else:
         store = DatabaseSessionStore(db)
-    sign, verify = signing_material(settings, keys.root)
+    sign, verify, keyring = signing_material(settings, keys.root)
     tokens = TokenCodec(
         root_secret=keys.root,
         algorithm=settings.jwt.algorithm,
@@ -71,6 +71,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         audience=settings.jwt.audience,
         access_ttl=settings.jwt.access_token_expires_in,
         refresh_ttl=settings.jwt.refresh_token_expires_in,
+        keyring=keyring,
     )
     ph = settings.password_hash
     hasher = PasswordHasher(

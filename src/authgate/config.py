@@ -39,9 +39,27 @@ class _Section(BaseModel):
 class JwtSettings(_Section):
     secret: SecretStr | None = None
     """HMAC secret for HS* algorithms; also the root of derived keys (HKDF) for refresh
-    tokens, code hashes and TOTP encryption when no dedicated key is configured."""
+    tokens, code hashes and TOTP encryption when no dedicated key is configured. Set it with
+    the asymmetric algorithms too: without it the root is derived from
+    ``private_key_file``, and the signing key could not be rotated without losing them."""
     private_key_file: Path | None = None
+    """PEM private key (unencrypted) for RS256 (RSA, 2048 bits or more), ES256 (P-256) or
+    EdDSA (Ed25519, Ed448); ``authgate keys generate`` makes one. Its public half is
+    published by ``GET /.well-known/jwks.json`` under its RFC 7638 thumbprint, which every
+    access token names in its ``kid`` header."""
     public_key_file: Path | None = None
+    """Optional: the private key's public half (checked to match at start-up); it is derived
+    from the private key otherwise."""
+    previous_public_key_files: list[Path] = []
+    """Public keys (PEM) of signing keys being rotated: still published by the JWKS route
+    and accepted for verification (authgate picks the key by the token's ``kid``). Keep a
+    retired key here for at least ``access_token_expires_in`` after it stopped signing,
+    then remove it; a key listed before it becomes current is pre-published
+    (docs/DEPLOYING.md, "Rotating the signing key"). Needs ``secret``: without it the
+    other keys are derived from the private key file and would change with it."""
+    jwks_max_age: Duration | None = None
+    """``Cache-Control: max-age`` of the JWKS route; unset: ``access_token_expires_in`` (a
+    cached copy is never older than one token lifetime, the rotation overlap)."""
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
     access_token_expires_in: Duration = timedelta(minutes=15)
     refresh_token_expires_in: Duration = timedelta(days=7)
@@ -72,7 +90,21 @@ class JwtSettings(_Section):
     def _keys_match_algorithm(self) -> JwtSettings:
         if not self.algorithm.startswith("HS") and self.private_key_file is None:
             raise ValueError(f"algorithm {self.algorithm} needs jwt.private_key_file")
+        if self.algorithm.startswith("HS") and self.previous_public_key_files:
+            raise ValueError("previous_public_key_files needs an asymmetric algorithm (RS256, "
+                             "ES256, EdDSA): HS* tokens are verified with the secret")
+        if self.previous_public_key_files and self.secret is None:
+            # Without a secret every derived key (refresh tokens, codes, recovery codes, TOTP
+            # encryption, API keys) comes from the private key file: a new key loses them.
+            raise ValueError("rotating the signing key (previous_public_key_files) needs "
+                             "jwt.secret: without it the other keys are derived from the "
+                             "private key and would change with it")
         return self
+
+    @property
+    def jwks_cache_seconds(self) -> int:
+        """The JWKS route's ``max-age``."""
+        return int((self.jwks_max_age or self.access_token_expires_in).total_seconds())
 
 
 class CookieSettings(_Section):

@@ -58,6 +58,7 @@ class Code(StrEnum):
     MAX_SESSIONS_REACHED = "MAX_SESSIONS_REACHED"
     REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID"
     REFRESH_TOKEN_EXPIRED = "REFRESH_TOKEN_EXPIRED"
+    JWKS_NOT_AVAILABLE = "JWKS_NOT_AVAILABLE"
     CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
     CSRF_ORIGIN_REJECTED = "CSRF_ORIGIN_REJECTED"
     ACCESS_DENIED = "ACCESS_DENIED"
@@ -205,6 +206,8 @@ DEFAULT_MESSAGES: dict[Code, str] = {
     Code.MAX_SESSIONS_REACHED: "Maximum number of active sessions reached",
     Code.REFRESH_TOKEN_INVALID: "Invalid refresh token",
     Code.REFRESH_TOKEN_EXPIRED: "Invalid or expired refresh token",
+    Code.JWKS_NOT_AVAILABLE: "No public keys: access tokens are signed with a shared secret "
+                             "(jwt.algorithm HS*); verify them by calling GET /auth/verify-session",
     Code.CSRF_TOKEN_INVALID: "Invalid or missing CSRF token.",
     Code.CSRF_ORIGIN_REJECTED: "Cross-site request blocked (origin not allowed).",
     Code.MUST_CHANGE_PASSWORD: "You must change your password before continuing",

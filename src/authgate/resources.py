@@ -12,9 +12,10 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,11 +33,13 @@ from authgate.lifecycle import Drain
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
     import redis.asyncio as aioredis  # imported only when redis_url is configured
 
+    from authgate.crypto.jwks import KeyRing
     from authgate.metrics import Metrics
     from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
 DEV_SECRET_FILE = ".authgate-secret"
+T = TypeVar("T")
 
 
 @dataclass
@@ -142,20 +145,43 @@ def dev_secret(settings: Settings) -> bytes:
     return value.encode()
 
 
-def signing_material(settings: Settings, root: bytes) -> tuple[Any, Any]:
+def _key_file(setting: str, path: Path, load: Callable[[bytes], T]) -> T:
+    try:
+        return load(path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"{setting} {path}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError) as exc:  # TypeError: an encrypted private key
+        raise ValueError(f"{setting} {path}: {exc}") from None
+
+
+def signing_material(settings: Settings, root: bytes) -> tuple[Any, Any, KeyRing | None]:
+    """The access-token signing key, its verification key and (asymmetric algorithms) the
+    key ring: the current public key and ``jwt.previous_public_key_files``. A key file that
+    cannot be read, does not fit ``jwt.algorithm``, or a public key file that is not the
+    private key's half fails here, at start-up, with the setting named (ValueError)."""
+    from authgate.crypto.jwks import KeyRing, algorithm_of, load_private, load_public, same_key
+
     jwt_s = settings.jwt
     if jwt_s.algorithm.startswith("HS"):
-        return root, root
+        return root, root, None
     assert jwt_s.private_key_file is not None
-    private = jwt_s.private_key_file.read_bytes()
+    where = f"jwt.private_key_file {jwt_s.private_key_file}"
+    private = _key_file("jwt.private_key_file", jwt_s.private_key_file, load_private)
+    public = private.public_key()
+    try:
+        alg = algorithm_of(public)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if alg != jwt_s.algorithm:
+        raise ValueError(f"{where}: a key for {alg}, but jwt.algorithm is {jwt_s.algorithm}")
     if jwt_s.public_key_file is not None:
-        public: Any = jwt_s.public_key_file.read_bytes()
-    else:
-        from cryptography.hazmat.primitives import serialization
-
-        key = serialization.load_pem_private_key(private, password=None)
-        public = key.public_key()
-    return private, public
+        given = _key_file("jwt.public_key_file", jwt_s.public_key_file, load_public)
+        if not same_key(given, public):
+            raise ValueError(f"jwt.public_key_file {jwt_s.public_key_file}: not the public "
+                             "half of jwt.private_key_file")
+    previous = [_key_file("jwt.previous_public_key_files", path, load_public)
+                for path in jwt_s.previous_public_key_files]
+    return private, public, KeyRing.of(public, previous)
 
 
 def build_secretbox(settings: Settings, keys: Keys) -> SecretBox:

@@ -88,7 +88,8 @@ def owned(app: Any) -> Any:
 
 
 def _deployable(settings: Settings, *, mail: bool = True) -> None:
-    """Exit 2 naming the setting when production mode lacks a secret or a mail relay."""
+    """Exit 2 naming the setting when production mode lacks a secret or a mail relay, or a
+    JWT key file cannot be used."""
     from authgate.config import DeploymentError, check_deployment
 
     try:
@@ -96,6 +97,9 @@ def _deployable(settings: Settings, *, mail: bool = True) -> None:
     except DeploymentError as exc:
         typer.echo(f"authgate: invalid setting {exc.setting}: {exc.reason}", err=True)
         raise typer.Exit(2) from None
+    from authgate.cli.keys import check_keys
+
+    check_keys(settings)  # the JWT key files: readable, fit for jwt.algorithm
 
 
 def _is_loopback(host: str) -> bool:
@@ -288,11 +292,13 @@ def rotate_keys(config: ConfigOpt = None) -> None:
 
 def _register_commands() -> None:
     from authgate.cli.calibrate import calibrate_hash
+    from authgate.cli.keys import keys_app
     from authgate.cli.purge import purge
     from authgate.cli.tenants import role_app, tenant_app
     from authgate.cli.users import mfa_app, sessions_app, unlock, users_app
 
     app.command("calibrate-hash")(calibrate_hash)
+    app.add_typer(keys_app, name="keys")
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(role_app, name="role")
     app.command("purge")(purge)

@@ -1,7 +1,9 @@
 """JWT access and refresh tokens with pinned algorithms, issuer and audience.
 
 Access tokens are signed with the configured secret (HS*) or private key (RS256, ES256,
-EdDSA) so host services can verify them the way nest-auth clients expect. Refresh tokens
+EdDSA) so host services can verify them the way nest-auth clients expect; with a key the
+header names it (``kid``, ``crypto/jwks.py``) and verification picks the key by it, so old
+keys keep verifying through a rotation. Refresh tokens
 are always HS256 with a key derived for that purpose only: they are verified by authgate
 alone, and no access-token key can produce one. Their ``jti`` is derived from the session id
 and rotation generation, so a retried refresh inside the grace window can be answered with
@@ -10,17 +12,22 @@ the very same successor token without storing any token.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from authgate.crypto.keys import derive, equal
 from authgate.errors import AuthError, Code
+
+if TYPE_CHECKING:
+    from authgate.crypto.jwks import KeyRing
 
 MAX_TOKEN_BYTES = 8192
 VERIFIED_CACHE_SIZE = 2048
@@ -37,6 +44,18 @@ def _times_ok(claims: dict[str, Any], ts: float) -> bool:
     if not isinstance(iat, int) or isinstance(iat, bool) or not isinstance(nbf, int):
         return False
     return iat <= ts + SKEW_SECONDS and nbf <= ts + SKEW_SECONDS
+
+
+def _kid(token: str) -> object:
+    """The header's ``kid`` (None without one), read with a third of the work of
+    ``jwt.get_unverified_header``: the header is parsed and checked again by ``jwt.decode``,
+    whose signature covers it. AuthError INVALID_TOKEN for a header that is not JSON."""
+    head = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:  # binascii.Error, JSONDecodeError, UnicodeDecodeError
+        raise AuthError(Code.INVALID_TOKEN) from None
+    return header.get("kid") if isinstance(header, dict) else None
 
 
 @dataclass(frozen=True)
@@ -58,10 +77,16 @@ class TokenCodec:
         audience: str,
         access_ttl: timedelta,
         refresh_ttl: timedelta,
+        keyring: KeyRing | None = None,
     ) -> None:
+        """``keyring`` (asymmetric algorithms): the current key's ``kid`` goes into every
+        access token's header and tokens are verified with the key their ``kid`` names;
+        without one (HS*) there is a single key and no ``kid``."""
         self.algorithm = algorithm
         self._sign = signing_key
         self._verify = verify_key
+        self.keyring = keyring
+        self._headers = {"kid": keyring.current.kid} if keyring is not None else None
         self.issuer = issuer
         self.audience = audience
         self.access_ttl = access_ttl
@@ -81,7 +106,7 @@ class TokenCodec:
             "iss": self.issuer,
             "aud": self.audience,
         }
-        return jwt.encode(payload, self._sign, algorithm=self.algorithm)
+        return jwt.encode(payload, self._sign, algorithm=self.algorithm, headers=self._headers)
 
     def decode_access(self, token: str, now: datetime) -> dict[str, Any]:
         """Verified claims, or AuthError INVALID_TOKEN / TOKEN_EXPIRED.
@@ -119,11 +144,21 @@ class TokenCodec:
 
     def _verify_access(self, token: str) -> dict[str, Any]:
         """Signature, algorithm, audience, issuer and claim shapes (not the clock)."""
+        key, algorithm = self._verify, self.algorithm
         try:
+            if self.keyring is not None:
+                # The kid only selects among our own keys; each key has its algorithm pinned.
+                # No kid: a token minted before keys had ids, by the current key.
+                kid = _kid(token)
+                if kid is not None:
+                    found = self.keyring.by_kid.get(kid) if isinstance(kid, str) else None
+                    if found is None:
+                        raise AuthError(Code.INVALID_TOKEN)
+                    key, algorithm = found.key, found.alg
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._verify,
-                algorithms=[self.algorithm],
+                key,
+                algorithms=[algorithm],
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=0,
@@ -138,6 +173,13 @@ class TokenCodec:
         if not isinstance(exp, int) or isinstance(exp, bool):
             raise AuthError(Code.INVALID_TOKEN)
         return claims
+
+    def public_keys(self) -> bytes:
+        """The JWKS document (``crypto/jwks.KeyRing.document``); AuthError
+        JWKS_NOT_AVAILABLE with a shared secret (HS*): nothing in it could be published."""
+        if self.keyring is None:
+            raise AuthError(Code.JWKS_NOT_AVAILABLE)
+        return self.keyring.document
 
     # refresh ------------------------------------------------------------------------
     def _jti(self, session_id: str, generation: int) -> str:
