@@ -34,6 +34,11 @@ from authgate.resources import Resources
 from authgate.sessions.memory_store import MemorySessionStore
 from tests.browser import browser  # noqa: F401 (a fixture for every test)
 from tests.idp import _idp_server, idp  # noqa: F401 (fixtures for every test)
+from tests.redis_topologies import (  # noqa: F401 (fixtures for every test)
+    fresh_sentinel,
+    redis_cluster,
+    redis_sentinel,
+)
 from tests.servers import (  # noqa: F401 (fixtures for every test)
     _sms_server,
     _smtp_server,

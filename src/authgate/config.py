@@ -951,6 +951,11 @@ class Settings(BaseSettings):
     """PostgreSQL connections per engine and process (a worker holds up to about three times
     this); keep workers × that under the server's max_connections."""
     redis_url: str | None = None
+    """Sessions (``session.storage=redis``), the shared counters and rate limits. One server
+    (``redis://``, ``rediss://``, ``unix://``), a cluster
+    (``redis+cluster://[:password@]h1:7000,h2:7001/``) or a Sentinel-managed master
+    (``redis+sentinel://[:password@]h1:26379,h2:26379/<service>[/<db>]``); ``rediss+…``
+    for TLS. Forms and options: ``authgate.redisconn``, docs/DEPLOYING.md."""
     redis_prefix: str = "authgate:"
     data_dir: Path | None = None
     """Where the development secret and the outbox live; default: beside the SQLite file
@@ -984,6 +989,15 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     metrics: MetricsSettings = MetricsSettings()
     housekeeping: HousekeepingSettings = HousekeepingSettings()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v:
+            from authgate.redisconn import parse
+
+            parse(v)  # a malformed URL fails at start-up, not at the first request
+        return v
 
     @field_validator("phone_default_region")
     @classmethod

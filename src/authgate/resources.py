@@ -31,10 +31,9 @@ from authgate.events import EventBus
 from authgate.lifecycle import Drain
 
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
-    import redis.asyncio as aioredis  # imported only when redis_url is configured
-
     from authgate.crypto.jwks import KeyRing
     from authgate.metrics import Metrics
+    from authgate.redisconn import RedisClient  # redis-py only when redis_url is set
     from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
@@ -75,7 +74,9 @@ class Resources:
     """Renders and sends one-time codes (``res.delivery.send_code``)."""
     secretbox: SecretBox
     """Encrypts TOTP seeds (the ``mfa.encryption_keys`` ring)."""
-    redis: aioredis.Redis | None = None
+    redis: RedisClient | None = None
+    """``redis_url``'s client: one server, a cluster or a Sentinel-managed master
+    (``authgate.redisconn``)."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Background work still running (``authgate.background``): referenced here because
     the event loop holds tasks only weakly."""
@@ -97,7 +98,9 @@ class Resources:
     async def close(self) -> None:
         await self.store.close()
         if self.redis is not None and self.settings.session.storage != "redis":
-            await self.redis.aclose()
+            from authgate import redisconn
+
+            await redisconn.close(self.redis)
         await self.db.dispose()
         self.hasher.close()
 

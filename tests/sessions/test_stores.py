@@ -16,14 +16,21 @@ from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.store import SessionStore
 from tests.conftest import Harness, MakeHarness
-from tests.helpers import STORES, set_user, user_id_of
+from tests.helpers import REDIS_TOPOLOGIES, STORES, set_user, user_id_of
+from tests.redis_topologies import topology_url
 from tests.servers import free_port
 
 
-@pytest.fixture(params=STORES)
-async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
-    """An app on each store with two users and no session (rows written directly)."""
-    h = await make_harness(session={"storage": request.param})
+@pytest.fixture(params=[*STORES, *REDIS_TOPOLOGIES])
+async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness, backend: str) -> Harness:
+    """An app on each store (Redis: also on a cluster and behind Sentinel) with two users and
+    no session (rows written directly)."""
+    topology = request.param
+    if topology in REDIS_TOPOLOGIES and backend == "sqlite":
+        pytest.skip("Redis topologies do not depend on the database: the PostgreSQL run has them")
+    storage = "redis" if topology in REDIS_TOPOLOGIES else topology
+    url = topology_url(request, topology)
+    h = await make_harness(session={"storage": storage}, **({"redis_url": url} if url else {}))
     for email in ("alice@example.com", "bob@example.com"):
         await h.make_user(email)
     return h
@@ -213,8 +220,11 @@ async def _no_user(user_id: str) -> None:
     return None
 
 
-async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness) -> None:
-    h = await make_harness(session={"storage": "redis"})
+@pytest.mark.parametrize("topology", ["redis", *REDIS_TOPOLOGIES])
+async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness, topology: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    url = topology_url(request, topology)
+    h = await make_harness(session={"storage": "redis"}, **({"redis_url": url} if url else {}))
     await h.signup()
     uid = await _alice(h)
     rec = record(h, uid, lifetime=120)

@@ -3,18 +3,25 @@
 Layout (prefix ``authgate:``): ``sess:<id>`` JSON with a TTL at the session's expiry;
 ``usess:<user>`` set of that user's session ids; ``user:<id>`` JSON user snapshot with a
 short TTL, dropped whenever the user row changes. ``load`` is one MGET.
+
+On a Redis Cluster these keys sit in different hash slots (a session is found by its id
+alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_for_user``
+read per slot in parallel (``mget_nonatomic``) and the two-key writes, a MULTI on one
+server, run one after the other in the order that is safe if the second never happens: the
+index entry before the session (an id without a session is tidied by ``list_for_user``; a
+session missing from the index would survive a revoke-all), the session before its index
+entry on delete. The Lua scripts touch one key each, so they run on any topology.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from authgate import redisconn
 from authgate.errors import ServiceUnavailable
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import (
@@ -24,6 +31,13 @@ from authgate.sessions.records import (
     user_from_json,
 )
 from authgate.sessions.store import UserLoader
+
+if TYPE_CHECKING:
+    from redis.asyncio.cluster import RedisCluster
+
+    from authgate.redisconn import RedisClient
+
+RedisError = redisconn.failures()  # every topology's "Redis cannot serve us now"
 
 _ROTATE = """
 local raw = redis.call('GET', KEYS[1])
@@ -98,13 +112,14 @@ def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
 class RedisSessionStore:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         user_loader: UserLoader,
         *,
         prefix: str = "authgate:",
         user_ttl_seconds: int = 300,
     ) -> None:
         self._r = client
+        self._cluster: RedisCluster | None = client if redisconn.is_cluster(client) else None
         self._load_user = user_loader
         self._p = prefix
         self._user_ttl = user_ttl_seconds
@@ -123,6 +138,10 @@ class RedisSessionStore:
     async def create(self, record: SessionRecord) -> None:
         ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
         try:
+            if self._cluster is not None:  # two slots: the index entry first
+                await self._r.sadd(self._usk(record.user_id), record.id)
+                await self._r.set(self._sk(record.id), _encode(record), px=ttl)
+                return
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.set(self._sk(record.id), _encode(record), px=ttl)
                 pipe.sadd(self._usk(record.user_id), record.id)
@@ -134,7 +153,7 @@ class RedisSessionStore:
         self, session_id: str, user_id: str, now: datetime
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
         try:
-            raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+            raw_s, raw_u = await self._mget([self._sk(session_id), self._uk(user_id)])
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         if raw_s is None:
@@ -192,6 +211,10 @@ class RedisSessionStore:
             if raw is None:
                 return False
             uid = orjson.loads(raw).get("user_id", "")
+            if self._cluster is not None:  # two slots: the session first
+                deleted = await self._r.delete(self._sk(session_id))
+                await self._r.srem(self._usk(uid), session_id)
+                return bool(deleted)
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.delete(self._sk(session_id))
                 pipe.srem(self._usk(uid), session_id)
@@ -207,6 +230,10 @@ class RedisSessionStore:
             doomed = [i for i in ids if i != keep]
             if not doomed:
                 return 0
+            if self._cluster is not None:  # many slots: the sessions first
+                deleted = await self._r.delete(*[self._sk(i) for i in doomed])
+                await self._r.srem(self._usk(user_id), *doomed)
+                return int(deleted)
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.delete(*[self._sk(i) for i in doomed])
                 pipe.srem(self._usk(user_id), *doomed)
@@ -221,7 +248,7 @@ class RedisSessionStore:
                    for i in await self._r.smembers(self._usk(user_id))]
             if not ids:
                 return []
-            raws = await self._r.mget([self._sk(i) for i in ids])
+            raws = await self._mget([self._sk(i) for i in ids])
             gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
             if gone:  # expired by TTL: tidy the index lazily
                 await self._r.srem(self._usk(user_id), *gone)
@@ -268,5 +295,11 @@ class RedisSessionStore:
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
 
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        """One MGET; on a cluster one per hash slot, in parallel."""
+        if self._cluster is not None:
+            return await self._cluster.mget_nonatomic(keys)
+        return list(await self._r.mget(keys))
+
     async def close(self) -> None:
-        await self._r.aclose()
+        await redisconn.close(self._r)
