@@ -4,8 +4,8 @@ ports, torn down after. The machine's own Redis (6379) is never touched.
 
 Fixtures (re-exported by ``tests/conftest.py``): ``redis_cluster`` and ``redis_sentinel``
 (one per test session and process; their URLs are ``redis+cluster://…`` and
-``redis+sentinel://…/authgate/0``) and ``fresh_sentinel`` (its own set-up, for a test that
-fails the master over). Skipped only where ``redis-server`` is not installed.
+``redis+sentinel://…/authgate/0``), ``fresh_cluster`` and ``fresh_sentinel`` (a set-up of the
+test's own, for a test that stops a node or fails the master over). Skipped only where ``redis-server`` is not installed.
 """
 
 from __future__ import annotations
@@ -122,6 +122,11 @@ def redis_processes() -> Iterator[RedisProcesses]:
 @dataclass(frozen=True)
 class Cluster:
     ports: tuple[int, ...]
+    procs: RedisProcesses
+
+    def stop(self, port: int) -> None:
+        """Stop one node (a lost machine)."""
+        self.procs.stop(port)
 
     @property
     def url(self) -> str:
@@ -144,7 +149,7 @@ def start_cluster() -> Iterator[Cluster]:
         for port in ports:
             wait_for(f"cluster state ok on {port}",
                      lambda port=port: "cluster_state:ok" in cli(port, "cluster", "info"))
-        yield Cluster(ports)
+        yield Cluster(ports, procs)
 
 
 @dataclass
@@ -202,6 +207,12 @@ def redis_cluster() -> Iterator[Cluster]:
 def redis_sentinel() -> Iterator[SentinelSetup]:
     with start_sentinel() as setup:
         yield setup
+
+
+@pytest.fixture
+def fresh_cluster() -> Iterator[Cluster]:
+    with start_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture

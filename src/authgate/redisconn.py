@@ -149,8 +149,14 @@ def connect(url: str) -> RedisClient:
     auth: dict[str, Any] = {"username": target.username, "password": target.password}
     if target.topology == "cluster":
         from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialWithJitterBackoff
 
+        # redis-py's default (3 retries, backoff up to 10 s, a topology refresh each) held a
+        # request for seconds while a cluster without a node refused every slot: a failing
+        # request gives up within about a second instead (→ 503, the client retries).
         return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
+                            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), 2),
                             **auth, **_tls(target), **_TIMEOUTS)
     import redis.asyncio as aioredis
     from redis.asyncio.sentinel import Sentinel
