@@ -186,7 +186,7 @@ MakeHarness = Callable[..., Awaitable[Harness]]
 
 # Settings a test passes to point an app at something of its own (a TCP proxy, a Redis
 # prefix shared by several instances): such an app is started for that test and closed after.
-_NOT_POOLED = {"database_url", "redis_prefix", "redis_url"}
+_NOT_POOLED = {"database_url", "database_replica_url", "redis_prefix", "redis_url"}
 _PLAIN = (bool, int, float, str, bytes, type(None))
 
 

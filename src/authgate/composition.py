@@ -35,7 +35,9 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     keys = build_keys(settings)
     secretbox = build_secretbox(settings, keys)  # fails fast on a malformed key ring
     sender = delivery.build(settings)
-    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size,
+                  replica_url=settings.database_replica_url,
+                  replica_retry=settings.database_replica_retry.total_seconds())
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
     redis_client: RedisClient | None = None
     if settings.redis_url:
@@ -81,6 +83,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         db=db,
         sessionmaker=sessionmaker,
         readmaker=async_sessionmaker(db.reader, expire_on_commit=False),
+        stale_readmaker=async_sessionmaker(db.stale, expire_on_commit=False),
         store=store,
         hasher=hasher,
         tokens=tokens,

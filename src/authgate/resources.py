@@ -64,7 +64,13 @@ class Resources:
     db: Database
     sessionmaker: async_sessionmaker[AsyncSession]
     readmaker: async_sessionmaker[AsyncSession]
-    """Sessions on the reader engine: for read-only flows (no write lock on SQLite)."""
+    """Sessions on the reader engine: for read-only flows (no write lock on SQLite). Always
+    the primary: what it reads is current."""
+    stale_readmaker: async_sessionmaker[AsyncSession]
+    """Sessions for reads that tolerate replication lag (lists, statistics, history): the
+    read replica when ``database_replica_url`` is set, else the same as ``readmaker``. Never
+    for a read that decides anything (sessions, codes, MFA state, permissions checks) or
+    that follows a write of the same flow."""
     store: SessionStore
     hasher: PasswordHasher
     tokens: TokenCodec

@@ -153,7 +153,11 @@ class RedisSessionStore:
         self, session_id: str, user_id: str, now: datetime
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
         try:
-            raw_s, raw_u = await self._mget([self._sk(session_id), self._uk(user_id)])
+            if self._cluster is None:  # the hot path: one MGET
+                raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+            else:
+                raw_s, raw_u = await self._cluster.mget_nonatomic(
+                    [self._sk(session_id), self._uk(user_id)])
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         if raw_s is None:
