@@ -37,7 +37,9 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     sender = delivery.build(settings)
     db = Database(settings.database_url, pool_size=settings.database_pool_size,
                   replica_url=settings.database_replica_url,
-                  replica_retry=settings.database_replica_retry.total_seconds())
+                  replica_retry=settings.database_replica_retry.total_seconds(),
+                  replica_max_lag=None if settings.database_replica_max_lag is None
+                  else settings.database_replica_max_lag.total_seconds())
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
     redis_client: RedisClient | None = None
     if settings.redis_url:

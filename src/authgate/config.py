@@ -957,8 +957,11 @@ class Settings(BaseSettings):
     and every read in or after a write stay on ``database_url``. While the replica cannot
     be reached those reads go to the primary (logged). docs/DEPLOYING.md lists the reads."""
     database_replica_retry: Duration = timedelta(seconds=30)
-    """After the replica failed, how long lag-tolerant reads stay on the primary before the
-    replica is tried again."""
+    """After the replica failed (or lagged too far), how long lag-tolerant reads stay on the
+    primary before the replica is tried again."""
+    database_replica_max_lag: Duration | None = timedelta(seconds=30)
+    """A replica whose replay is further behind than this is treated as unavailable (checked
+    with each connection checkout); None: any lag is tolerated."""
     redis_url: str | None = None
     """Sessions (``session.storage=redis``), the shared counters and rate limits. One server
     (``redis://``, ``rediss://``, ``unix://``), a cluster

@@ -107,7 +107,7 @@ class Database:
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, replica_url: str | None = None,
-                 replica_retry: float = 30.0) -> None:
+                 replica_retry: float = 30.0, replica_max_lag: float | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.replica: ReplicaRouter | None = None
@@ -145,7 +145,7 @@ class Database:
         self.stale: AsyncEngine = self.reader
         if replica_url:
             self.replica = ReplicaRouter(replica_url, url, pool_size=pool_size,
-                                         retry=replica_retry)
+                                         retry=replica_retry, max_lag=replica_max_lag)
             self.stale = self.replica.engine
             self._engines.append(self.stale)
 
@@ -176,10 +176,15 @@ class ReplicaRouter:
     the same way) and hands a primary connection back for replacement once the pause is
     over, so reads return to the replica by themselves. A failover costs no request: the
     answer comes from the primary, fresher than the replica's would have been.
+
+    The checkout's ping also reads the replica's lag (0 when it has replayed all it
+    received, else the age of the last transaction it replayed); beyond ``max_lag`` the
+    replica is treated as down. It cannot see WAL the replica never received (a replica cut
+    off from its primary reports no lag): monitor ``pg_stat_replication`` on the primary.
     """
 
     def __init__(self, replica_url: str, primary_url: str, *, pool_size: int,
-                 retry: float) -> None:
+                 retry: float, max_lag: float | None = None) -> None:
         from sqlalchemy.engine import make_url
 
         self.retry = retry
@@ -212,14 +217,19 @@ class ReplicaRouter:
 
         @event.listens_for(self.engine.sync_engine, "checkout")
         def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-            if not record.info.get("on_replica") and router.replica_due():
+            on_replica = record.info.get("on_replica")
+            if not on_replica and router.replica_due():
                 raise DisconnectionError("the replica may be back: reconnect")
-            try:
-                await_only(dbapi_conn.driver_connection.fetchrow(";", timeout=2))
+            try:  # the ping: on the replica it measures the lag in the same round trip
+                lag = await_only(dbapi_conn.driver_connection.fetchval(
+                    _LAG if on_replica else "SELECT 0", timeout=2))
             except Exception as exc:
-                if record.info.get("on_replica"):
+                if on_replica:
                     router.replica_failed(exc)
                 raise DisconnectionError("connection found dead at checkout") from exc
+            if on_replica and max_lag is not None and lag is not None and lag > max_lag:
+                router.replica_failed(ReplicaLagging())
+                raise DisconnectionError("the replica lags too far behind")
 
     def replica_due(self) -> bool:
         return time.monotonic() >= self.down_until
@@ -229,6 +239,14 @@ class ReplicaRouter:
             log.warning("read replica unavailable (%s): lag-tolerant reads go to the "
                         "primary for %.0f s", type(exc).__name__, self.retry)
         self.down_until = time.monotonic() + self.retry
+
+
+_LAG = ("SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+        "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")
+
+
+class ReplicaLagging(Exception):
+    """The replica's replay is further behind than ``database_replica_max_lag``."""
 
 
 def _ping_on_checkout(engine: AsyncEngine) -> None:

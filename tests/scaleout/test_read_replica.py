@@ -2,8 +2,9 @@
 replica this test starts (``tests/pg_replica.py``), everything that must be fresh stays on
 the primary — proven with replay paused on the replica: the admin lists and statistics
 read stale rows while a sign-in, a revocation and the session look-up see the primary at
-once. A replica that goes away sends those reads to the primary (logged, no request fails)
-and they come back to the replica by themselves once it is up again."""
+once. A replica that goes away, or lags beyond ``database_replica_max_lag``, sends those
+reads to the primary (logged, no request fails) and they come back to the replica by
+themselves once it is up again."""
 
 from __future__ import annotations
 
@@ -110,6 +111,29 @@ async def test_replica_down_reads_fall_back_to_the_primary_then_return(
     await asyncio.sleep(max(0.0, router.down_until - time.monotonic()))  # the 1 s pause
     assert await _on_replica(h.res)  # the primary's connection was handed back
     assert await _listed(h.res) == {"alice@example.com", "bob@example.com"}
+
+
+async def test_a_replica_lagging_too_far_is_skipped_until_it_catches_up(
+        pg_replica: ReplicatedPostgres, make_harness: MakeHarness) -> None:  # noqa: F811
+    pg = pg_replica
+    h = await _app(make_harness, pg, database_replica_max_lag=timedelta(seconds=1),
+                   database_replica_retry=timedelta(seconds=1))
+    router = h.res.db.replica
+    assert router is not None
+    await h.user_token("alice@example.com")
+    await pg.caught_up()
+    assert await _on_replica(h.res)
+    await pg.pause_replay()
+    try:
+        await h.user_token("bob@example.com")
+        await asyncio.sleep(1.2)
+        assert not await _on_replica(h.res)  # too far behind: the primary answers
+        assert await _listed(h.res) == {"alice@example.com", "bob@example.com"}
+    finally:
+        await pg.resume_replay()
+    await pg.caught_up()
+    await asyncio.sleep(max(0.0, router.down_until - time.monotonic()))
+    assert await _on_replica(h.res)
 
 
 async def test_replica_settings_need_postgresql() -> None:
