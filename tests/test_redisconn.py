@@ -69,3 +69,35 @@ def test_settings_accept_the_topology_forms() -> None:
     s = Settings(redis_url="redis+cluster://h1:7000,h2:7001", session={"storage": "redis"})
     assert s.redis_url == "redis+cluster://h1:7000,h2:7001"
     Settings(redis_url="rediss+sentinel://:pw@s1:26379,s2:26379/mymaster/0")
+
+
+async def test_connect_wires_tls_and_credentials_to_the_right_servers() -> None:
+    """No connection is made: the clients are inspected as built."""
+    from redis.asyncio.cluster import RedisCluster
+
+    from authgate import redisconn
+
+    c = redisconn.connect("rediss+cluster://app:pw@h1:7000,h2:7001?ssl_ca_certs=/etc/ca.pem")
+    assert isinstance(c, RedisCluster) and redisconn.is_cluster(c)
+    assert list(c.nodes_manager.startup_nodes) == ["h1:7000", "h2:7001"]
+    kw = c.connection_kwargs
+    assert kw["connection_class"].__name__ == "SSLConnection"
+    assert (kw["username"], kw["password"], kw["ssl_ca_certs"], kw["ssl_cert_reqs"]) == (
+        "app", "pw", "/etc/ca.pem", "required")  # verification stays on unless turned off
+    await redisconn.close(c)
+
+    s = redisconn.connect(
+        "rediss+sentinel://:pw@s1:26379,s2/svc/2?sentinel_password=spw&ssl_cert_reqs=none")
+    assert not redisconn.is_cluster(s)
+    pool = s.connection_pool
+    assert pool.service_name == "svc"  # type: ignore[attr-defined]
+    assert pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert (pool.connection_kwargs["db"], pool.connection_kwargs["password"]) == (2, "pw")
+    sentinels = pool.sentinel_manager.sentinels  # type: ignore[attr-defined]
+    assert [(x.connection_pool.connection_kwargs["host"],
+             x.connection_pool.connection_kwargs["port"],
+             x.connection_pool.connection_kwargs["password"]) for x in sentinels] == [
+        ("s1", 26379, "spw"), ("s2", 26379, "spw")]  # the sentinels' own password
+    assert all(x.connection_pool.connection_class.__name__ == "SSLConnection"
+               for x in sentinels)
+    await redisconn.close(s)

@@ -237,3 +237,20 @@ async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness, top
                                                 "expires_at": later + timedelta(hours=1)})
     assert 120_000 < await h.res.redis.pttl(key) <= 3_600_000
     assert await h.res.redis.sismember(f"{h.settings.redis_prefix}usess:{uid}", rec.id)
+
+
+async def test_a_session_created_during_a_revoke_all_stays_revocable(sh: Harness) -> None:
+    """Sign-ins racing "sign out everywhere": whichever wins, a session that still exists
+    afterwards is listed for its user, so the next revoke-all ends it (on a cluster the
+    session and its user's index are in different hash slots: no MULTI covers both)."""
+    store = sh.res.store
+    uid = await _alice(sh)
+    now = sh.clock.now()
+    recs = [record(sh, uid) for _ in range(30)]
+    for rec in recs:
+        await asyncio.gather(store.create(rec), store.delete_for_user(uid),
+                             store.delete_for_user(uid))
+    alive = {r.id for r in recs if await store.get(r.id, now) is not None}
+    assert alive <= {s.id for s in await store.list_for_user(uid, now)}
+    await store.delete_for_user(uid)
+    assert [r.id for r in recs if await store.get(r.id, now) is not None] == []

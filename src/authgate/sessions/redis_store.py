@@ -9,8 +9,8 @@ alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_
 read per slot in parallel (``mget_nonatomic``) and the two-key writes, a MULTI on one
 server, run one after the other in the order that is safe if the second never happens: the
 index entry before the session (an id without a session is tidied by ``list_for_user``; a
-session missing from the index would survive a revoke-all), the session before its index
-entry on delete. The Lua scripts touch one key each, so they run on any topology.
+session missing from the index would survive a revoke-all) and once more after it (a
+revoke-all that ran in between removed it), the session before its index entry on delete. The Lua scripts touch one key each, so they run on any topology.
 """
 
 from __future__ import annotations
@@ -138,9 +138,12 @@ class RedisSessionStore:
     async def create(self, record: SessionRecord) -> None:
         ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
         try:
-            if self._cluster is not None:  # two slots: the index entry first
+            if self._cluster is not None:  # two slots: the index entry first (and last)
                 await self._r.sadd(self._usk(record.user_id), record.id)
                 await self._r.set(self._sk(record.id), _encode(record), px=ttl)
+                # a revoke-all between the two took the entry out before the session
+                # existed: put it back, or this session would escape every later revoke-all
+                await self._r.sadd(self._usk(record.user_id), record.id)
                 return
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.set(self._sk(record.id), _encode(record), px=ttl)
