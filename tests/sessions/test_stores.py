@@ -4,6 +4,7 @@ against the real database and the real Redis."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
@@ -246,10 +247,17 @@ async def test_a_session_created_during_a_revoke_all_stays_revocable(sh: Harness
     store = sh.res.store
     uid = await _alice(sh)
     now = sh.clock.now()
-    recs = [record(sh, uid) for _ in range(30)]
-    for rec in recs:
-        await asyncio.gather(store.create(rec), store.delete_for_user(uid),
-                             store.delete_for_user(uid))
+    recs = [record(sh, uid) for _ in range(40)]
+
+    async def later(ticks: int, work: Awaitable[object]) -> None:
+        for _ in range(ticks):  # start a few event-loop turns late: other interleavings
+            await asyncio.sleep(0)
+        await work
+
+    for n, rec in enumerate(recs):
+        await asyncio.gather(store.create(rec), *(
+            later((n + k) % 7, store.delete_for_user(uid) if k % 2 else
+                  store.list_for_user(uid, now)) for k in range(6)))
     alive = {r.id for r in recs if await store.get(r.id, now) is not None}
     assert alive <= {s.id for s in await store.list_for_user(uid, now)}
     await store.delete_for_user(uid)

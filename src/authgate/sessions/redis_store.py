@@ -9,8 +9,11 @@ alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_
 read per slot in parallel (``mget_nonatomic``) and the two-key writes, a MULTI on one
 server, run one after the other in the order that is safe if the second never happens: the
 index entry before the session (an id without a session is tidied by ``list_for_user``; a
-session missing from the index would survive a revoke-all) and once more after it (a
-revoke-all that ran in between removed it), the session before its index entry on delete. The Lua scripts touch one key each, so they run on any topology.
+session missing from the index would survive a revoke-all) and once more after it. Whatever
+removes index entries makes sure no session it unindexed is left alive: a revoke-all
+deletes the sessions, unindexes them, then deletes them again (a sign-in racing it may have
+written its session in between); the lazy tidy re-reads the sessions it unindexed and puts
+back any that appeared. ``tests/sessions/test_stores.py`` races them. The Lua scripts touch one key each, so they run on any topology.
 """
 
 from __future__ import annotations
@@ -237,10 +240,13 @@ class RedisSessionStore:
             doomed = [i for i in ids if i != keep]
             if not doomed:
                 return 0
-            if self._cluster is not None:  # many slots: the sessions first
-                deleted = await self._r.delete(*[self._sk(i) for i in doomed])
+            if self._cluster is not None:  # many slots: no MULTI (module docstring)
+                keys = [self._sk(i) for i in doomed]
+                deleted = await self._r.delete(*keys)
                 await self._r.srem(self._usk(user_id), *doomed)
-                return int(deleted)
+                # a sign-in racing this one wrote its session after the first DEL but had
+                # indexed it before SMEMBERS: the SREM just unindexed it. End it too.
+                return int(deleted) + int(await self._r.delete(*keys))
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.delete(*[self._sk(i) for i in doomed])
                 pipe.srem(self._usk(user_id), *doomed)
@@ -259,6 +265,11 @@ class RedisSessionStore:
             gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
             if gone:  # expired by TTL: tidy the index lazily
                 await self._r.srem(self._usk(user_id), *gone)
+                if self._cluster is not None:  # a racing sign-in's session written since?
+                    back = [i for i, raw in zip(gone, await self._mget(
+                        [self._sk(i) for i in gone]), strict=True) if raw is not None]
+                    if back:
+                        await self._r.sadd(self._usk(user_id), *back)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         live = [_decode(r) for r in raws if r is not None]
