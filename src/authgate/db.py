@@ -191,7 +191,7 @@ class ReplicaRouter:
         self.down_until = 0.0
         """``time.monotonic()`` until which reads go to the primary."""
         self.fallbacks = 0
-        """Connections opened on the primary instead of the replica (for tests, metrics)."""
+        """Connections opened on the primary instead of the replica (tests and operators read it)."""
         connect_args = {"timeout": 2, "command_timeout": 10}
         self.engine = create_async_engine(
             replica_url, hide_parameters=True, pool_size=pool_size, max_overflow=0,

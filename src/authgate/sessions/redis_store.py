@@ -13,7 +13,8 @@ session missing from the index would survive a revoke-all) and once more after i
 removes index entries makes sure no session it unindexed is left alive: a revoke-all
 deletes the sessions, unindexes them, then deletes them again (a sign-in racing it may have
 written its session in between); the lazy tidy re-reads the sessions it unindexed and puts
-back any that appeared. ``tests/sessions/test_stores.py`` races them. The Lua scripts touch one key each, so they run on any topology.
+back any that appeared (``tests/sessions/test_stores.py`` races them). The Lua scripts
+touch one key each, so they run on any topology.
 """
 
 from __future__ import annotations
