@@ -12,8 +12,9 @@ index entry before the session (an id without a session is tidied by ``list_for_
 session missing from the index would survive a revoke-all) and once more after it. Whatever
 removes index entries makes sure no session it unindexed is left alive: a revoke-all
 deletes the sessions, unindexes them, then deletes them again (a sign-in racing it may have
-written its session in between); the lazy tidy re-reads the sessions it unindexed and puts
-back any that appeared (``tests/sessions/test_stores.py`` races them). The Lua scripts
+written its session in between); the tidy (``list_for_user``, ``prune_index``) re-reads the
+sessions it unindexed and puts back any that appeared (``tests/sessions/test_stores.py``
+races them). The Lua scripts
 touch one key each, so they run on any topology.
 """
 
@@ -265,12 +266,7 @@ class RedisSessionStore:
             raws = await self._mget([self._sk(i) for i in ids])
             gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
             if gone:  # expired by TTL: tidy the index lazily
-                await self._r.srem(self._usk(user_id), *gone)
-                if self._cluster is not None:  # a racing sign-in's session written since?
-                    back = [i for i, raw in zip(gone, await self._mget(
-                        [self._sk(i) for i in gone]), strict=True) if raw is not None]
-                    if back:
-                        await self._r.sadd(self._usk(user_id), *back)
+                await self._unindex(self._usk(user_id), gone)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         live = [_decode(r) for r in raws if r is not None]
@@ -286,24 +282,27 @@ class RedisSessionStore:
     async def prune_index(self, *, dry_run: bool = False, batch: int = 500) -> int:
         """Drop the ids of ended sessions from the per-user index sets: ``usess:<user>``
         has no TTL of its own, so a user who never lists their sessions would keep every
-        id ever issued. SCAN walks the sets ``batch`` keys at a time; an id never comes
-        back to life, so checking and removing need not be atomic. Returns the ids
-        dropped (``dry_run``: that would be)."""
+        id ever issued. SCAN walks the sets ``batch`` keys at a time; an ended session
+        never comes back to life, so checking and removing need not be atomic (on a
+        cluster an id is indexed just before its session is written: ``_unindex``).
+        Returns the ids dropped (``dry_run``: that would be)."""
         dropped = 0
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self._p) + "usess:*"
         try:
             async for key in self._r.scan_iter(match=pattern, count=batch):
-                ids = list(await self._r.smembers(key))
+                ids = [i.decode() if isinstance(i, bytes) else i
+                       for i in await self._r.smembers(key)]
                 if not ids:
                     continue
                 pipe = self._r.pipeline(transaction=False)
                 for i in ids:
-                    pipe.exists(self._sk(i.decode() if isinstance(i, bytes) else i))
+                    pipe.exists(self._sk(i))
                 gone = [i for i, alive in zip(ids, await pipe.execute(), strict=True)
                         if not alive]
                 if gone and not dry_run:
-                    await self._r.srem(key, *gone)
-                dropped += len(gone)
+                    dropped += await self._unindex(key, gone)
+                else:
+                    dropped += len(gone)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         return dropped
@@ -313,6 +312,19 @@ class RedisSessionStore:
             await self._r.ping()
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
+
+    async def _unindex(self, index_key: str, gone: list[str]) -> int:
+        """Take the ids of ended sessions out of a user's index; returns how many. On a
+        cluster a sign-in indexes its id just before it writes the session: one that
+        appeared meanwhile is put back, or no revoke-all would find it."""
+        await self._r.srem(index_key, *gone)
+        if self._cluster is None:
+            return len(gone)
+        raws = await self._mget([self._sk(i) for i in gone])
+        back = [i for i, raw in zip(gone, raws, strict=True) if raw is not None]
+        if back:
+            await self._r.sadd(index_key, *back)
+        return len(gone) - len(back)
 
     async def _mget(self, keys: list[str]) -> list[Any]:
         """One MGET; on a cluster one per hash slot, in parallel."""
