@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import assert_error
 from tests.redis_topologies import Cluster, SentinelSetup, cli, wait_for
+from tests.servers import free_port
 
 PASSWORD = "correct horse battery"
 LOCKOUT = {"lockout": {"enabled": True, "max_failures": 3, "account_max_failures": 3,
@@ -115,3 +116,15 @@ async def test_sentinel_failover_keeps_the_app_working(
     assert cli(new_master, "--scan", "--pattern", f"{h.settings.redis_prefix}sess:*")
     r = await h.client.get("/health/ready")
     assert r.status_code == 200 and r.json()["checks"]["redis"] == "ok"
+
+
+async def test_no_sentinel_reachable_answers_503_and_unready(make_harness: MakeHarness) -> None:
+    """Sentinels that do not answer: no master can be found — a 503 with the stable code,
+    never a 500, and readiness says so (naming no host or password)."""
+    url = f"redis+sentinel://:hunter2-secret@127.0.0.1:{free_port()}/authgate/0"
+    h = await _app(make_harness, url, server={"health_timeout": 1.0})
+    r = await h.signup("carol@example.com", PASSWORD)
+    assert_error(r, 503, "SERVICE_UNAVAILABLE")
+    r = await h.client.get("/health/ready")
+    assert r.status_code == 503 and r.json()["checks"]["redis"] == "unavailable"
+    assert "hunter2" not in r.text and "127.0.0.1" not in r.text
