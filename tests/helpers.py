@@ -22,6 +22,9 @@ from authgate.resources import Resources
 
 ENVELOPE_KEYS = {"statusCode", "error", "message", "code"}
 STORES = ("database", "redis", "memory")
+REDIS_TOPOLOGIES = ("redis-cluster", "redis-sentinel")
+"""Beside the machine's Redis: a local Redis Cluster and a Sentinel set-up
+(``tests/redis_topologies.py``); ``topology_url`` gives a parameter's ``redis_url``."""
 
 
 def assert_error(r: httpx.Response, status: int, code: str, message: str | None = None) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from authgate.resources import Resources
 from authgate.sessions.models import SessionRow
 from authgate.throttling.models import Counter
 from tests.conftest import Harness, MakeHarness
+from tests.helpers import REDIS_TOPOLOGIES
+from tests.redis_topologies import topology_url
 
 TTL = timedelta(minutes=5)
 TABLES: dict[str, Any] = {
@@ -260,10 +262,13 @@ async def test_sqlite_lock_file_one_purge_at_a_time(
     assert ran.ran and ran.lock == "file" and not skipped.ran
 
 
-async def test_redis_lock_one_purge_at_a_time(make_harness: MakeHarness) -> None:
+@pytest.mark.parametrize("topology", ["redis", *REDIS_TOPOLOGIES])
+async def test_redis_lock_one_purge_at_a_time(make_harness: MakeHarness, topology: str,
+                                              request: pytest.FixtureRequest) -> None:
+    url = _topology(request, topology)
     prefix = f"authgate-test:{secrets.token_hex(6)}:"
-    a = await make_harness(redis_prefix=prefix)
-    b = await make_harness(redis_prefix=prefix)  # two machines sharing Redis
+    a = await make_harness(redis_prefix=prefix, **url)
+    b = await make_harness(redis_prefix=prefix, **url)  # two machines sharing Redis
     ran, skipped = await _two_at_once(a.res, b.res)
     assert ran.ran and ran.lock == "redis" and not skipped.ran
     assert a.res.redis is not None
@@ -336,9 +341,20 @@ async def test_scheduler_survives_errors_and_stops_promptly(
     assert "housekeeping: flaky failed (ConnectionError)" in caplog.text
 
 
+def _topology(request: pytest.FixtureRequest, topology: str) -> dict[str, Any]:
+    """``redis_url`` of the machine's Redis (the default), a cluster or Sentinel (PostgreSQL
+    run only: Redis does not depend on the database)."""
+    if topology in REDIS_TOPOLOGIES and request.getfixturevalue("backend") == "sqlite":
+        pytest.skip("Redis topologies do not depend on the database: the PostgreSQL run has them")
+    url = topology_url(request, topology)
+    return {"redis_url": url} if url else {}
+
+
 # Redis session index -----------------------------------------------------------------------------
-async def test_redis_session_index_loses_ended_sessions(make_harness: MakeHarness) -> None:
-    h = await make_harness(session={"storage": "redis"})
+@pytest.mark.parametrize("topology", ["redis", *REDIS_TOPOLOGIES])
+async def test_redis_session_index_loses_ended_sessions(make_harness: MakeHarness, topology: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    h = await make_harness(session={"storage": "redis"}, **_topology(request, topology))
     assert h.res.redis is not None
     u = await h.make_user("ann@example.com", tokens=True)
     await h.make_user("bob@example.com", tokens=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from authgate import delivery, notifications
+from authgate import delivery, notifications, redisconn
 from authgate.clock import Clock, SystemClock
 from authgate.config import Settings
 from authgate.crypto.passwords import PasswordHasher
@@ -25,7 +25,7 @@ from authgate.sessions.memory_store import MemorySessionStore
 from authgate.sessions.store import SessionStore
 
 if TYPE_CHECKING:  # the Redis client is imported only when redis_url is configured
-    import redis.asyncio as aioredis
+    from authgate.redisconn import RedisClient
 
 
 def build_resources(settings: Settings, *, clock: Clock | None = None,
@@ -35,16 +35,15 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     keys = build_keys(settings)
     secretbox = build_secretbox(settings, keys)  # fails fast on a malformed key ring
     sender = delivery.build(settings)
-    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size,
+                  replica_url=settings.database_replica_url,
+                  replica_retry=settings.database_replica_retry.total_seconds(),
+                  replica_max_lag=None if settings.database_replica_max_lag is None
+                  else settings.database_replica_max_lag.total_seconds())
     sessionmaker = async_sessionmaker(db.writer, expire_on_commit=False)
-    redis_client: aioredis.Redis | None = None
+    redis_client: RedisClient | None = None
     if settings.redis_url:
-        import redis.asyncio as aioredis
-
-        redis_client = aioredis.from_url(
-            settings.redis_url, socket_timeout=2, socket_connect_timeout=2,
-            health_check_interval=10, retry_on_timeout=False,
-        )
+        redis_client = redisconn.connect(settings.redis_url)  # one server, cluster, sentinel
 
     async def user_loader(user_id: str) -> UserSnapshot | None:
         return await load_user_snapshot(db, user_id)
@@ -86,6 +85,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         db=db,
         sessionmaker=sessionmaker,
         readmaker=async_sessionmaker(db.reader, expire_on_commit=False),
+        stale_readmaker=async_sessionmaker(db.stale, expire_on_commit=False),
         store=store,
         hasher=hasher,
         tokens=tokens,

@@ -950,7 +950,24 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=500)
     """PostgreSQL connections per engine and process (a worker holds up to about three times
     this); keep workers × that under the server's max_connections."""
+    database_replica_url: str | None = None
+    """A PostgreSQL streaming replica (``postgresql+asyncpg://…``) for the reads that tolerate
+    replication lag: the admin console's lists, statistics and audit log, role, permission
+    and tenant listings (``Resources.stale_readmaker``). Sessions, counters, codes, MFA state
+    and every read in or after a write stay on ``database_url``. While the replica cannot
+    be reached those reads go to the primary (logged). docs/DEPLOYING.md lists the reads."""
+    database_replica_retry: Duration = timedelta(seconds=30)
+    """After the replica failed (or lagged too far), how long lag-tolerant reads stay on the
+    primary before the replica is tried again."""
+    database_replica_max_lag: Duration | None = timedelta(seconds=30)
+    """A replica whose replay is further behind than this is treated as unavailable (checked
+    with each connection checkout); None: any lag is tolerated."""
     redis_url: str | None = None
+    """Sessions (``session.storage=redis``), the shared counters and rate limits. One server
+    (``redis://``, ``rediss://``, ``unix://``), a cluster
+    (``redis+cluster://[:password@]h1:7000,h2:7001/``) or a Sentinel-managed master
+    (``redis+sentinel://[:password@]h1:26379,h2:26379/<service>[/<db>]``); ``rediss+…``
+    for TLS. Forms and options: ``authgate.redisconn``, docs/DEPLOYING.md."""
     redis_prefix: str = "authgate:"
     data_dir: Path | None = None
     """Where the development secret and the outbox live; default: beside the SQLite file
@@ -985,6 +1002,15 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     housekeeping: HousekeepingSettings = HousekeepingSettings()
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v:
+            from authgate.redisconn import parse
+
+            parse(v)  # a malformed URL fails at start-up, not at the first request
+        return v
+
     @field_validator("phone_default_region")
     @classmethod
     def _region(cls, v: str | None) -> str | None:
@@ -1000,6 +1026,11 @@ class Settings(BaseSettings):
     def _cross_checks(self) -> Settings:
         if self.session.storage == "redis" and not self.redis_url:
             raise ValueError("session.storage is 'redis' but redis_url is not set")
+        if self.database_replica_url and not (
+                self.database_url.startswith("postgresql+asyncpg://")
+                and self.database_replica_url.startswith("postgresql+asyncpg://")):
+            raise ValueError("database_replica_url: a read replica needs PostgreSQL "
+                             "(postgresql+asyncpg:// for database_url and the replica)")
         if self.passkeys_used() and not (self.webauthn.rp_id and self.webauthn.origins):
             raise ValueError("webauthn.rp_id and webauthn.origins must be set when passkeys "
                              "are used (mfa.methods has 'webauthn' or webauthn.passwordless)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from authgate.hotpath import UNAVAILABLE_SQLSTATE, HotConnections, Rows, SqliteH
 # SQLAlchemy does for its own logger; our engines also hide parameters (hide_parameters).
 if logging.getLogger("aiosqlite").level == logging.NOTSET:
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+log = logging.getLogger("authgate.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -95,11 +97,22 @@ class Database:
     On SQLite they differ: write transactions start with ``BEGIN IMMEDIATE`` so two writers
     queue on the busy timeout instead of failing a read-to-write lock upgrade, while reads
     stay lock-free under WAL.
+
+    ``stale`` is for the reads that tolerate replication lag (admin lists and statistics,
+    audit history, role/permission/tenant listings): a PostgreSQL streaming replica when
+    ``replica_url`` is given (``ReplicaRouter``: a replica that cannot be reached sends them
+    to the primary for ``replica_retry`` seconds, logged), else the same engine as
+    ``reader``. Everything that must be fresh — sessions, counters, one-time codes, MFA
+    state, anything read in or right after a write — stays on ``writer``/``reader``/``hot``.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, replica_url: str | None = None,
+                 replica_retry: float = 30.0, replica_max_lag: float | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.replica: ReplicaRouter | None = None
+        if replica_url and self.is_sqlite:
+            raise ValueError("a read replica needs PostgreSQL")
         if self.is_sqlite:
             self.writer = _sqlite_engine(url, immediate=True)
             self.reader = _sqlite_engine(url, immediate=False)
@@ -129,6 +142,12 @@ class Database:
             )
             self._engines = [self.writer, self.hot]
             self._hot = HotConnections(self.hot, pool_size)
+        self.stale: AsyncEngine = self.reader
+        if replica_url:
+            self.replica = ReplicaRouter(replica_url, url, pool_size=pool_size,
+                                         retry=replica_retry, max_lag=replica_max_lag)
+            self.stale = self.replica.engine
+            self._engines.append(self.stale)
 
     async def hot_fetch_one(self, stmt: Executable, params: dict[str, Any]) -> Any:
         """The first row (a mapping) of a single-statement read on the hot path, or None."""
@@ -144,6 +163,90 @@ class Database:
         await self._hot.close()
         for engine in self._engines:
             await engine.dispose()
+
+
+class ReplicaRouter:
+    """The lag-tolerant engine: connections to the read replica, or to the primary while the
+    replica cannot be reached.
+
+    A connection is opened on the replica; when that fails (refused, timed out, a replica
+    still starting) it is opened on the primary instead and the replica is left alone for
+    ``retry`` seconds (one warning per outage, the error's class only: no host, no
+    password). Each checkout pings the connection (a dead replica connection is replaced
+    the same way) and hands a primary connection back for replacement once the pause is
+    over, so reads return to the replica by themselves. A failover costs no request: the
+    answer comes from the primary, fresher than the replica's would have been.
+
+    The checkout's ping also reads the replica's lag (0 when it has replayed all it
+    received, else the age of the last transaction it replayed); beyond ``max_lag`` the
+    replica is treated as down. It cannot see WAL the replica never received (a replica cut
+    off from its primary reports no lag): monitor ``pg_stat_replication`` on the primary.
+    """
+
+    def __init__(self, replica_url: str, primary_url: str, *, pool_size: int,
+                 retry: float, max_lag: float | None = None) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.retry = retry
+        self.down_until = 0.0
+        """``time.monotonic()`` until which reads go to the primary."""
+        self.fallbacks = 0
+        """Connections opened on the primary instead of the replica (tests and operators read it)."""
+        connect_args = {"timeout": 2, "command_timeout": 10}
+        self.engine = create_async_engine(
+            replica_url, hide_parameters=True, pool_size=pool_size, max_overflow=0,
+            pool_timeout=10, isolation_level="AUTOCOMMIT", connect_args=connect_args)
+        dialect = self.engine.sync_engine.dialect
+        primary_args, primary_kw = dialect.create_connect_args(make_url(primary_url))
+        primary_kw = {**primary_kw, **connect_args}
+        router = self
+
+        @event.listens_for(self.engine.sync_engine, "do_connect")
+        def _connect(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+            if router.replica_due():
+                try:
+                    conn = dialect.connect(*cargs, **cparams)
+                except Exception as exc:  # any failure: the primary answers instead
+                    router.replica_failed(exc)
+                else:
+                    record.info["on_replica"] = True
+                    return conn
+            record.info["on_replica"] = False
+            router.fallbacks += 1
+            return dialect.connect(*primary_args, **primary_kw)
+
+        @event.listens_for(self.engine.sync_engine, "checkout")
+        def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            on_replica = record.info.get("on_replica")
+            if not on_replica and router.replica_due():
+                raise DisconnectionError("the replica may be back: reconnect")
+            try:  # the ping: on the replica it measures the lag in the same round trip
+                lag = await_only(dbapi_conn.driver_connection.fetchval(
+                    _LAG if on_replica else "SELECT 0", timeout=2))
+            except Exception as exc:
+                if on_replica:
+                    router.replica_failed(exc)
+                raise DisconnectionError("connection found dead at checkout") from exc
+            if on_replica and max_lag is not None and lag is not None and lag > max_lag:
+                router.replica_failed(ReplicaLagging())
+                raise DisconnectionError("the replica lags too far behind")
+
+    def replica_due(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+    def replica_failed(self, exc: BaseException) -> None:
+        if self.replica_due():
+            log.warning("read replica unavailable (%s): lag-tolerant reads go to the "
+                        "primary for %.0f s", type(exc).__name__, self.retry)
+        self.down_until = time.monotonic() + self.retry
+
+
+_LAG = ("SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+        "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")
+
+
+class ReplicaLagging(Exception):
+    """The replica's replay is further behind than ``database_replica_max_lag``."""
 
 
 def _ping_on_checkout(engine: AsyncEngine) -> None:

@@ -1,6 +1,7 @@
 """Liveness and readiness: can this process take traffic right now?
 
-Readiness asks the database (``SELECT 1``) and, when configured, Redis (``PING``), each
+Readiness asks the database (``SELECT 1``) and, when configured, Redis (``PING``; every
+primary of a cluster), each
 within ``server.health_timeout``, concurrently; a draining process is unready whatever they
 answer. The answer names each dependency's state only: no URL, host or error text (the route
 is public).
@@ -16,6 +17,7 @@ from typing import Literal
 
 from sqlalchemy import text
 
+from authgate import redisconn
 from authgate.resources import Resources
 
 log = logging.getLogger("authgate")
@@ -39,6 +41,9 @@ async def _database(res: Resources) -> None:
 
 async def _redis(res: Resources) -> None:
     assert res.redis is not None
+    if redisconn.is_cluster(res.redis):  # a lost primary's slots are lost: ask every one
+        await res.redis.ping(target_nodes=res.redis.PRIMARIES)
+        return
     await res.redis.ping()
 
 

@@ -46,9 +46,9 @@ from authgate.errors import ServiceUnavailable
 from authgate.tx import readonly, transaction
 
 if TYPE_CHECKING:
-    import redis.asyncio as aioredis
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from authgate.redisconn import RedisClient
     from authgate.resources import Resources
 
 log = logging.getLogger("authgate.housekeeping")
@@ -223,7 +223,7 @@ return 0
 class RedisLock:
     kind = "redis"
 
-    def __init__(self, client: aioredis.Redis, key: str, ttl: timedelta = LOCK_TTL) -> None:
+    def __init__(self, client: RedisClient, key: str, ttl: timedelta = LOCK_TTL) -> None:
         self._r = client
         self._key = key
         self._token = secrets.token_hex(16)

@@ -31,10 +31,9 @@ from authgate.events import EventBus
 from authgate.lifecycle import Drain
 
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
-    import redis.asyncio as aioredis  # imported only when redis_url is configured
-
     from authgate.crypto.jwks import KeyRing
     from authgate.metrics import Metrics
+    from authgate.redisconn import RedisClient  # redis-py only when redis_url is set
     from authgate.sessions.store import SessionStore
 
 log = logging.getLogger("authgate")
@@ -65,7 +64,13 @@ class Resources:
     db: Database
     sessionmaker: async_sessionmaker[AsyncSession]
     readmaker: async_sessionmaker[AsyncSession]
-    """Sessions on the reader engine: for read-only flows (no write lock on SQLite)."""
+    """Sessions on the reader engine: for read-only flows (no write lock on SQLite). Always
+    the primary: what it reads is current."""
+    stale_readmaker: async_sessionmaker[AsyncSession]
+    """Sessions for reads that tolerate replication lag (lists, statistics, history): the
+    read replica when ``database_replica_url`` is set, else the same as ``readmaker``. Never
+    for a read that decides anything (sessions, codes, MFA state, permissions checks) or
+    that follows a write of the same flow."""
     store: SessionStore
     hasher: PasswordHasher
     tokens: TokenCodec
@@ -75,7 +80,9 @@ class Resources:
     """Renders and sends one-time codes (``res.delivery.send_code``)."""
     secretbox: SecretBox
     """Encrypts TOTP seeds (the ``mfa.encryption_keys`` ring)."""
-    redis: aioredis.Redis | None = None
+    redis: RedisClient | None = None
+    """``redis_url``'s client: one server, a cluster or a Sentinel-managed master
+    (``authgate.redisconn``)."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Background work still running (``authgate.background``): referenced here because
     the event loop holds tasks only weakly."""
@@ -97,7 +104,9 @@ class Resources:
     async def close(self) -> None:
         await self.store.close()
         if self.redis is not None and self.settings.session.storage != "redis":
-            await self.redis.aclose()
+            from authgate import redisconn
+
+            await redisconn.close(self.redis)
         await self.db.dispose()
         self.hasher.close()
 

@@ -12,7 +12,9 @@ from authgate.errors import AuthError, Code
 from authgate.mfa import totp as totp_flows
 from authgate.throttling import attempts
 from tests.conftest import Harness, MakeHarness, bearer
+from tests.helpers import REDIS_TOPOLOGIES
 from tests.mfa.helpers import code, enable_mfa, enroll, next_step, pending_login, signup_token
+from tests.redis_topologies import topology_url
 
 LONG_TOKENS = {"access_token_expires_in": "1d"}
 # These tests exercise the account's budget from one long-lived pending session: lift the
@@ -21,10 +23,19 @@ ACCOUNT_ONLY = {"session": {"mfa_pending_lifetime": "1d"},
                 "mfa": {"session_max_attempts": 100, "client_max_attempts": 100}}
 
 
-@pytest.fixture(params=["redis", "database"])
-async def hc(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
-    """A harness whose counters live in Redis, or in the database (no Redis configured)."""
-    if request.param == "redis":
+@pytest.fixture(params=["redis", "database", *REDIS_TOPOLOGIES])
+async def hc(request: pytest.FixtureRequest, make_harness: MakeHarness, backend: str
+             ) -> Harness:
+    """A harness whose counters live in Redis (the machine's, a cluster, behind Sentinel),
+    or in the database (no Redis configured)."""
+    if request.param in REDIS_TOPOLOGIES:
+        if backend == "sqlite":
+            pytest.skip("Redis topologies do not depend on the database: the PostgreSQL run "
+                        "has them")
+        h = await make_harness(jwt=LONG_TOKENS, redis_url=topology_url(request, request.param),
+                               **ACCOUNT_ONLY)
+        assert h.res.redis is not None
+    elif request.param == "redis":
         h = await make_harness(jwt=LONG_TOKENS, **ACCOUNT_ONLY)
         assert h.res.redis is not None
     else:

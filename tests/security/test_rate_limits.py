@@ -14,7 +14,8 @@ from authgate.sessions.service import ClientMeta
 from authgate.throttling import rate
 from authgate.tx import transaction
 from tests.conftest import Harness, MakeHarness
-from tests.helpers import assert_error, user_id_of
+from tests.helpers import REDIS_TOPOLOGIES, assert_error, user_id_of
+from tests.redis_topologies import topology_url
 
 PASSWORD = "correct horse battery"
 PROXY = {"trusted_proxies": ["127.0.0.1"]}  # the ASGI test client's peer address
@@ -44,10 +45,12 @@ async def login(h: Harness, email: str = "alice@example.com", password: str = "w
 
 
 # counter backends: Redis when configured, else the database table ----------------------
-@pytest.fixture(params=["redis", "database"])
+@pytest.fixture(params=["redis", "database", *REDIS_TOPOLOGIES])
 def counters(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
-    if request.param == "redis" and backend == "sqlite":
+    if request.param != "database" and backend == "sqlite":
         pytest.skip("Redis counters do not depend on the database: the PostgreSQL run has them")
+    if request.param in REDIS_TOPOLOGIES:  # a cluster, or a master behind Sentinel
+        return {"redis_url": topology_url(request, request.param)}
     return {} if request.param == "redis" else {"redis_url": None}
 
 

@@ -4,6 +4,7 @@ against the real database and the real Redis."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import pytest
@@ -16,14 +17,21 @@ from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.store import SessionStore
 from tests.conftest import Harness, MakeHarness
-from tests.helpers import STORES, set_user, user_id_of
+from tests.helpers import REDIS_TOPOLOGIES, STORES, set_user, user_id_of
+from tests.redis_topologies import topology_url
 from tests.servers import free_port
 
 
-@pytest.fixture(params=STORES)
-async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
-    """An app on each store with two users and no session (rows written directly)."""
-    h = await make_harness(session={"storage": request.param})
+@pytest.fixture(params=[*STORES, *REDIS_TOPOLOGIES])
+async def sh(request: pytest.FixtureRequest, make_harness: MakeHarness, backend: str) -> Harness:
+    """An app on each store (Redis: also on a cluster and behind Sentinel) with two users and
+    no session (rows written directly)."""
+    topology = request.param
+    if topology in REDIS_TOPOLOGIES and backend == "sqlite":
+        pytest.skip("Redis topologies do not depend on the database: the PostgreSQL run has them")
+    storage = "redis" if topology in REDIS_TOPOLOGIES else topology
+    url = topology_url(request, topology)
+    h = await make_harness(session={"storage": storage}, **({"redis_url": url} if url else {}))
     for email in ("alice@example.com", "bob@example.com"):
         await h.make_user(email)
     return h
@@ -213,8 +221,11 @@ async def _no_user(user_id: str) -> None:
     return None
 
 
-async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness) -> None:
-    h = await make_harness(session={"storage": "redis"})
+@pytest.mark.parametrize("topology", ["redis", *REDIS_TOPOLOGIES])
+async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness, topology: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    url = topology_url(request, topology)
+    h = await make_harness(session={"storage": "redis"}, **({"redis_url": url} if url else {}))
     await h.signup()
     uid = await _alice(h)
     rec = record(h, uid, lifetime=120)
@@ -227,3 +238,27 @@ async def test_redis_keys_expire_with_the_session(make_harness: MakeHarness) -> 
                                                 "expires_at": later + timedelta(hours=1)})
     assert 120_000 < await h.res.redis.pttl(key) <= 3_600_000
     assert await h.res.redis.sismember(f"{h.settings.redis_prefix}usess:{uid}", rec.id)
+
+
+async def test_a_session_created_during_a_revoke_all_stays_revocable(sh: Harness) -> None:
+    """Sign-ins racing "sign out everywhere": whichever wins, a session that still exists
+    afterwards is listed for its user, so the next revoke-all ends it (on a cluster the
+    session and its user's index are in different hash slots: no MULTI covers both)."""
+    store = sh.res.store
+    uid = await _alice(sh)
+    now = sh.clock.now()
+    recs = [record(sh, uid) for _ in range(40)]
+
+    async def later(ticks: int, work: Awaitable[object]) -> None:
+        for _ in range(ticks):  # start a few event-loop turns late: other interleavings
+            await asyncio.sleep(0)
+        await work
+
+    for n, rec in enumerate(recs):
+        await asyncio.gather(store.create(rec), *(
+            later((n + k) % 7, store.delete_for_user(uid) if k % 2 else
+                  store.list_for_user(uid, now)) for k in range(6)))
+    alive = {r.id for r in recs if await store.get(r.id, now) is not None}
+    assert alive <= {s.id for s in await store.list_for_user(uid, now)}
+    await store.delete_for_user(uid)
+    assert [r.id for r in recs if await store.get(r.id, now) is not None] == []

@@ -255,7 +255,7 @@ async def logout(res: Resources, principal: AdminPrincipal, *, everywhere: bool)
 # the admins CRUD ---------------------------------------------------------------------------
 async def list_admins(res: Resources, principal: AdminPrincipal) -> list[SafeAdmin]:
     _require_management(res.settings)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         rows = (await s.execute(select(AdminUser).order_by(AdminUser.created_at.desc(),
                                                            AdminUser.id))).scalars().all()
     return [safe(a) for a in rows]

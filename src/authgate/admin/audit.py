@@ -66,7 +66,7 @@ async def recent(res: Resources, *, page: int, limit: int,
     if action:
         query = query.where(AdminAuditEntry.action == action)
         counted = counted.where(AdminAuditEntry.action == action)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         total = int((await s.execute(counted)).scalar_one())
         rows = (await s.execute(query.order_by(AdminAuditEntry.at.desc(), AdminAuditEntry.id)
                                 .offset((page - 1) * limit).limit(limit))).scalars().all()

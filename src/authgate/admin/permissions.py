@@ -53,7 +53,7 @@ async def list_permissions(res: Resources, *, search: str | None = None,
         stmt = stmt.where(Permission.guard == guard)
     if limit is not None and limit > 0:
         stmt = stmt.limit(min(limit, MAX_LIMIT))
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         return list((await s.execute(stmt)).scalars().all())
 
 
@@ -68,13 +68,13 @@ async def search(res: Resources, q: str | None, *, guard: str | None = None,
 
 async def guards(res: Resources) -> list[str]:
     """The guards permissions use, sorted."""
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         found = (await s.execute(select(Permission.guard).distinct())).scalars().all()
     return sorted(g for g in found if g)
 
 
 async def categories(res: Resources) -> list[str]:
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         found = (await s.execute(select(Permission.category).distinct()
                                  .where(Permission.category.is_not(None)))).scalars().all()
     return sorted(c for c in found if c)

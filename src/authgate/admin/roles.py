@@ -40,7 +40,7 @@ async def list_roles(res: Resources, *, tenant_id: str | None = None,
         stmt = stmt.where(Role.tenant_scope == tenant_id)
     if guard:
         stmt = stmt.where(Role.guard == guard)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         return await views(s, (await s.execute(stmt)).scalars().all())
 
 

@@ -37,7 +37,7 @@ async def dashboard(res: Resources) -> Stats:
     now = res.clock.now()
     today = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo)
     first_day = today - timedelta(days=6)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         count = func.count()
         total, active, verified, recent = (await s.execute(select(
             count,

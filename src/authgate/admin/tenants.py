@@ -50,7 +50,7 @@ def _taken(slug: str | None) -> AuthError:
 
 async def list_tenants(res: Resources) -> list[TenantView]:
     """Newest first."""
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         rows = (await s.execute(select(Tenant).order_by(Tenant.created_at.desc(),
                                                         Tenant.id))).scalars().all()
     return [tenant_view(t) for t in rows]

@@ -157,7 +157,7 @@ async def list_users(res: Resources, *, page: int = 1, limit: int = 10,
         cond.append(exists().where(Membership.user_id == User.id))
     if resolved == "platform":
         cond.append(User.id.is_(None))  # platform access is not offered (see DIFFERENCES)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         total = int((await s.execute(
             select(func.count()).select_from(User).where(*cond))).scalar_one())
         rows = list((await s.execute(

@@ -296,9 +296,9 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
     infra: list[type[Exception]] = [OperationalError, InterfaceError, ConnectionError,
                                     TimeoutError, SATimeoutError]
     if redis_errors:
-        from redis.exceptions import RedisError
+        from authgate.redisconn import failures
 
-        infra.insert(2, RedisError)
+        infra[2:2] = failures()  # a cluster's errors are not all RedisErrors
     for exc_type in infra:
         app.add_exception_handler(exc_type, _unavailable)
 

@@ -3,18 +3,30 @@
 Layout (prefix ``authgate:``): ``sess:<id>`` JSON with a TTL at the session's expiry;
 ``usess:<user>`` set of that user's session ids; ``user:<id>`` JSON user snapshot with a
 short TTL, dropped whenever the user row changes. ``load`` is one MGET.
+
+On a Redis Cluster these keys sit in different hash slots (a session is found by its id
+alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_for_user``
+read per slot in parallel (``mget_nonatomic``) and the two-key writes, a MULTI on one
+server, run one after the other in the order that is safe if the second never happens: the
+index entry before the session (an id without a session is tidied by ``list_for_user``; a
+session missing from the index would survive a revoke-all) and once more after it. Whatever
+removes index entries makes sure no session it unindexed is left alive: a revoke-all
+deletes the sessions, unindexes them, then deletes them again (a sign-in racing it may have
+written its session in between); the tidy (``list_for_user``, ``prune_index``) re-reads the
+sessions it unindexed and puts back any that appeared (``tests/sessions/test_stores.py``
+races them). The Lua scripts
+touch one key each, so they run on any topology.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from authgate import redisconn
 from authgate.errors import ServiceUnavailable
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import (
@@ -24,6 +36,13 @@ from authgate.sessions.records import (
     user_from_json,
 )
 from authgate.sessions.store import UserLoader
+
+if TYPE_CHECKING:
+    from redis.asyncio.cluster import RedisCluster
+
+    from authgate.redisconn import RedisClient
+
+RedisError = redisconn.failures()  # every topology's "Redis cannot serve us now"
 
 _ROTATE = """
 local raw = redis.call('GET', KEYS[1])
@@ -98,13 +117,14 @@ def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
 class RedisSessionStore:
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         user_loader: UserLoader,
         *,
         prefix: str = "authgate:",
         user_ttl_seconds: int = 300,
     ) -> None:
         self._r = client
+        self._cluster: RedisCluster | None = client if redisconn.is_cluster(client) else None
         self._load_user = user_loader
         self._p = prefix
         self._user_ttl = user_ttl_seconds
@@ -123,6 +143,13 @@ class RedisSessionStore:
     async def create(self, record: SessionRecord) -> None:
         ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
         try:
+            if self._cluster is not None:  # two slots: the index entry first (and last)
+                await self._r.sadd(self._usk(record.user_id), record.id)
+                await self._r.set(self._sk(record.id), _encode(record), px=ttl)
+                # a revoke-all between the two took the entry out before the session
+                # existed: put it back, or this session would escape every later revoke-all
+                await self._r.sadd(self._usk(record.user_id), record.id)
+                return
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.set(self._sk(record.id), _encode(record), px=ttl)
                 pipe.sadd(self._usk(record.user_id), record.id)
@@ -134,7 +161,11 @@ class RedisSessionStore:
         self, session_id: str, user_id: str, now: datetime
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
         try:
-            raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+            if self._cluster is None:  # the hot path: one MGET
+                raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+            else:
+                raw_s, raw_u = await self._cluster.mget_nonatomic(
+                    [self._sk(session_id), self._uk(user_id)])
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         if raw_s is None:
@@ -192,6 +223,10 @@ class RedisSessionStore:
             if raw is None:
                 return False
             uid = orjson.loads(raw).get("user_id", "")
+            if self._cluster is not None:  # two slots: the session first
+                deleted = await self._r.delete(self._sk(session_id))
+                await self._r.srem(self._usk(uid), session_id)
+                return bool(deleted)
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.delete(self._sk(session_id))
                 pipe.srem(self._usk(uid), session_id)
@@ -207,6 +242,13 @@ class RedisSessionStore:
             doomed = [i for i in ids if i != keep]
             if not doomed:
                 return 0
+            if self._cluster is not None:  # many slots: no MULTI (module docstring)
+                keys = [self._sk(i) for i in doomed]
+                deleted = await self._r.delete(*keys)
+                await self._r.srem(self._usk(user_id), *doomed)
+                # a sign-in racing this one wrote its session after the first DEL but had
+                # indexed it before SMEMBERS: the SREM just unindexed it. End it too.
+                return int(deleted) + int(await self._r.delete(*keys))
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.delete(*[self._sk(i) for i in doomed])
                 pipe.srem(self._usk(user_id), *doomed)
@@ -221,10 +263,10 @@ class RedisSessionStore:
                    for i in await self._r.smembers(self._usk(user_id))]
             if not ids:
                 return []
-            raws = await self._r.mget([self._sk(i) for i in ids])
+            raws = await self._mget([self._sk(i) for i in ids])
             gone = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
             if gone:  # expired by TTL: tidy the index lazily
-                await self._r.srem(self._usk(user_id), *gone)
+                await self._unindex(self._usk(user_id), gone)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         live = [_decode(r) for r in raws if r is not None]
@@ -240,24 +282,27 @@ class RedisSessionStore:
     async def prune_index(self, *, dry_run: bool = False, batch: int = 500) -> int:
         """Drop the ids of ended sessions from the per-user index sets: ``usess:<user>``
         has no TTL of its own, so a user who never lists their sessions would keep every
-        id ever issued. SCAN walks the sets ``batch`` keys at a time; an id never comes
-        back to life, so checking and removing need not be atomic. Returns the ids
-        dropped (``dry_run``: that would be)."""
+        id ever issued. SCAN walks the sets ``batch`` keys at a time; an ended session
+        never comes back to life, so checking and removing need not be atomic (on a
+        cluster an id is indexed just before its session is written: ``_unindex``).
+        Returns the ids dropped (``dry_run``: that would be)."""
         dropped = 0
         pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self._p) + "usess:*"
         try:
             async for key in self._r.scan_iter(match=pattern, count=batch):
-                ids = list(await self._r.smembers(key))
+                ids = [i.decode() if isinstance(i, bytes) else i
+                       for i in await self._r.smembers(key)]
                 if not ids:
                     continue
                 pipe = self._r.pipeline(transaction=False)
                 for i in ids:
-                    pipe.exists(self._sk(i.decode() if isinstance(i, bytes) else i))
+                    pipe.exists(self._sk(i))
                 gone = [i for i, alive in zip(ids, await pipe.execute(), strict=True)
                         if not alive]
                 if gone and not dry_run:
-                    await self._r.srem(key, *gone)
-                dropped += len(gone)
+                    dropped += await self._unindex(key, gone)
+                else:
+                    dropped += len(gone)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
         return dropped
@@ -268,5 +313,24 @@ class RedisSessionStore:
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable") from exc
 
+    async def _unindex(self, index_key: str, gone: list[str]) -> int:
+        """Take the ids of ended sessions out of a user's index; returns how many. On a
+        cluster a sign-in indexes its id just before it writes the session: one that
+        appeared meanwhile is put back, or no revoke-all would find it."""
+        await self._r.srem(index_key, *gone)
+        if self._cluster is None:
+            return len(gone)
+        raws = await self._mget([self._sk(i) for i in gone])
+        back = [i for i, raw in zip(gone, raws, strict=True) if raw is not None]
+        if back:
+            await self._r.sadd(index_key, *back)
+        return len(gone) - len(back)
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        """One MGET; on a cluster one per hash slot, in parallel."""
+        if self._cluster is not None:
+            return await self._cluster.mget_nonatomic(keys)
+        return list(await self._r.mget(keys))
+
     async def close(self) -> None:
-        await self._r.aclose()
+        await redisconn.close(self._r)
