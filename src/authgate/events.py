@@ -88,6 +88,8 @@ class Origin:
     ip: str | None = None
     user_agent: str | None = None
     session_id: str | None = None
+    tenant_id: str | None = None
+    """The tenant of the caller's session (the audit trail's tenant)."""
 
 
 _origin: ContextVar[Callable[[], Origin] | None] = ContextVar("authgate_event_origin",

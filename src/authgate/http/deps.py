@@ -70,9 +70,11 @@ def request_origin(scope: Scope) -> events.Origin:
     """The request's client and session, for the events it emits (security log, notices)."""
     request = Request(scope)
     principal = scope.get("state", {}).get("principal")  # set by the auth guard
+    session = principal.session if principal is not None else None
     return events.Origin(ip=client_ip(get_resources(request), request),
                          user_agent=request.headers.get("user-agent"),
-                         session_id=principal.session.id if principal is not None else None)
+                         session_id=session.id if session is not None else None,
+                         tenant_id=session.tenant_id if session is not None else None)
 
 
 def client_meta(request: Request) -> ClientMeta:
