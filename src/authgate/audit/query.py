@@ -13,7 +13,8 @@ from authgate.audit.models import AuditEvent
 from authgate.resources import Resources
 from authgate.tx import readonly
 
-EVENT_FILTER = r"^[a-z0-9_.*-]+(,[a-z0-9_.*-]+)*$"
+_ONE = r"[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?"
+EVENT_FILTER = rf"^{_ONE}(,{_ONE})*$"
 """Comma-separated event names (``user.logged_in``) or prefixes (``mfa.*``)."""
 
 

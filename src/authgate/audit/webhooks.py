@@ -103,8 +103,11 @@ class _Result:
 
 async def _claim(res: Resources, now: datetime, limit: int) -> list[_Claimed]:
     lease = now + res.settings.audit.webhook_timeout + LEASE_MARGIN
+    mine = list(res.settings.audit.webhooks)  # a process configured otherwise (a rollout
+    # in progress) leaves other endpoints' rows to the processes that know them
     due = (select(WebhookDelivery.id)
-           .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now)
+           .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now,
+                  WebhookDelivery.endpoint.in_(mine))
            .order_by(WebhookDelivery.next_at).limit(limit)
            .with_for_update(skip_locked=True))  # SQLite: one writer at a time anyway
     async with transaction(res.sessionmaker) as tx:
