@@ -930,6 +930,9 @@ class AuditSettings(_Section):
     an ``access.denied``; the security log has them."""
     batch_size: int = Field(200, ge=1, le=10_000)
     """Events written per statement by the background writer."""
+    flush_delay: float = Field(0.05, ge=0, le=10)
+    """Seconds the writer waits after the first queued event so the events of concurrent
+    requests share its statement (``0``: write at once). Shutdown writes without waiting."""
     queue_limit: int = Field(10_000, ge=100, le=1_000_000)
     """Events waiting for the writer (a database outage); past it the oldest are dropped,
     with a warning."""
