@@ -179,3 +179,28 @@ async def test_activity_with_cookies(make_harness: MakeHarness) -> None:
     assert r.status_code == 200, r.text
     assert [e["event"] for e in r.json()["data"]] == ["user.logged_in"]
 
+
+
+async def test_an_admins_change_is_the_admins_and_hides_the_admin(
+        console: Harness, admin_client: AdminClientFactory) -> None:
+    """A bus event caused from the console (removing a user's authenticator) is recorded as
+    the admin's; the owner sees it in their activity without the admin's address, agent or
+    id."""
+    root = await admin_client()
+    me = (await root.get("/auth/admin/me")).json()
+    admin_id = (me.get("admin") or me)["id"]
+    u = await console.make_user("ivy@example.com", totp=True, tokens=True)
+    r = await root.delete(f"/auth/admin/api/users/{u.id}/totp-devices/{u.device_id}")
+    assert r.status_code == 200, r.text
+    await background.drain(console.res)
+    r = await root.get(LOG, params={"user": u.id, "action": events.MFA_DEVICE_REMOVED})
+    [row] = r.json()["data"]
+    assert row["actorType"] == "admin" and row["actor"] == admin_id and row["ip"]
+    assert u.access_token is not None
+    r = await console.client.get("/auth/activity", headers=bearer(u.access_token))
+    assert r.status_code == 200, r.text
+    seen = {e["event"]: e for e in r.json()["data"]}
+    assert {events.MFA_DEVICE_REMOVED, "user.totp_device.delete"} <= set(seen)
+    for name in (events.MFA_DEVICE_REMOVED, "user.totp_device.delete"):
+        assert seen[name]["actorType"] == "admin"
+        assert seen[name]["ip"] is None and seen[name]["userAgent"] is None

@@ -141,10 +141,15 @@ def row_from_event(res: Resources, event: events.Event) -> dict[str, Any]:
         details["identifierHash"] = keyed_hash(res.keys.rate_account,
                                                "log:" + ident.strip().lower())[:16]
     who = _acting.get()
+    inviter = data.get("invitedBy")
     if who is not None:
         actor_type, actor_id = who.actor_type, who.actor_id
+    elif origin.admin_id is not None:  # a console request (an admin removing a device...)
+        actor_type, actor_id = ADMIN, origin.admin_id
     elif data.get("providerName") == "admin":  # the console's own sign-in
         actor_type, actor_id = ADMIN, None
+    elif isinstance(inviter, str):  # an invitation: the inviter acted on the invitee
+        actor_type, actor_id = USER, inviter
     else:
         actor_type, actor_id = USER, event.user_id
     ip = origin.ip or data.get("ip")

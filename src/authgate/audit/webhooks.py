@@ -31,7 +31,7 @@ from authgate import __version__
 from authgate.audit.models import AuditEvent, WebhookDelivery
 from authgate.clock import iso_millis
 from authgate.resources import Resources
-from authgate.tx import transaction
+from authgate.tx import readonly, transaction
 
 if TYPE_CHECKING:
     import httpx
@@ -171,8 +171,8 @@ async def deliver_due(res: Resources, client: httpx.AsyncClient, *,
     claimed = await _claim(res, res.clock.now(), limit)
     if not claimed:
         return 0
-    async with transaction(res.sessionmaker) as tx:
-        rows = {r.id: r for r in (await tx.session.execute(
+    async with readonly(res.readmaker) as s:
+        rows = {r.id: r for r in (await s.execute(
             select(AuditEvent).where(AuditEvent.id.in_({c.audit_id for c in claimed}))
         )).scalars()}
     results = await asyncio.gather(*(_send(res, client, c, rows.get(c.audit_id))
