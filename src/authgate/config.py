@@ -865,7 +865,7 @@ class HousekeepingSettings(_Section):
     """Purging rows that have served their purpose (``authgate.housekeeping``): expired
     sessions, one-time codes and reset/invitation tokens, counters, trusted devices,
     abandoned authenticator set-ups, passkey challenges, OAuth grants, admin sessions and
-    admin audit rows past their retention. The server runs it on a schedule (one process at
+    audit-trail rows past ``audit.retention``. The server runs it on a schedule (one process at
     a time across every machine: a Redis lock when ``redis_url`` is set, else a PostgreSQL
     advisory lock, else a lock file beside the SQLite database); ``authgate purge`` runs it
     by hand."""
@@ -883,9 +883,8 @@ class HousekeepingSettings(_Section):
     grace: Duration | None = timedelta(hours=1)
     """Rows are purged only once they have been expired this long (an expired code still
     answers "expired" rather than "invalid" for a while); ``null``: as soon as they expire."""
-    admin_audit_retention: Duration | None = timedelta(days=365)
-    """Admin audit rows (``authgate_admin_audit``) older than this are purged; ``null``
-    keeps them forever."""
+
+
 class WebhookEndpoint(_Section):
     """One receiver of audit events (``audit.webhooks.<name>``): a JSON POST signed with
     HMAC-SHA256 (``X-Authgate-Signature: t=<unix seconds>,v1=<hex>`` over
@@ -922,9 +921,9 @@ class AuditSettings(_Section):
     enabled: bool = True
     """Off: nothing is written from the event bus (admin actions are still stored: the
     console's audit page reads them) and no webhook is sent."""
-    retention: Duration = timedelta(days=365)
-    """Rows older than this are deleted by ``authgate.audit.trail.purge`` (the
-    housekeeping schedule and ``authgate purge``)."""
+    retention: Duration | None = timedelta(days=365)
+    """Rows older than this are deleted by the housekeeping (``authgate purge`` and the
+    server's schedule; ``authgate.audit.trail.purge``); ``null`` keeps them forever."""
     skip: tuple[str, ...] = ("access.denied",)
     """Events not stored: every refused request (an expired access token among them) is
     an ``access.denied``; the security log has them."""

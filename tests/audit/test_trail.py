@@ -155,6 +155,15 @@ async def test_purge_deletes_rows_past_the_retention_in_batches(
     assert outbox == 2  # the purged rows' deliveries went with them
 
 
+async def test_purge_keeps_everything_without_a_retention(make_harness: MakeHarness) -> None:
+    h = await make_harness(audit={"retention": None})
+    old = trail.make_row(h.res, "user.logged_in", actor_type="user",
+                         at=h.clock.now() - timedelta(days=3650))
+    await trail.write(h.res, [old])
+    assert await trail.purge(h.res, h.clock.now()) == 0
+    assert len(await rows(h)) == 1
+
+
 def test_row_of_an_event_without_data_has_no_details() -> None:
     assert trail._safe({"method": "totp", "count": 3, "trustedDevice": True,
                         "deviceName": "n" * 100, "nested": {"a": 1}}) == {

@@ -26,7 +26,7 @@ EXTENSIONS = {"/auth/admin/totp/setup", "/auth/admin/totp/enable", "/auth/admin/
               "/auth/invite/accept", "/auth/api-keys", "/auth/api-keys/{keyId}",
               "/auth/sessions", "/auth/sessions/{sessionId}",  # issue 19 item 4
               "/auth/account", "/auth/account/export",  # ASVS 8.3.2: export, deletion
-              "/auth/activity"}  # issue 16 §3: the caller\'s own audit trail
+              "/auth/activity"}  # issue 16 §3: the caller's own audit trail
 """Routes authgate adds on purpose (docs/DIFFERENCES.md): an admin's own two-factor sign-in
 and the admin audit log; passkeys (issue 17); social sign-in (issue 14); accepting an
 invitation and the caller's API keys (issue 18); the caller's own sessions (issue 19 item 4);

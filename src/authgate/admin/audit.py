@@ -38,14 +38,18 @@ async def record(res: Resources, actor: AdminPrincipal | SafeAdmin | None, actio
     request address. Call it after the change is committed and outside any transaction. A
     failure to store is logged, never raised: the change it describes has already
     happened. An action on an account (``user.*``) names it as the row's user, so the
-    account's history shows what admins did to it."""
+    account's history shows what admins did to it; an ``Operator``'s (``via="cli"``) is the
+    command line's."""
     now = res.clock.now()
     where = ip if ip is not None or not isinstance(actor, AdminPrincipal) else actor.ip
     agent = details.get("userAgent")
     user_id = target if action.startswith("user.") and target and len(target) <= 36 else None
+    operator = details.get("operator") if details.get("via") == "cli" else None
+    kind, who = ((trail.CLI, str(operator)[:36]) if actor is None and operator is not None
+                 else (trail.ADMIN, actor.id if actor else None))
     try:
         await trail.write(res, [trail.make_row(
-            res, action, actor_type=trail.ADMIN, actor_id=actor.id if actor else None,
+            res, action, actor_type=kind, actor_id=who,
             actor_email=actor.email if actor else None, user_id=user_id, target=target,
             ip=where, user_agent=agent if isinstance(agent, str) else None,
             details={k: v for k, v in details.items() if k != "userAgent"}, at=now)])

@@ -297,18 +297,27 @@ def subscribe(res: Resources) -> AuditTrail:
 
 async def purge(res: Resources, now: datetime, *, batch: int = 1000) -> int:
     """Delete rows older than ``audit.retention`` (and their webhook deliveries), ``batch``
-    rows per unit of work so no lock is held long; returns how many rows went."""
-    cutoff = now - res.settings.audit.retention
+    rows per unit of work so no lock is held long; returns how many rows went. Registered
+    with the housekeeping as ``audit`` (``authgate.audit.purge``); stops early when the
+    housekeeping run is asked to stop."""
+    from authgate.housekeeping import checkpoint
+
+    retention = res.settings.audit.retention
+    if retention is None:
+        return 0
+    cutoff = now - retention
     total = 0
     while True:
+        picked = select(AuditEvent.id).where(AuditEvent.at < cutoff).limit(batch)
+        if not res.db.is_sqlite:  # never wait for a row another purge holds
+            picked = picked.with_for_update(skip_locked=True)
         async with transaction(res.sessionmaker) as tx:
-            ids = list((await tx.session.execute(
-                select(AuditEvent.id).where(AuditEvent.at < cutoff).limit(batch))).scalars())
+            ids = list((await tx.session.execute(picked)).scalars())
             if not ids:
                 return total
             await tx.session.execute(
                 delete(WebhookDelivery).where(WebhookDelivery.audit_id.in_(ids)))
             await tx.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
         total += len(ids)
-        if len(ids) < batch:
+        if len(ids) < batch or not await checkpoint():
             return total
