@@ -66,7 +66,7 @@ async def user_ids_for(res: Resources, who: str) -> tuple[str | None, tuple[str,
     if "@" not in who:
         return None, (who,)
     email = normalise_email(who)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:
         ids = tuple((await s.execute(select(User.id).where(User.email == email))).scalars())
     return email, ids
 

@@ -107,7 +107,7 @@ async def search(res: Resources, f: Filters, *, offset: int, limit: int,
     counted = select(func.count()).select_from(AuditEvent)
     if cond is not None:
         query, counted = query.where(cond), counted.where(cond)
-    async with readonly(res.readmaker) as s:
+    async with readonly(res.stale_readmaker) as s:  # history: lag is fine
         total = int((await s.execute(counted)).scalar_one()) if count else None
         rows = (await s.execute(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
                                 .offset(offset).limit(limit))).scalars().all()
