@@ -21,8 +21,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from authgate.admin.actor import Operator
-from authgate.admin.models import AdminAuditEntry
 from authgate.admin.users import NewUser, create_user
+from authgate.audit.models import AuditEvent
 from authgate.cli.main import app
 from authgate.db import new_id
 from authgate.identity.models import User
@@ -62,10 +62,12 @@ def _json(r: Result) -> Any:
     return json.loads(r.stdout)
 
 
-async def _audit(h: Harness) -> list[AdminAuditEntry]:
+async def _audit(h: Harness) -> list[AuditEvent]:
+    """The operator's own records in the audit trail (not the events its changes caused)."""
     async with h.res.readmaker() as s:
-        return list((await s.execute(select(AdminAuditEntry).order_by(AdminAuditEntry.at))
-                     ).scalars().all())
+        rows = (await s.execute(select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id))
+                ).scalars().all()
+    return [r for r in rows if r.details.get("via") == "cli"]
 
 
 async def _trust(h: Harness, user_id: str) -> str:
@@ -164,8 +166,9 @@ async def test_disable_ends_sessions_and_trust_then_enable(h: Harness, tmp_path:
     assert data["status"] == "active" and data["id"] == u.id
     assert (await h.login("ann@example.com", PASSWORD)).status_code == 200
     entries = await _audit(h)
-    assert [(e.action, e.target, e.actor_id) for e in entries] == [
-        ("user.update", u.id, None), ("user.update", u.id, None)]
+    assert [(e.event, e.target, e.actor_type, e.user_id) for e in entries] == [
+        ("user.update", u.id, "cli", u.id), ("user.update", u.id, "cli", u.id)]
+    assert entries[0].actor_id == getpass.getuser()[:36]
     assert entries[0].details["via"] == "cli"
     assert entries[0].details["operator"] == getpass.getuser()
     assert entries[0].details["sessionsEnded"] is True
@@ -211,8 +214,14 @@ async def test_mfa_reset(h: Harness, tmp_path: Path) -> None:
     after = await h.login("ann@example.com", PASSWORD)
     assert after.status_code == 200 and not after.json().get("isRequiresMfa")  # no 2nd step
     [entry] = await _audit(h)
-    assert entry.action == "user.mfa.reset" and entry.target == u.id
+    assert entry.event == "user.mfa.reset" and entry.target == u.id
     assert entry.details["via"] == "cli" and entry.details["totpDevices"] == 1
+    async with h.res.readmaker() as s:  # the events the reset caused are the operator's too
+        caused = (await s.execute(select(AuditEvent).where(
+            AuditEvent.user_id == u.id,
+            AuditEvent.event.in_(("mfa.disabled", "mfa.device_removed"))))).scalars().all()
+    assert caused and {(e.actor_type, e.actor_id) for e in caused} == {
+        ("cli", getpass.getuser()[:36])}
     r = await cli(h, tmp_path, "mfa", "reset", "--user", u.id)  # again: nothing left
     assert r.exit_code == 0 and "MFA reset (was off)" in r.stdout
 
@@ -235,7 +244,7 @@ async def test_unlock_lifts_the_lockout_and_attempt_blocks(make_harness: MakeHar
     assert await attempts.blocked_for(h.res, attempts.MFA_SCOPE, u.id) is None
     r = await cli(h, tmp_path, "unlock", "--user", u.id)
     assert r.exit_code == 0 and "no account lock; no second-factor block" in r.stdout
-    assert [e.action for e in await _audit(h)] == ["user.unlock", "user.unlock"]
+    assert [e.event for e in await _audit(h)] == ["user.unlock", "user.unlock"]
 
 
 # isolated tenants ---------------------------------------------------------------------------------
@@ -334,7 +343,8 @@ def test_purge_and_operator_commands_as_a_subprocess(tmp_path: Path) -> None:
     assert r.returncode == 0 and json.loads(r.stdout)["email"] == "ann@example.com"
     r = _run(["users", "disable", "ann@example.com"], tmp_path, **env)
     assert r.returncode == 0, r.stderr
-    [(action, details)] = _sqlite_rows(db, "SELECT action, details FROM authgate_admin_audit")
+    [(action, details)] = _sqlite_rows(db, "SELECT event, details FROM authgate_audit_log "
+                                           "WHERE actor_type = 'cli' AND event = 'user.update'")
     assert action == "user.update"
     assert json.loads(details)["via"] == "cli"
     r = _run(["users", "show", "bob@example.com"], tmp_path, **env)

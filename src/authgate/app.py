@@ -114,6 +114,10 @@ class AuthGate:
                 result = setup(res)
                 if hasattr(result, "__await__"):
                     await result
+            if self.settings.audit.webhooks and self.settings.audit.enabled:
+                from authgate.audit import webhooks
+
+                webhooks.start(res)  # this process's sender of the webhook outbox
         except BaseException:
             await res.close()
             raise
@@ -169,6 +173,7 @@ def _feature_routers() -> list[APIRouter]:
     from authgate.admin.http import users as admin_users
     from authgate.http.routes import (
         account,
+        activity,
         api_keys,
         invites,
         mfa_challenge,
@@ -186,7 +191,8 @@ def _feature_routers() -> list[APIRouter]:
             mfa_devices.router, tenants.router, invites.router, admin_routes.router,
             admin_pages.router, passkeys.router, admin_users.router, admin_roles.router,
             admin_tenants.router, admin_permissions.router, admin_blocked_domains.router,
-            social.router, api_keys.router, sessions.router, account.router]
+            social.router, api_keys.router, sessions.router, account.router,
+            activity.router]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from authgate import delivery, notifications, redisconn
+from authgate.audit import trail as audit_trail
 from authgate.clock import Clock, SystemClock
 from authgate.config import Settings
 from authgate.crypto.passwords import PasswordHasher
@@ -94,4 +95,5 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
         redis=redis_client,
     )
     notifications.subscribe(res)  # the security log and the owner's security emails
+    audit_trail.subscribe(res)  # the persisted audit trail (and its webhook outbox)
     return res

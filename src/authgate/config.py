@@ -865,7 +865,7 @@ class HousekeepingSettings(_Section):
     """Purging rows that have served their purpose (``authgate.housekeeping``): expired
     sessions, one-time codes and reset/invitation tokens, counters, trusted devices,
     abandoned authenticator set-ups, passkey challenges, OAuth grants, admin sessions and
-    admin audit rows past their retention. The server runs it on a schedule (one process at
+    audit-trail rows past ``audit.retention``. The server runs it on a schedule (one process at
     a time across every machine: a Redis lock when ``redis_url`` is set, else a PostgreSQL
     advisory lock, else a lock file beside the SQLite database); ``authgate purge`` runs it
     by hand."""
@@ -883,9 +883,77 @@ class HousekeepingSettings(_Section):
     grace: Duration | None = timedelta(hours=1)
     """Rows are purged only once they have been expired this long (an expired code still
     answers "expired" rather than "invalid" for a while); ``null``: as soon as they expire."""
-    admin_audit_retention: Duration | None = timedelta(days=365)
-    """Admin audit rows (``authgate_admin_audit``) older than this are purged; ``null``
-    keeps them forever."""
+
+
+class WebhookEndpoint(_Section):
+    """One receiver of audit events (``audit.webhooks.<name>``): a JSON POST signed with
+    HMAC-SHA256 (``X-Authgate-Signature: t=<unix seconds>,v1=<hex>`` over
+    ``"<t>.<body>"``; see docs/DEPLOYING.md for the check)."""
+
+    url: str
+    secret: SecretStr
+    """At least 32 characters; the receiver holds the same one."""
+    events: tuple[str, ...] = ("*",)
+    """Event names to send (``user.logged_in``), ``prefix.*`` (``mfa.*``) or ``*``."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value()
+        if len(raw) < 32 or raw.lower() in _WEAK_SECRETS or len(set(raw)) < 8:
+            raise ValueError("must be at least 32 characters and not a placeholder")
+        return v
+
+    def wants(self, event: str) -> bool:
+        return any(p == "*" or p == event or (p.endswith(".*") and event.startswith(p[:-1]))
+                   for p in self.events)
+
+
+class AuditSettings(_Section):
+    """The persisted audit trail (``authgate.audit``): sign-ins, MFA and password changes,
+    sessions ended, API keys, identities, invitations and admin actions, one row each."""
+
+    enabled: bool = True
+    """Off: nothing is written from the event bus (admin actions are still stored: the
+    console's audit page reads them) and no webhook is sent."""
+    retention: Duration | None = timedelta(days=365)
+    """Rows older than this are deleted by the housekeeping (``authgate purge`` and the
+    server's schedule; ``authgate.audit.trail.purge``); ``null`` keeps them forever."""
+    skip: tuple[str, ...] = ("access.denied",)
+    """Events not stored: every refused request (an expired access token among them) is
+    an ``access.denied``; the security log has them."""
+    batch_size: int = Field(200, ge=1, le=10_000)
+    """Events written per statement by the background writer."""
+    flush_delay: float = Field(0.05, ge=0, le=10)
+    """Seconds the writer waits after the first queued event so the events of concurrent
+    requests share its statement (``0``: write at once). Shutdown writes without waiting."""
+    queue_limit: int = Field(10_000, ge=100, le=1_000_000)
+    """Events waiting for the writer (a database outage); past it the oldest are dropped,
+    with a warning."""
+    webhooks: dict[str, WebhookEndpoint] = {}
+    """Receivers by name (``audit.webhooks.siem.url``...); none by default."""
+    webhook_timeout: Duration = timedelta(seconds=5)
+    """One delivery attempt's bound; a slower receiver counts as a failure."""
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    """Attempts before a delivery is given up (marked ``failed``)."""
+    webhook_backoff: Duration = timedelta(seconds=30)
+    """Wait after the first failure; each further one doubles it, up to 6 hours."""
+    webhook_poll_interval: Duration = timedelta(seconds=5)
+    """How often a server process looks for due deliveries (retries, rows another process
+    or a previous run left) besides the events it writes itself."""
+
+    @field_validator("webhooks")
+    @classmethod
+    def _names(cls, v: dict[str, WebhookEndpoint]) -> dict[str, WebhookEndpoint]:
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", name):
+                raise ValueError(f"webhook name {name!r}: lower-case letters, digits, - and _")
+        return v
 
 
 class AdminConsoleSettings(_Section):
@@ -1001,6 +1069,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     metrics: MetricsSettings = MetricsSettings()
     housekeeping: HousekeepingSettings = HousekeepingSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("redis_url")
     @classmethod

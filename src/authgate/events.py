@@ -88,6 +88,10 @@ class Origin:
     ip: str | None = None
     user_agent: str | None = None
     session_id: str | None = None
+    tenant_id: str | None = None
+    """The tenant of the caller's session (the audit trail's tenant)."""
+    admin_id: str | None = None
+    """The signed-in admin behind a console request (the audit trail's actor)."""
 
 
 _origin: ContextVar[Callable[[], Origin] | None] = ContextVar("authgate_event_origin",

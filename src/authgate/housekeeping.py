@@ -63,6 +63,7 @@ BUILTINS = (
     "authgate.mfa.purge",
     "authgate.federation.purge",
     "authgate.admin.purge",
+    "authgate.audit.purge",
 )
 """Modules that register the built-in tasks when imported."""
 

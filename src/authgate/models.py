@@ -1,7 +1,8 @@
 """Imports every model so ``Base.metadata`` is complete (migrations, test set-up)."""
 
-from authgate.admin.models import AdminAuditEntry, AdminSession, AdminUser
+from authgate.admin.models import AdminSession, AdminUser
 from authgate.apikeys.models import ApiKey
+from authgate.audit.models import AuditEvent, WebhookDelivery
 from authgate.db import Base
 from authgate.federation.models import Identity, OAuthGrant
 from authgate.identity.models import (
@@ -26,10 +27,10 @@ from authgate.tenancy.models import Membership, MembershipRole
 from authgate.throttling.models import Counter
 
 __all__ = [
-    "AdminAuditEntry",
     "AdminSession",
     "AdminUser",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "BlockedEmailDomain",
     "Counter",
@@ -50,4 +51,5 @@ __all__ = [
     "UserRole",
     "WebauthnChallenge",
     "WebauthnCredential",
+    "WebhookDelivery",
 ]

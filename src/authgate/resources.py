@@ -31,6 +31,7 @@ from authgate.events import EventBus
 from authgate.lifecycle import Drain
 
 if TYPE_CHECKING:  # annotations only: the session package builds on Resources, not under it
+    from authgate.audit.trail import AuditTrail
     from authgate.crypto.jwks import KeyRing
     from authgate.metrics import Metrics
     from authgate.redisconn import RedisClient  # redis-py only when redis_url is set
@@ -93,6 +94,8 @@ class Resources:
     """``metrics.enabled``: the Prometheus series (``authgate.metrics``)."""
     drain: Drain = field(default_factory=Drain)
     """Set on SIGTERM (``authgate serve``) or by ``AuthGate.begin_drain``: readiness fails."""
+    audit: AuditTrail | None = None
+    """The audit trail's writer (``authgate.audit.trail``; set by the composition root)."""
     warned_no_client_ip: bool = False
     """The "per-IP limits cannot apply" warning was logged (once per app)."""
 
@@ -102,6 +105,8 @@ class Resources:
         return self.delivery.channels
 
     async def close(self) -> None:
+        if self.audit is not None:  # what is queued reaches the database before it closes
+            await self.audit.close()
         await self.store.close()
         if self.redis is not None and self.settings.session.storage != "redis":
             from authgate import redisconn

@@ -146,6 +146,11 @@ async def test_the_console_walk(browser: Browser, served: Console) -> None:  # n
         await goto(page, served, "audit", "Audit log")
         await page.get_by_role("cell", name="admin.delete").wait_for()
         await audit(page, "06-audit")
+        await page.get_by_label("Event").fill("admin.delete,admin.create")
+        await page.get_by_label("By").select_option("admin")
+        await page.get_by_role("button", name="Search").click()
+        await page.get_by_text("2 events", exact=True).wait_for()
+        assert await page.get_by_role("cell", name="admin.login").count() == 0
         # my account: two-factor set-up starts with a QR code
         await goto(page, served, "account", "My account")
         await page.get_by_role("button", name="Set up an authenticator app").click()

@@ -25,10 +25,12 @@ EXTENSIONS = {"/auth/admin/totp/setup", "/auth/admin/totp/enable", "/auth/admin/
               # the caller's API keys
               "/auth/invite/accept", "/auth/api-keys", "/auth/api-keys/{keyId}",
               "/auth/sessions", "/auth/sessions/{sessionId}",  # issue 19 item 4
-              "/auth/account", "/auth/account/export"}  # ASVS 8.3.2: export, deletion
+              "/auth/account", "/auth/account/export",  # ASVS 8.3.2: export, deletion
+              "/auth/activity"}  # issue 16 §3: the caller's own audit trail
 """Routes authgate adds on purpose (docs/DIFFERENCES.md): an admin's own two-factor sign-in
 and the admin audit log; passkeys (issue 17); social sign-in (issue 14); accepting an
-invitation and the caller's API keys (issue 18); the caller's own sessions (issue 19 item 4)."""
+invitation and the caller's API keys (issue 18); the caller's own sessions (issue 19 item 4);
+the caller's security activity (issue 16)."""
 NOT_JSON = {
     ("get", "/auth/callback/{provider}"): "text/html",  # the page that posts to its opener
     ("get", "/auth/oauth/{provider}/start"): "redirect",  # 302 to the provider

@@ -47,19 +47,3 @@ class AdminSession(Base):
     created_at: Mapped[Utc]
     expires_at: Mapped[Utc]
 
-
-class AdminAuditEntry(Base):
-    """One admin change (``authgate.admin.audit.record``): who, what, target, when, from
-    where. Written after the change is committed; the console's audit page reads it."""
-
-    __tablename__ = "authgate_admin_audit"
-
-    id: Mapped[IdPk]
-    at: Mapped[Utc] = mapped_column(index=True)
-    actor_id: Mapped[str | None] = mapped_column(String(36))
-    """The admin (None: a secret-key route). Kept after the admin is deleted."""
-    actor_email: Mapped[str | None] = mapped_column(String(320))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str | None] = mapped_column(String(255))
-    ip_address: Mapped[str | None] = mapped_column(String(64))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -291,6 +291,7 @@ def rotate_keys(config: ConfigOpt = None) -> None:
 
 
 def _register_commands() -> None:
+    from authgate.cli.audit import audit
     from authgate.cli.calibrate import calibrate_hash
     from authgate.cli.keys import keys_app
     from authgate.cli.purge import purge
@@ -299,6 +300,7 @@ def _register_commands() -> None:
 
     app.command("calibrate-hash")(calibrate_hash)
     app.add_typer(keys_app, name="keys")
+    app.command("audit")(audit)
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(role_app, name="role")
     app.command("purge")(purge)

@@ -59,6 +59,7 @@ def run(config: Path | None, work: Callable[[Resources], Awaitable[T]], *,
     """Build the deployment's resources, run ``work``, close them (after any notice it
     queued is sent). Coded errors exit 1, outages 3 (see the module docstring)."""
     from authgate import background
+    from authgate.audit import trail
     from authgate.composition import build_resources
     from authgate.config import sqlite_path
     from authgate.migrate import upgrade
@@ -72,7 +73,8 @@ def run(config: Path | None, work: Callable[[Resources], Awaitable[T]], *,
                 await upgrade(res.db.writer)  # as the server does on start
             else:
                 await _schema_current(res)
-            return await work(res)
+            with trail.acting(trail.CLI, operator()[:36]):  # the events it causes are ours
+                return await work(res)
         finally:
             await background.drain(res, timeout=15)
             await res.close()

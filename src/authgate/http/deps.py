@@ -69,10 +69,15 @@ def _trusted(addr: str, proxies: tuple[str, ...]) -> bool:
 def request_origin(scope: Scope) -> events.Origin:
     """The request's client and session, for the events it emits (security log, notices)."""
     request = Request(scope)
-    principal = scope.get("state", {}).get("principal")  # set by the auth guard
+    state = scope.get("state", {})
+    principal = state.get("principal")  # set by the auth guard
+    admin = state.get("admin")  # set by the admin console's guard
+    session = principal.session if principal is not None else None
     return events.Origin(ip=client_ip(get_resources(request), request),
                          user_agent=request.headers.get("user-agent"),
-                         session_id=principal.session.id if principal is not None else None)
+                         session_id=session.id if session is not None else None,
+                         tenant_id=session.tenant_id if session is not None else None,
+                         admin_id=getattr(admin, "id", None))
 
 
 def client_meta(request: Request) -> ClientMeta:

@@ -238,6 +238,34 @@ class SessionsOut(_Out):
     data: list[SessionOut]
 
 
+class ActivityEntryOut(_Out):
+    """One row of the caller's security activity (``GET /auth/activity``)."""
+
+    id: str
+    at: str
+    event: str = Field(description="What happened: an event (`user.logged_in`, "
+                       "`user.login_failed`, `mfa.enabled`...) or an admin's action on the "
+                       "account (`user.update`, `user.sessions.revoke_all`...)")
+    outcome: Literal["success", "failure"]
+    actorType: str = Field(description="Who caused it: `user`, `admin`, `cli` or `system`")
+    target: str | None
+    ip: str | None
+    userAgent: str | None
+    details: dict[str, Any]
+
+
+class PageMetaOut(_Out):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+
+
+class ActivityOut(_Out):
+    data: list[ActivityEntryOut]
+    meta: PageMetaOut
+
+
 class CsrfOut(_Out):
     enabled: bool
     csrfToken: str | None = None

@@ -3,12 +3,14 @@ two-factor sign-in (beyond upstream). Flows in ``authgate.admin.accounts``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from authgate.admin import accounts, audit, stats
+from authgate.admin.http.audit_views import EVENT_FILTER, audit_entry_out, split_events
 from authgate.admin.http.deps import ADMIN_SECURED, AdminAuthed, admin_errors
 from authgate.admin.http.schemas import (
     ActivityOut,
@@ -21,7 +23,6 @@ from authgate.admin.http.schemas import (
     AdminResetPasswordIn,
     AdminSignupIn,
     AdminUpdateIn,
-    AuditEntryOut,
     AuditListOut,
     AuditMetaOut,
     ConsoleConfigOut,
@@ -35,7 +36,7 @@ from authgate.admin.http.schemas import (
 from authgate.admin.sessions import require_console
 from authgate.config import Settings
 from authgate.http.deps import Client, Res
-from authgate.http.schemas import MessageOut, _Out, errors, iso, respond
+from authgate.http.schemas import MessageOut, _Out, errors, respond
 
 router = APIRouter(tags=["Admin · Console"])
 AdminId = Annotated[str, Path(alias="id", max_length=64)]
@@ -191,16 +192,30 @@ async def reset_password(body: AdminResetPasswordIn, res: Res, client: Client) -
 
 
 @router.get("/admin/api/audit-log", response_model=AuditListOut, responses=admin_errors(400),
-            openapi_extra=ADMIN_SECURED, summary="Admin changes, newest first (beyond upstream)")
+            openapi_extra=ADMIN_SECURED,
+            summary="The audit trail: users' and admins' events, newest first (beyond upstream)")
 async def audit_log(res: Res, admin: AdminAuthed,
                     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                    action: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    entries, total = await audit.recent(res, page=page, limit=limit, action=action)
+                    action: Annotated[str | None, Query(
+                        max_length=640, pattern=EVENT_FILTER,
+                        description="Event names or `prefix.*`, comma-separated")] = None,
+                    user: Annotated[str | None, Query(
+                        min_length=1, max_length=320,
+                        description="A user id, or an email (that user's rows, and that "
+                                    "admin's actions)")] = None,
+                    outcome: Annotated[Literal["success", "failure"] | None, Query()] = None,
+                    actorType: Annotated[Literal["user", "admin", "cli", "system"] | None,
+                                         Query()] = None,
+                    since: Annotated[datetime | None, Query(
+                        description="ISO 8601, inclusive (UTC when no offset)")] = None,
+                    until: Annotated[datetime | None, Query(
+                        description="ISO 8601, exclusive")] = None) -> Response:
+    entries, total = await audit.search(
+        res, page=page, limit=limit, user=user, events=split_events(action),
+        outcome=outcome, actor_type=actorType, since=since, until=until)
     return respond(AuditListOut(
-        data=[AuditEntryOut(id=e.id, at=iso(e.at) or "", actor=e.actor_id,
-                            actorEmail=e.actor_email, action=e.action, target=e.target,
-                            ip=e.ip, details=e.details) for e in entries],
+        data=[audit_entry_out(e) for e in entries],
         meta=AuditMetaOut(page=page, limit=limit, total=total,
                           totalPages=(total + limit - 1) // limit)))
 

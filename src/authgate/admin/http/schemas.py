@@ -123,6 +123,10 @@ class TotpSetupOut(_Out):
 
 
 class AuditEntryOut(_Out):
+    """One row of the audit trail. ``action`` is the event (``user.logged_in``) or the
+    admin action (``user.update``); ``actor`` the user or admin who caused it (None: the
+    console's secret key, an unknown account, the system)."""
+
     id: str
     at: str
     actor: str | None
@@ -131,6 +135,14 @@ class AuditEntryOut(_Out):
     target: str | None
     ip: str | None
     details: dict[str, Any]
+    actorType: str
+    """``user``, ``admin``, ``cli`` or ``system``."""
+    userId: str | None
+    """The account concerned."""
+    outcome: str
+    """``success`` or ``failure`` (a refused or suspicious attempt)."""
+    tenantId: str | None
+    userAgent: str | None
 
 
 class AuditMetaOut(_Out):

@@ -545,24 +545,49 @@ onSubmit($("admin-form"), async (v) => {
   say("Admin added.");
 });
 
-/* audit log */
+/* audit log: users' and admins' events, filtered and paged */
+const auditView = { page: 1, limit: 50, filter: {} };
+
 LOADERS.audit = async () => {
+  const q = new URLSearchParams({ page: auditView.page, limit: auditView.limit });
+  for (const [k, v] of Object.entries(auditView.filter)) {
+    if (!v) continue;
+    // datetime-local is the admin's local time: send it as an instant
+    q.set(k, k === "since" || k === "until" ? new Date(v).toISOString() : v);
+  }
   let r;
-  try { r = await api("GET", "/api/audit-log?limit=100"); } catch (err) {
+  try { r = await api("GET", "/api/audit-log?" + q); } catch (err) {
     if (err.status === 404 && err.code === "NOT_FOUND") {
       $("audit-table").replaceChildren(el("p", { text: "This server does not store an audit log yet." }));
       return;
     }
+    if (err.status === 400) { showError($("audit-filter"), err); return; }
     throw err;
   }
-  $("audit-table").replaceChildren(table("Most recent admin actions", [
+  const meta = r.meta;
+  $("audit-table").replaceChildren(table(count(meta.total, "event"), [
     { label: "When", render: (e) => fmtDate(e.at) },
-    { label: "Who", render: (e) => e.actorEmail || "secret key" },
-    { label: "Action", render: (e) => e.action },
+    { label: "Event", render: (e) => e.action },
+    { label: "Outcome", render: (e) => (e.outcome === "failure" ? "Failed" : "OK") },
+    { label: "Who", render: (e) => (e.actorType === "admin" ? (e.actorEmail || "secret key") : e.actorType === "user" ? (e.actor || "unknown account") : e.actorType) },
+    { label: "User", render: (e) => e.userId },
     { label: "Target", render: (e) => e.target },
     { label: "From", render: (e) => e.ip },
-  ], r.data, "No admin actions recorded yet."));
+  ], r.data, "No events match."));
+  $("audit-page").textContent = `Page ${meta.page} of ${Math.max(1, meta.totalPages)}`;
+  $("audit-prev").disabled = meta.page <= 1;
+  $("audit-next").disabled = meta.page >= meta.totalPages;
 };
+
+$("audit-filter").addEventListener("submit", (e) => {
+  e.preventDefault();
+  clearErrors($("audit-filter"));
+  auditView.filter = values($("audit-filter"));
+  auditView.page = 1;
+  guarded(LOADERS.audit);
+});
+$("audit-prev").addEventListener("click", () => { auditView.page -= 1; guarded(LOADERS.audit); });
+$("audit-next").addEventListener("click", () => { auditView.page += 1; guarded(LOADERS.audit); });
 
 /* my account */
 LOADERS.account = async () => {

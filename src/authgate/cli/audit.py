@@ -1,0 +1,112 @@
+"""``authgate audit``: read the audit trail from the command line (support work, incident
+response): the same reader as the admin console (``authgate.admin.audit.search``)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from authgate.cli.options import ConfigOpt, settings_from
+from authgate.errors import AuthError
+
+if TYPE_CHECKING:
+    from authgate.audit.query import Entry
+
+_COLUMNS = ("time", "event", "outcome", "actor", "user", "target", "ip")
+
+
+def _when(value: str | None, now: datetime, name: str) -> datetime | None:
+    """An ISO 8601 time (UTC without an offset) or a duration ago (``7d``, ``12h``)."""
+    if value is None:
+        return None
+    from authgate.durations import parse_duration
+
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: an ISO 8601 time or a duration such as 7d",
+                                 param_hint=name) from None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _json(e: Entry) -> dict[str, Any]:
+    from authgate.clock import iso_millis
+
+    return {"id": e.id, "at": iso_millis(e.at), "event": e.event, "outcome": e.outcome,
+            "actorType": e.actor_type, "actor": e.actor_id, "actorEmail": e.actor_email,
+            "userId": e.user_id, "target": e.target, "tenantId": e.tenant_id, "ip": e.ip,
+            "userAgent": e.user_agent, "details": e.details}
+
+
+def _row(e: Entry) -> tuple[str, ...]:
+    actor = e.actor_email or e.actor_id or "-"
+    return (e.at.strftime("%Y-%m-%d %H:%M:%S"), e.event, e.outcome,
+            f"{e.actor_type}:{actor}", e.user_id or "-", e.target or "-", e.ip or "-")
+
+
+def _table(entries: list[Entry]) -> str:
+    rows = [_COLUMNS, *(_row(e) for e in entries)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def audit(
+    user: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--user", help="EMAIL or ID: that account's rows (and that admin's actions)")] = None,
+    event: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--event", help="Event name or prefix.* (repeatable)")] = None,
+    outcome: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="success or failure")] = None,
+    since: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="ISO 8601 time or a duration ago (7d, 12h)")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Same forms as --since")] = None,  # noqa: UP045
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest rows shown")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the audit trail, newest first: sign-ins, MFA and password changes, sessions
+    ended, API keys, admin actions..."""
+    settings = settings_from(config)
+    now = datetime.now(UTC)
+    start, end = _when(since, now, "--since"), _when(until, now, "--until")
+    entries = _read(config, settings, user=user, events=tuple(event or ()), outcome=outcome,
+                    since=start, until=end, limit=limit)
+    if as_json:
+        import orjson
+
+        for e in entries:
+            typer.echo(orjson.dumps(_json(e)).decode())
+    else:
+        typer.echo(_table(entries))
+
+
+def _read(config: Path | None, settings: Any, **filters: Any) -> list[Entry]:
+    from authgate.admin import audit as admin_audit
+    from authgate.composition import build_resources
+    from authgate.migrate import upgrade
+
+    limit = filters.pop("limit")
+
+    async def go() -> list[Entry]:
+        res = build_resources(settings)
+        try:
+            await upgrade(res.db.writer)
+            entries, _ = await admin_audit.search(res, page=1, limit=limit, **filters)
+            return entries
+        finally:
+            await res.close()
+
+    try:
+        return asyncio.run(go())
+    except AuthError as err:
+        typer.echo(f"authgate: {err.code}: {err.message}", err=True)
+        raise typer.Exit(1) from None
