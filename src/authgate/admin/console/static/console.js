@@ -342,6 +342,7 @@ function userRoleIds(u) {
 }
 
 async function openUser(id, quiet) {
+  if (users.current !== id) users.rolesEdited = null;
   users.current = id;
   // Only the latest call renders: an earlier one still waiting on the API (a refresh after
   // an action) must not replace what the admin is editing now.
@@ -399,15 +400,20 @@ async function openUser(id, quiet) {
   ], devices, "No authenticator devices."));
   const roles = (await api("GET", "/api/roles")).data;
   if (gen !== users.renderGen) return;
-  const have = userRoleIds(u);
+  // A refresh of the user being edited keeps the boxes the admin ticked and has not saved yet.
+  const edited = users.rolesEdited && users.rolesEdited.user === u.id ? users.rolesEdited.ids : null;
+  const have = edited || userRoleIds(u);
   $("user-roles").replaceChildren(roles.length ? el("div", { class: "checks" }, ...roles.map((r) =>
     el("label", {}, el("input", { type: "checkbox", name: "roleIds", value: r.id, checked: have.has(r.id) }), r.name)))
     : el("p", { text: "No roles exist yet." }));
+  const tickedIds = () => [...$("user-roles-form").querySelectorAll("input[name=roleIds]:checked")].map((i) => i.value);
+  $("user-roles").onchange = () => { users.rolesEdited = { user: u.id, ids: new Set(tickedIds()) }; };
   $("user-roles-form").onsubmit = async (e) => {
     e.preventDefault();
-    const ids = [...$("user-roles-form").querySelectorAll("input[name=roleIds]:checked")].map((i) => i.value);
+    const ids = tickedIds();
     try {
       await api("PATCH", "/api/users/" + u.id, { roleIds: ids });
+      users.rolesEdited = null;
       say("Roles saved.");
       await openUser(u.id, true);
     } catch (err) { showError($("user-roles-form"), err); }
