@@ -78,6 +78,10 @@ async def test_export_shows_everything_and_no_secret(make_harness: MakeHarness) 
     await authz.assign_role(h.res, alice.id, staff.id, tenant_id=None)
     other = await tenancy.create_tenant(h.res, name="Other", slug="other")
     await tenancy.add_member(h.res, bob.id, other.id)
+    r = await h.client.post("/auth/login", json={"providerName": "email", "credentials": {
+        "email": EMAIL, "password": "not the password at all"}})
+    assert r.status_code == 401
+    await background.drain(h.res)  # the audit trail is written behind the requests
 
     r = await h.client.get("/auth/account/export", headers=bearer(alice.access_token))
     assert r.status_code == 200, r.text
@@ -99,6 +103,11 @@ async def test_export_shows_everything_and_no_secret(make_harness: MakeHarness) 
     assert [(i["provider"], i["subject"]) for i in out["identities"]] == [("google", "g-alice")]
     assert [k["name"] for k in out["apiKeys"]] == ["CI"]
     assert out["apiKeys"][0]["publicKey"] == api_key.split(".")[0]
+    activity = [(a["event"], a["outcome"]) for a in out["activity"]]
+    assert activity[:2] == [("user.login_failed", "failure"), ("api_key.created", "success")]
+    assert ("mfa.recovery_codes_generated", "success") in activity
+    own = await h.client.get("/auth/activity?limit=100", headers=bearer(alice.access_token))
+    assert out["activity"] == own.json()["data"]  # the same rows GET /auth/activity shows
 
     text = r.text
     user = await stored_user(h.res, alice.id)

@@ -3,7 +3,9 @@ each response shape."""
 
 from __future__ import annotations
 
+from authgate.audit.query import Entry
 from authgate.http.schemas import (
+    ActivityEntryOut,
     MeOut,
     MePendingOut,
     MfaDeviceOut,
@@ -88,3 +90,11 @@ def mfa_status(st: MfaStatus) -> MfaStatusOut:
         required=st.required,
         canToggle=st.can_toggle,
     )
+
+
+def activity_entry(e: Entry) -> ActivityEntryOut:
+    """One audit row as its owner sees it (``GET /auth/activity``, the account export)."""
+    return ActivityEntryOut(id=e.id, at=iso(e.at) or "", event=e.event,
+                            outcome="failure" if e.outcome == "failure" else "success",
+                            actorType=e.actor_type, target=e.target, ip=e.ip,
+                            userAgent=e.user_agent, details=e.details)

@@ -4,7 +4,8 @@ Everything the account owns, read from the rows themselves (not through the feat
 which refuse when a feature is switched off: data from before the switch is still the
 owner's): the profile, roles outside tenants, memberships with their roles, live sessions,
 authenticators, recovery-code counts, trusted devices, passkeys, linked identities and API
-keys. Never a secret or what stands for one: no password or code hash, no TOTP seed, no
+keys, and the account's security activity from the audit trail (as ``GET /auth/activity``
+shows it: someone else's address and agent left out). Never a secret or what stands for one: no password or code hash, no TOTP seed, no
 passkey public key or credential id, no API-key secret hash, no token.
 """
 
@@ -16,7 +17,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from authgate.accounts.activity import own_activity
 from authgate.apikeys.models import ApiKey
+from authgate.audit.query import Entry
 from authgate.errors import AuthError, Code
 from authgate.federation.models import Identity
 from authgate.identity.models import Role, Tenant, User, UserRole
@@ -63,6 +66,11 @@ class AccountExport:
     passkeys: list[WebauthnCredential]
     identities: list[Identity]
     api_keys: list[ApiKey]
+    activity: list[Entry]
+    """Newest first, at most ``ACTIVITY_LIMIT`` rows (the trail keeps ``audit.retention``)."""
+
+
+ACTIVITY_LIMIT = 10_000
 
 
 async def _all(s: Any, model: Any, user_id: str) -> list[Any]:
@@ -102,7 +110,10 @@ async def export(res: Resources, principal: Principal) -> AccountExport:
             recovery_codes_unused=sum(1 for c in codes if c.used_at is None),
             trusted_devices=await _all(s, TrustedDevice, uid),
             passkeys=await _all(s, WebauthnCredential, uid),
-            identities=await _all(s, Identity, uid), api_keys=await _all(s, ApiKey, uid))
+            identities=await _all(s, Identity, uid), api_keys=await _all(s, ApiKey, uid),
+            activity=[])
     sessions = await res.store.list_for_user(uid, res.clock.now())
     out.sessions.extend(sessions)
+    entries, _ = await own_activity(res, principal, page=1, limit=ACTIVITY_LIMIT)
+    out.activity.extend(entries)
     return out

@@ -14,7 +14,18 @@ from starlette.responses import Response
 
 from authgate.http import cookies
 from authgate.http.deps import Client, MfaCompleted, Res
-from authgate.http.schemas import SECURED, MessageOut, SessionOut, _In, _Out, errors, iso, respond
+from authgate.http.schemas import (
+    SECURED,
+    ActivityEntryOut,
+    MessageOut,
+    SessionOut,
+    _In,
+    _Out,
+    errors,
+    iso,
+    respond,
+)
+from authgate.http.serializers import activity_entry
 from authgate.privacy import erasure
 from authgate.privacy.export import AccountExport, RoleHeld, export
 
@@ -129,6 +140,8 @@ class AccountExportOut(_Out):
     passkeys: list[PasskeyOut]
     identities: list[IdentityOut]
     apiKeys: list[ApiKeyOut]
+    activity: list[ActivityEntryOut] = Field(
+        description="Security activity from the audit trail, newest first (as GET /auth/activity)")
 
 
 class DeleteAccountIn(_In):
@@ -191,6 +204,7 @@ def _export_out(d: AccountExport, current_session: str) -> AccountExportOut:
                            revokedAt=_at(k.revoked_at), expiresAt=_at(k.expires_at),
                            lastUsedAt=_at(k.last_used_at), createdAt=iso(k.created_at) or "")
                  for k in d.api_keys],
+        activity=[activity_entry(e) for e in d.activity],
     )
 
 

@@ -13,13 +13,12 @@ from authgate.audit.query import EVENT_FILTER, split_events
 from authgate.http.deps import MfaCompleted, Res
 from authgate.http.schemas import (
     SECURED,
-    ActivityEntryOut,
     ActivityOut,
     PageMetaOut,
     errors,
-    iso,
     respond,
 )
+from authgate.http.serializers import activity_entry
 
 router = APIRouter(tags=["Sessions"])
 
@@ -38,9 +37,6 @@ async def own_activity(res: Res, principal: MfaCompleted,
     entries, total = await activity.own_activity(res, principal, page=page, limit=limit,
                                                  events=split_events(event))
     return respond(ActivityOut(
-        data=[ActivityEntryOut(id=e.id, at=iso(e.at) or "", event=e.event,
-                               outcome="failure" if e.outcome == "failure" else "success",
-                               actorType=e.actor_type, target=e.target, ip=e.ip,
-                               userAgent=e.user_agent, details=e.details) for e in entries],
+        data=[activity_entry(e) for e in entries],
         meta=PageMetaOut(page=page, limit=limit, total=total,
                          totalPages=(total + limit - 1) // limit)))
