@@ -42,6 +42,10 @@ from authgate.cli.main import owned
 
 async def run(a: argparse.Namespace) -> None:
     stack = suite.stacks([a.stack])[0]
+    if a.set:  # settings of this run only, e.g. AUTHGATE_NOTIFICATIONS__SECURITY_EMAILS=false
+        extra = dict(kv.split("=", 1) for kv in a.set)
+        env = stack.env
+        stack.env = lambda: env() | extra  # type: ignore[method-assign]
     suite.migrate(stack)
     if await seeding.count_users(stack.db_url) < suite.USERS:
         await seeding.seed(stack.db_url, suite.USERS)
@@ -106,7 +110,7 @@ async def run(a: argparse.Namespace) -> None:
           + (f"; hashing processes {helpers / a.n * 1e6:,.0f} µs/request" if a.login else ""))
     if prof:
         out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(a.top)
+        pstats.Stats(prof, stream=out).sort_stats(a.sort).print_stats(a.top)
         print(out.getvalue())
 
 
@@ -134,8 +138,11 @@ def main() -> None:
     ap.add_argument("--login", action="store_true",
                     help="POST /auth/login, the seeded users by turn (hashes at the default cost)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="AUTHGATE_X=VALUE",
+                    help="a setting for this run (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="print the bodies of non-2xx answers")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative, ...")
     a = ap.parse_args()
     if a.login:
         a.method, a.path = "POST", "/auth/login"
