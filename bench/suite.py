@@ -64,6 +64,10 @@ PEER_ROUTES = (
     ("mfa-status", "GET /auth/mfa/status", "GET", "/auth/mfa/status", None),
 )
 LOGIN_P4 = "POST /auth/login (p=4)"
+LOGIN_BESIDE = "POST /auth/login (beside nest-auth)"
+"""authgate's login at its default parameters, measured again right before nest-auth's (a
+shared machine's load drifts over a run: the ratios compare measurements minutes apart
+otherwise)."""
 UPSTREAM_PARAMS = (3, 65536, 4)
 """nest-auth's argon2id parameters (t, m KiB, p)."""
 GUARDED = ("GET /auth/user", "GET /auth/verify-session", "GET /auth/mfa/status",
@@ -871,6 +875,10 @@ class Suite:
                      f"p99 {run.p99_ms:.1f} ms cpu {run.cpu_us:.0f} µs/req "
                      f"rss {run.rss_mb:.0f} MB errors {run.errors}")
 
+        ours = "login" in a.routes and "postgres" in a.stacks
+        if ours:
+            self.login_beside_peer(server, default_params(), LOGIN_BESIDE,
+                                   f"default parameters, {hash_params()}", rep.login_bound)
         self.log("== nest-auth 2.11.1: starting the peer, signing up 64 users")
         with NestAuthPeer(free_port()) as peer:
             access = peer.sign_up(users, seeding.PASSWORD)
@@ -886,24 +894,29 @@ class Suite:
                 logins = data_file("peer-login", {"password": seeding.PASSWORD, "emails": users})
                 add("POST /auth/login", measured(peer, "login.lua", [logins],  # type: ignore[arg-type]
                                                  duration=max(d, 8), connections=8))
-        if "login" in a.routes and "postgres" in a.stacks:
-            self.login_at_upstream_parameters(server)
+        if ours:  # right after nest-auth's, at its parameters
+            self.login_beside_peer(server, UPSTREAM_PARAMS, LOGIN_P4,
+                                   f"nest-auth's parameters, {hash_params(UPSTREAM_PARAMS)}",
+                                   rep.p4_bound)
 
-    def login_at_upstream_parameters(self, server: str) -> None:
+    def login_beside_peer(self, server: str, params: tuple[int, int, int], route: str,
+                          what: str, bound: float) -> None:
+        """authgate's login (PostgreSQL, 1 worker) with every seeded hash made at ``params``
+        and the server hashing with them."""
         stack = next(s for s in stacks(["postgres"]))
-        params = UPSTREAM_PARAMS
         asyncio.run(set_password_hashes(stack, params))
-        env = stack.env() | {"AUTHGATE_PASSWORD_HASH__PARALLELISM": "4"}
+        t, m, p = params
+        env = stack.env() | {"AUTHGATE_PASSWORD_HASH__TIME_COST": str(t),
+                             "AUTHGATE_PASSWORD_HASH__MEMORY_COST_KIB": str(m),
+                             "AUTHGATE_PASSWORD_HASH__PARALLELISM": str(p)}
         logins = data_file("login", {"password": seeding.PASSWORD,
                                      "emails": emails("user", USERS)})
         with Server(server, "authgate", 1, env) as srv:
             run = measured(srv, "login.lua", [logins], duration=max(self.a.duration, 8),
                            connections=8)
-        run.note = (f"nest-auth's parameters, {hash_params(params)}; "
-                    f"{run.rps / self.report.p4_bound:.0%} of that hash bound"
-                    if self.report.p4_bound else f"nest-auth's parameters, {hash_params(params)}")
-        self.report.rows.append(Row("postgres", server, 1, LOGIN_P4, run, 0.0))
-        self.log(f"postgres {server} 1w {LOGIN_P4}: {run.rps:.1f}/s")
+        run.note = what + (f"; {run.rps / bound:.0%} of that hash bound" if bound else "")
+        self.report.rows.append(Row("postgres", server, 1, route, run, 0.0))
+        self.log(f"postgres {server} 1w {route}: {run.rps:.1f}/s")
 
     def scale(self, server: str) -> None:
         """GET /auth/user (and mfa/status) at 1k users, then at ``scale_users``."""
@@ -1035,7 +1048,7 @@ def evaluate(rep: Report) -> None:
                            "(postgres, 1w)", share >= 0.90,
                            f"{share:.0%} ({p4.run.rps:.1f}/s of {rep.p4_bound:.1f}/s)"))
     peer_login = next((r for r in rep.peer_rows if r.route == "POST /auth/login"), None)
-    for route in ("POST /auth/login", LOGIN_P4):
+    for route in ("POST /auth/login", LOGIN_BESIDE, LOGIN_P4):
         ours = find("postgres", 1, route)
         if peer_login and peer_login.run and ours and ours.run:
             k = ours.run.rps / peer_login.run.rps
@@ -1066,14 +1079,17 @@ def peer_table(rep: Report) -> str:
     lines = ["## authgate and nest-auth 2.11.1, same run\n",
              "Both on this machine's PostgreSQL, one process each (authgate: 1 worker; "
              "nest-auth: one node process), the same wrk scripts, connections and durations. "
-             "Login rows: authgate at its default hash parameters and at nest-auth's (p=4).\n",
+             "Login rows: authgate at its default hash parameters (in its stack's run, and "
+             "again right before nest-auth's login) and at nest-auth's (p=4, right after "
+             "it); the targets compare the two measured beside nest-auth's.\n",
              "| route | authgate req/s | p50 / p99 ms | RSS MB | nest-auth req/s | "
              "p50 / p99 ms | RSS MB | authgate ÷ nest-auth |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for peer in rep.peer_rows:
         assert peer.run
         ours = [r for r in rep.rows if r.stack == "postgres" and r.workers == 1 and r.run
-                and r.route in (peer.route, f"{peer.route} (p=4)")]
+                and r.route in (peer.route, f"{peer.route} (p=4)",
+                                f"{peer.route} (beside nest-auth)")]
         for row in ours:
             assert row.run
             lines.append(f"| {row.route} | {row.run.rps:,.1f} | {row.run.p50_ms:.1f} / "
