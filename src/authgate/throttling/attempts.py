@@ -37,7 +37,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, bindparam, case, delete, literal_column, or_, select
+from sqlalchemy import (
+    ColumnClause,
+    Executable,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    literal_column,
+    or_,
+    select,
+)
 
 from authgate import upsert
 from authgate.errors import AuthError, Code
@@ -115,7 +125,7 @@ def _count_stmt(res: Resources) -> Executable:
     stmt = _statements.get((name, 0))
     if stmt is None:
         table = Counter.__table__
-        one = literal_column("1")  # inline: the hot path binds only named parameters
+        one: ColumnClause[int] = literal_column("1", Integer)  # inline: the hot path binds only named parameters
         ins = upsert.insert(res.db, table).values(
             key=bindparam("key"), window_start=bindparam("now"), count=one,
             expires_at=bindparam("expires"))
