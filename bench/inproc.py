@@ -3,13 +3,22 @@ load generator), so the figure is the app's own cost. With ``--profile`` prints 
 functions by own time (cProfile).
 
     .venv/bin/python bench/inproc.py --stack postgres --method GET --path /auth/user
+    .venv/bin/python bench/inproc.py --stack sqlite --login -n 300   # the login around the hash
+
+``--login`` signs the seeded users in by turn (``POST /auth/login``); the hash runs in the
+worker's hashing processes as under ``authgate serve``, so the CPU printed is the login's
+own path around it (the hashing processes' CPU is printed beside it).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
-_here = sys.path.pop(0)  # the script's folder: its profile.py would shadow the stdlib's
+# The script's folder: its profile.py would shadow the stdlib's (also in the hashing
+# processes, which import this file again as __mp_main__ with another sys.path).
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import cProfile  # noqa: E402
@@ -17,6 +26,7 @@ import io  # noqa: E402
 import pstats  # noqa: E402
 
 sys.path.insert(0, _here)
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +42,10 @@ from authgate.cli.main import owned
 
 async def run(a: argparse.Namespace) -> None:
     stack = suite.stacks([a.stack])[0]
+    if a.set:  # settings of this run only, e.g. AUTHGATE_NOTIFICATIONS__SECURITY_EMAILS=false
+        extra = dict(kv.split("=", 1) for kv in a.set)
+        env = stack.env
+        stack.env = lambda: env() | extra  # type: ignore[method-assign]
     suite.migrate(stack)
     if await seeding.count_users(stack.db_url) < suite.USERS:
         await seeding.seed(stack.db_url, suite.USERS)
@@ -39,9 +53,15 @@ async def run(a: argparse.Namespace) -> None:
     pairs = await suite.open_sessions(stack, suite.emails("user", 200))
     body = a.body.encode() if a.body else b""
     sent: list[int] = []
+    logins = [json.dumps({"providerName": "email", "credentials": {
+        "email": e, "password": seeding.PASSWORD}}).encode() for e in suite.emails("user", 200)]
 
-    async def call(token: str) -> None:
+    async def call(token: str, i: int = 0) -> None:
+        nonlocal body
         headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+        if a.login:
+            body = logins[i % len(logins)]
+            headers = [(b"host", b"bench")]
         if body:
             headers += [(b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode())]
@@ -63,30 +83,49 @@ async def run(a: argparse.Namespace) -> None:
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 sent.append(message["status"])
+            elif a.verbose and sent and sent[-1] >= 400 and message.get("body"):
+                print(sent[-1], message["body"][:300])
 
         await app(scope, receive, send)
 
     async with app.router.lifespan_context(app):
         tokens = [p.access_token for p in pairs]
-        for i in range(500):  # warm-up: caches, prepared statements
-            await call(tokens[i % len(tokens)])
+        for i in range(50 if a.login else 500):  # warm-up: caches, prepared statements
+            await call(tokens[i % len(tokens)], i)
         sent.clear()
         prof = cProfile.Profile() if a.profile else None
-        t = time.process_time()
+        t, h0 = time.process_time(), _helpers_cpu()
         if prof:
             prof.enable()
         for i in range(a.n):
-            await call(tokens[i % len(tokens)])
+            await call(tokens[i % len(tokens)], i)
         if prof:
             prof.disable()
         cpu = (time.process_time() - t) / a.n * 1e6
+        helpers = _helpers_cpu() - h0
     bad = sum(1 for s in sent if s >= 400)
-    print(f"{a.stack} {a.method} {a.path}: {cpu:.0f} µs CPU/request in-process "
-          f"({a.n} requests, {bad} non-2xx{', profiled' if prof else ''})")
+    route = "POST /auth/login" if a.login else f"{a.method} {a.path}"
+    print(f"{a.stack} {route}: {cpu:.0f} µs CPU/request in-process "
+          f"({a.n} requests, {bad} non-2xx{', profiled' if prof else ''})"
+          + (f"; hashing processes {helpers / a.n * 1e6:,.0f} µs/request" if a.login else ""))
     if prof:
         out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(a.top)
+        pstats.Stats(prof, stream=out).sort_stats(a.sort).print_stats(a.top)
         print(out.getvalue())
+
+
+def _helpers_cpu() -> float:
+    """CPU seconds of the hashing processes (this process's children) so far."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def main() -> None:
@@ -96,9 +135,17 @@ def main() -> None:
     ap.add_argument("--path", default="/auth/user")
     ap.add_argument("--body", default=None)
     ap.add_argument("-n", type=int, default=5000)
+    ap.add_argument("--login", action="store_true",
+                    help="POST /auth/login, the seeded users by turn (hashes at the default cost)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="AUTHGATE_X=VALUE",
+                    help="a setting for this run (repeatable)")
+    ap.add_argument("--verbose", action="store_true", help="print the bodies of non-2xx answers")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--sort", default="tottime", help="pstats order: tottime, cumulative, ...")
     a = ap.parse_args()
+    if a.login:
+        a.method, a.path = "POST", "/auth/login"
     import uvloop
 
     uvloop.run(run(a))

@@ -64,6 +64,12 @@ PEER_ROUTES = (
     ("mfa-status", "GET /auth/mfa/status", "GET", "/auth/mfa/status", None),
 )
 LOGIN_P4 = "POST /auth/login (p=4)"
+LOGIN_BESIDE = "POST /auth/login (beside nest-auth)"
+"""authgate's login at its default parameters, measured again right before nest-auth's (a
+shared machine's load drifts over a run: the ratios compare measurements minutes apart
+otherwise)."""
+UPSTREAM_PARAMS = (3, 65536, 4)
+"""nest-auth's argon2id parameters (t, m KiB, p)."""
 GUARDED = ("GET /auth/user", "GET /auth/verify-session", "GET /auth/mfa/status",
            "POST /auth/mfa/toggle")
 
@@ -505,6 +511,11 @@ class Report:
     checks: list[tuple[str, bool | None, str]] = field(default_factory=list)
     peer_rows: list[Row] = field(default_factory=list)
     hash_params: str = ""
+    p4_bound: float = 0.0
+    """Logins/s the CPU allows at nest-auth's parameters (m=64 MiB, t=3, p=4), verified by
+    the implementation the server ships."""
+    p4_cpu_ms: float = 0.0
+    p4_params: str = ""
 
 
 async def set_password_hashes(stack: Stack, params: tuple[int, int, int]) -> None:
@@ -521,31 +532,33 @@ async def set_password_hashes(stack: Stack, params: tuple[int, int, int]) -> Non
         await conn.close()
 
 
-def hash_params() -> str:
+def default_params() -> tuple[int, int, int]:
     from authgate.config import PasswordHashSettings
-    from authgate.crypto import argon2id
 
     d = PasswordHashSettings()
-    params = (d.time_cost, d.memory_cost_kib, d.parallelism)
-    return (f"t={d.time_cost}, {d.memory_cost_kib // 1024} MiB, p={d.parallelism}, "
-            f"{argon2id.implementation(params)}")
+    return d.time_cost, d.memory_cost_kib, d.parallelism
 
 
-def _default_hash() -> tuple[tuple[int, int, int], str]:
-    from authgate.config import PasswordHashSettings
+def hash_params(params: tuple[int, int, int] | None = None) -> str:
+    from authgate.crypto.calibrate import describe
+
+    t, m, p = params or default_params()
+    return f"t={t}, {m // 1024} MiB, p={p}, {describe((t, m, p))}"
+
+
+def _hash_of(params: tuple[int, int, int]) -> str:
     from authgate.crypto import argon2id
 
-    d = PasswordHashSettings()
-    params = (d.time_cost, d.memory_cost_kib, d.parallelism)
-    return params, argon2id.hash_password(params, seeding.PASSWORD)
+    return argon2id.hash_password(params, seeding.PASSWORD)
 
 
-def measure_hash() -> tuple[float, float]:
-    """One argon2id verification at the default cost, by the implementation the server uses
-    (``authgate.crypto.argon2id``): wall and CPU seconds (median of 7)."""
+def measure_hash(params: tuple[int, int, int] | None = None) -> tuple[float, float]:
+    """One argon2id verification at ``params`` (the default cost), by the implementation the
+    server uses (``authgate.crypto.argon2id``): wall and CPU seconds (median of 7)."""
     from authgate.crypto import argon2id
 
-    params, h = _default_hash()
+    params = params or default_params()
+    h = _hash_of(params)
     walls, cpus = [], []
     for _ in range(7):
         w, c = time.perf_counter(), time.process_time()  # process: argon2 lanes may be threads
@@ -555,14 +568,15 @@ def measure_hash() -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def hash_throughput(seconds: float) -> float:
+def hash_throughput(seconds: float, params: tuple[int, int, int] | None = None) -> float:
     """argon2id verifications per second with one thread per core, right now (the bound as
     the machine's current other load leaves it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from authgate.crypto import argon2id
 
-    params, h = _default_hash()
+    params = params or default_params()
+    h = _hash_of(params)
     cores = os.cpu_count() or 1
     deadline = time.monotonic() + seconds
 
@@ -670,6 +684,12 @@ class Suite:
         rep.login_bound = cores / cpu
         self.log(f"argon2id default cost: {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU "
                  f"per hash; login bound = {cores} cores / CPU time = {rep.login_bound:.1f}/s")
+        if a.peer and "login" in a.routes:
+            _, cpu4 = measure_hash(UPSTREAM_PARAMS)
+            rep.p4_cpu_ms, rep.p4_bound = cpu4 * 1000, cores / cpu4
+            rep.p4_params = hash_params(UPSTREAM_PARAMS)
+            self.log(f"argon2id at nest-auth's cost ({rep.p4_params}): {cpu4 * 1000:.0f} ms CPU "
+                     f"per verification; bound {rep.p4_bound:.1f}/s")
         for server in a.servers:
             for stack in stacks(a.stacks):
                 self.stack(server, stack)
@@ -855,6 +875,10 @@ class Suite:
                      f"p99 {run.p99_ms:.1f} ms cpu {run.cpu_us:.0f} µs/req "
                      f"rss {run.rss_mb:.0f} MB errors {run.errors}")
 
+        ours = "login" in a.routes and "postgres" in a.stacks
+        if ours:
+            self.login_beside_peer(server, default_params(), LOGIN_BESIDE,
+                                   f"default parameters, {hash_params()}", rep.login_bound)
         self.log("== nest-auth 2.11.1: starting the peer, signing up 64 users")
         with NestAuthPeer(free_port()) as peer:
             access = peer.sign_up(users, seeding.PASSWORD)
@@ -870,22 +894,29 @@ class Suite:
                 logins = data_file("peer-login", {"password": seeding.PASSWORD, "emails": users})
                 add("POST /auth/login", measured(peer, "login.lua", [logins],  # type: ignore[arg-type]
                                                  duration=max(d, 8), connections=8))
-        if "login" in a.routes and "postgres" in a.stacks:
-            self.login_at_upstream_parameters(server)
+        if ours:  # right after nest-auth's, at its parameters
+            self.login_beside_peer(server, UPSTREAM_PARAMS, LOGIN_P4,
+                                   f"nest-auth's parameters, {hash_params(UPSTREAM_PARAMS)}",
+                                   rep.p4_bound)
 
-    def login_at_upstream_parameters(self, server: str) -> None:
+    def login_beside_peer(self, server: str, params: tuple[int, int, int], route: str,
+                          what: str, bound: float) -> None:
+        """authgate's login (PostgreSQL, 1 worker) with every seeded hash made at ``params``
+        and the server hashing with them."""
         stack = next(s for s in stacks(["postgres"]))
-        params = (3, 65536, 4)
         asyncio.run(set_password_hashes(stack, params))
-        env = stack.env() | {"AUTHGATE_PASSWORD_HASH__PARALLELISM": "4"}
+        t, m, p = params
+        env = stack.env() | {"AUTHGATE_PASSWORD_HASH__TIME_COST": str(t),
+                             "AUTHGATE_PASSWORD_HASH__MEMORY_COST_KIB": str(m),
+                             "AUTHGATE_PASSWORD_HASH__PARALLELISM": str(p)}
         logins = data_file("login", {"password": seeding.PASSWORD,
                                      "emails": emails("user", USERS)})
         with Server(server, "authgate", 1, env) as srv:
             run = measured(srv, "login.lua", [logins], duration=max(self.a.duration, 8),
                            connections=8)
-        run.note = "argon2id m=64 MiB t=3 p=4 (nest-auth's parameters), argon2-cffi"
-        self.report.rows.append(Row("postgres", server, 1, LOGIN_P4, run, 0.0))
-        self.log(f"postgres {server} 1w {LOGIN_P4}: {run.rps:.1f}/s")
+        run.note = what + (f"; {run.rps / bound:.0%} of that hash bound" if bound else "")
+        self.report.rows.append(Row("postgres", server, 1, route, run, 0.0))
+        self.log(f"postgres {server} 1w {route}: {run.rps:.1f}/s")
 
     def scale(self, server: str) -> None:
         """GET /auth/user (and mfa/status) at 1k users, then at ``scale_users``."""
@@ -978,16 +1009,24 @@ def evaluate(rep: Report) -> None:
     servers = sorted({r.server for r in rep.rows})
     for server in servers:
         for route in GUARDED:
-            for stack, want in (("postgres", 0.20), ("postgres+redis", 0.30), ("sqlite", 0.10)):
+            # issue #15: authenticated GETs at half the ceiling, the toggle (a write) at 0.35
+            hot = 0.35 if route.startswith("POST") else 0.50
+            for stack, want in (("postgres", hot), ("postgres+redis", hot), ("sqlite", 0.10)):
                 row = find(stack, 1, route)
                 if row and row.server == server and row.ratio is not None:
                     rep.checks.append((f"{route} on {stack} ≥ {want:.0%} of ceiling (1w, {server})",
                                        row.ratio >= want, f"{row.ratio:.0%}"))
-            one, two = find("postgres", 1, route), find("postgres", 2, route)
-            if one and two and one.run and two.run:
-                k = two.run.rps / one.run.rps
-                rep.checks.append((f"{route} on postgres: 2 workers ≥ 1.8× 1 worker ({server})",
-                                   k >= 1.8, f"{k:.2f}×"))
+            c1, c2 = rep.ceilings.get((server, 1)), rep.ceilings.get((server, 2))
+            for stack in ("postgres", "postgres+redis", "sqlite"):
+                one, two = find(stack, 1, route), find(stack, 2, route)
+                if not (one and two and one.run and two.run and c1 and c2 and one.run.rps
+                        and c1.rps and one.server == server):
+                    continue
+                # the 2-worker gain against the bare ceiling's gain on the same machine
+                k, kc = two.run.rps / one.run.rps, c2.rps / c1.rps
+                rep.checks.append((f"{route} on {stack}: 2-worker gain ≥ 90% of the ceiling's "
+                                   f"({server})", k >= 0.9 * kc,
+                                   f"{k:.2f}× vs ceiling {kc:.2f}× ({k / kc:.0%})"))
     tails = [r for r in rep.rows if r.run is not None]
     worst = max(tails, key=lambda r: r.run.tail if r.run else 0, default=None)
     if worst and worst.run:
@@ -1000,15 +1039,22 @@ def evaluate(rep: Report) -> None:
         best = max(logins, key=lambda r: r.run.rps if r.run else 0)
         assert best.run
         share = best.run.rps / rep.login_bound
-        rep.checks.append(("login ≥ 85% of the hash bound (best stack)", share >= 0.85,
+        rep.checks.append(("login ≥ 90% of the hash bound (best stack)", share >= 0.90,
                            f"{share:.0%} ({best.stack} {best.workers}w, {best.run.rps:.1f}/s)"))
+    p4 = find("postgres", 1, LOGIN_P4)
+    if p4 and p4.run and rep.p4_bound:
+        share = p4.run.rps / rep.p4_bound
+        rep.checks.append(("login at nest-auth's parameters ≥ 90% of their hash bound "
+                           "(postgres, 1w)", share >= 0.90,
+                           f"{share:.0%} ({p4.run.rps:.1f}/s of {rep.p4_bound:.1f}/s)"))
     peer_login = next((r for r in rep.peer_rows if r.route == "POST /auth/login"), None)
-    for route in ("POST /auth/login", LOGIN_P4):
+    for route in ("POST /auth/login", LOGIN_BESIDE, LOGIN_P4):
         ours = find("postgres", 1, route)
         if peer_login and peer_login.run and ours and ours.run:
             k = ours.run.rps / peer_login.run.rps
             rep.checks.append((f"{route} ≥ 1.2× nest-auth's logins/s (postgres, 1 process)",
-                               k >= 1.2, f"{k:.2f}×"))
+                               k >= 1.2, f"{k:.2f}× ({ours.run.rps:.1f} vs "
+                               f"{peer_login.run.rps:.1f}/s)"))
     for stack, server, workers, idle, during in rep.storms:
         k = during.p99_ms / idle.p99_ms if idle.p99_ms else 0
         rep.checks.append((f"login storm p99 ≤ 2× idle ({stack} {workers}w, {server})", k <= 2,
@@ -1033,14 +1079,17 @@ def peer_table(rep: Report) -> str:
     lines = ["## authgate and nest-auth 2.11.1, same run\n",
              "Both on this machine's PostgreSQL, one process each (authgate: 1 worker; "
              "nest-auth: one node process), the same wrk scripts, connections and durations. "
-             "Login rows: authgate at its default hash parameters and at nest-auth's (p=4).\n",
+             "Login rows: authgate at its default hash parameters (in its stack's run, and "
+             "again right before nest-auth's login) and at nest-auth's (p=4, right after "
+             "it); the targets compare the two measured beside nest-auth's.\n",
              "| route | authgate req/s | p50 / p99 ms | RSS MB | nest-auth req/s | "
              "p50 / p99 ms | RSS MB | authgate ÷ nest-auth |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for peer in rep.peer_rows:
         assert peer.run
         ours = [r for r in rep.rows if r.stack == "postgres" and r.workers == 1 and r.run
-                and r.route in (peer.route, f"{peer.route} (p=4)")]
+                and r.route in (peer.route, f"{peer.route} (p=4)",
+                                f"{peer.route} (beside nest-auth)")]
         for row in ours:
             assert row.run
             lines.append(f"| {row.route} | {row.run.rps:,.1f} | {row.run.p50_ms:.1f} / "
@@ -1073,6 +1122,9 @@ def markdown(rep: Report) -> str:
                f"{rep.hash_wall_ms:.0f} ms wall and {rep.hash_cpu_ms:.0f} ms of CPU. Bound = "
                f"{os.cpu_count()} cores ÷ {rep.hash_cpu_ms:.0f} ms = "
                f"**{rep.login_bound:.1f} logins/s**.\n")
+    if rep.p4_bound:
+        out.append(f"At nest-auth's parameters ({rep.p4_params}) one verification takes "
+                   f"{rep.p4_cpu_ms:.0f} ms of CPU: bound **{rep.p4_bound:.1f} logins/s**.\n")
     if rep.peer_rows:
         out.append(peer_table(rep))
     if rep.storms:

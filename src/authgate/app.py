@@ -106,6 +106,7 @@ class AuthGate:
             from authgate import metrics
 
             res.metrics = metrics.build(res.events)
+            res.hasher.observer = res.metrics  # queue depth and hashing times
         try:
             auto = self.settings.auto_migrate
             if auto and sqlite_path(self.settings.database_url) is not None:

@@ -18,29 +18,31 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from authgate.errors import AuthError
+from authgate.errors import AuthError, backend_of
 from authgate.resources import Resources
 
 log = logging.getLogger("authgate.background")
 
 
-async def _run(work: Coroutine[Any, Any, None], name: str) -> None:
+async def _run(res: Resources, work: Coroutine[Any, Any, None], name: str) -> None:
     try:
         await work
     except asyncio.CancelledError:
         log.warning("%s: cancelled before it finished", name)
         raise
-    except AuthError as err:
-        log.warning("%s failed: %s", name, err.code.value)
     except Exception as exc:  # noqa: BLE001 (a background task has no caller to raise to)
         # Never the message: it might quote what was being sent.
-        log.warning("%s failed: %s", name, type(exc).__name__)
+        log.warning("%s failed: %s", name,
+                    exc.code.value if isinstance(exc, AuthError) else type(exc).__name__)
+        backend = backend_of(exc)
+        if backend is not None and res.metrics is not None:  # no answer counts this one
+            res.metrics.backend_error(backend)
 
 
 def spawn(res: Resources, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
     """Run ``work`` after the response; its errors are logged, never raised."""
     tasks = res.tasks
-    task = asyncio.get_running_loop().create_task(_run(work, name), name=f"authgate: {name}")
+    task = asyncio.get_running_loop().create_task(_run(res, work, name), name=f"authgate: {name}")
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return task

@@ -416,8 +416,11 @@ class PasswordHashSettings(_Section):
     parallelism: int = Field(1, ge=1, le=64)
     """Lanes. 1 (one lane, computed by libsodium's CPU-specific code: half the CPU of the
     portable code argon2-cffi runs) gives an attacker the same memory x time per guess as
-    RFC 9106's p=4 and a server more logins per core; >1 hashes with argon2-cffi. Hashes
-    made with other values (nest-auth's p=4) verify and are upgraded at the next login."""
+    RFC 9106's p=4 and a server more logins per core; >1 hashes with argon2-cffi (signup,
+    password changes). Logins verify every hash with libsodium whatever its lanes (one
+    thread, lane after lane: the CPU of one lane), so a p=4 deployment or nest-auth's p=4
+    hashes log in at libsodium's speed. Hashes made with other values verify and are
+    upgraded at the next login."""
     pepper_keys: tuple[SecretStr, ...] = ()
     """Optional pepper (ASVS 2.4.5): ``"<kid>:<base64 key>"`` entries (keys of 16+ bytes).
     argon2 then hashes an HMAC of the password under the first key, so a copy of the

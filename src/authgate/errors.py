@@ -297,10 +297,33 @@ class AuthError(Exception):
 
 
 class ServiceUnavailable(AuthError):
-    """A backing service (database, Redis, mail, SMS) failed or timed out."""
+    """A backing service (database, Redis, mail, SMS) failed or timed out; ``backend`` names
+    it when known (``"database"``, ``"redis"``), for ``authgate_backend_errors_total``."""
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+    def __init__(self, message: str | None = None, *, retry_after: int = 5,
+                 backend: str | None = None) -> None:
         super().__init__(Code.SERVICE_UNAVAILABLE, message, retry_after=retry_after)
+        self.backend = backend
+
+
+_BACKEND_MODULES = {"sqlalchemy": "database", "asyncpg": "database", "sqlite3": "database",
+                    "aiosqlite": "database", "redis": "redis"}
+
+
+def backend_of(exc: BaseException) -> str | None:
+    """Which backing service ``exc`` (or what caused it) is a failure of: ``"database"``,
+    ``"redis"``, or None. By the exception's package, so nothing is imported to tell."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the cause chain, bounded
+        if seen is None:
+            return None
+        if isinstance(seen, ServiceUnavailable) and seen.backend:
+            return seen.backend
+        found = _BACKEND_MODULES.get(type(seen).__module__.partition(".")[0])
+        if found:
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 # Reserved: part of the contract, raised by features not built yet (or, for one, deliberately

@@ -143,7 +143,10 @@ class HotConnections:
         c = self._compile(stmt)
         args = [params[n] for n in c.names]
         for attempt in (1, 2):
-            held = await self._acquire()
+            try:
+                held = await self._acquire()
+            except self._broken as exc:  # cannot even connect (refused, reset, timed out)
+                raise ServiceUnavailable("Database unavailable", backend="database") from exc
             try:
                 rows: Rows = await held.raw.fetch(c.sql, *args)
             except self._broken as exc:
@@ -153,14 +156,14 @@ class HotConnections:
                 while self._idle:
                     await self._discard(self._idle.pop())
                 if attempt == 2:
-                    raise ServiceUnavailable("Database unavailable") from exc
+                    raise ServiceUnavailable("Database unavailable", backend="database") from exc
                 continue
             except BaseException as exc:
                 if isinstance(exc, self._pg_error):
                     await self._release(held)  # the statement failed; the connection is fine
                     state = str(getattr(exc, "sqlstate", "") or "")
                     if state[:2] in UNAVAILABLE_SQLSTATE:
-                        raise ServiceUnavailable("Database unavailable") from exc
+                        raise ServiceUnavailable("Database unavailable", backend="database") from exc
                 else:  # cancelled mid-statement: the connection's state is unknown
                     await self._discard(held)
                 raise

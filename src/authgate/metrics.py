@@ -10,7 +10,13 @@ Series: ``authgate_http_requests_total{route,method,status}`` (route = the route
 ``authgate_errors_total{code}`` (every error envelope's ``code``: RATE_LIMITED,
 ACCOUNT_LOCKED, MFA_TOO_MANY_ATTEMPTS, SERVICE_UNAVAILABLE for database/Redis failures …),
 ``authgate_logins_total{outcome}``, ``authgate_mfa_verifications_total{method,outcome}``,
-``authgate_refresh_reuse_detections_total``.
+``authgate_refresh_reuse_detections_total``, ``authgate_backend_errors_total{backend}``
+(database/Redis failures by service: those answered 503 and those of background work, which
+answers nobody), ``authgate_password_hash_queue_depth`` (argon2 jobs submitted and not
+finished; summed over live workers), ``authgate_password_hash_duration_seconds{operation}``
+(one hash or verification, in its hashing process) and
+``authgate_password_hash_wait_seconds`` (the wait for a free hashing process: above zero
+when logins outrun the cores). ``docs/grafana/authgate.json`` charts them.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from typing import TYPE_CHECKING
 from authgate import events
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
     from authgate.events import EventBus
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0, 10.0)
+_HASH_BUCKETS = (.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1.0, 2.5)
+"""One argon2 operation: tens to hundreds of ms at the costs calibrate-hash prints."""
 
 
 @dataclass
@@ -40,6 +48,21 @@ class Metrics:
     logins: Counter
     mfa: Counter
     refresh_reuse: Counter
+    backend_errors: Counter
+    hash_queue_depth: Gauge
+    hash_seconds: Histogram
+    hash_wait: Histogram
+
+    def backend_error(self, backend: str) -> None:
+        self.backend_errors.labels(backend).inc()
+
+    # the hasher's observer (crypto.passwords.HashObserver)
+    def hash_queue(self, depth: int) -> None:
+        self.hash_queue_depth.set(depth)
+
+    def hashed(self, operation: str, seconds: float, waited: float) -> None:
+        self.hash_seconds.labels(operation).observe(seconds)
+        self.hash_wait.observe(waited)
 
     def render(self) -> bytes:
         """The exposition text: every worker's values in multi-process mode."""
@@ -63,7 +86,7 @@ class Metrics:
 
 def build(bus: EventBus) -> Metrics:
     """The app's metrics, subscribed to ``bus``."""
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
     reg = CollectorRegistry()
     m = Metrics(
@@ -80,6 +103,18 @@ def build(bus: EventBus) -> Metrics:
                     ["method", "outcome"], registry=reg),
         refresh_reuse=Counter("authgate_refresh_reuse_detections", "Rotated refresh tokens "
                               "presented again (the session was revoked)", registry=reg),
+        backend_errors=Counter("authgate_backend_errors", "Failures of a backing service "
+                               "(database, redis, other) met by a request or background work",
+                               ["backend"], registry=reg),
+        hash_queue_depth=Gauge("authgate_password_hash_queue_depth", "Password hashes and "
+                               "verifications submitted and not finished", registry=reg,
+                               multiprocess_mode="livesum"),
+        hash_seconds=Histogram("authgate_password_hash_duration_seconds", "One argon2 hash or "
+                               "verification, as long as it ran", ["operation"], registry=reg,
+                               buckets=_HASH_BUCKETS),
+        hash_wait=Histogram("authgate_password_hash_wait_seconds", "Time a password hash "
+                            "waited for a free hashing process", registry=reg,
+                            buckets=_BUCKETS),
     )
 
     def on_event(e: events.Event) -> None:

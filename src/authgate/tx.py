@@ -57,7 +57,7 @@ def _outages_as_503() -> Iterator[None]:
         if isinstance(exc, (DBAPIError, SATimeoutError)) and not database_unavailable(exc):
             raise
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        raise ServiceUnavailable("Database unavailable") from exc
+        raise ServiceUnavailable("Database unavailable", backend="database") from exc
 
 
 @asynccontextmanager

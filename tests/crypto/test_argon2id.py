@@ -32,6 +32,10 @@ PEER = Path(os.environ.get("AUTHGATE_NEST_AUTH_PEER", "/work/shared/peers/nest-a
 def test_single_lane_hashes_go_to_libsodium_and_the_rest_to_argon2_cffi() -> None:
     assert argon2id.implementation((3, 65536, 1)) == "libsodium"
     assert argon2id.implementation((3, 65536, 4)) == "argon2-cffi"
+    # libsodium verifies every lane count (one thread, lane after lane)
+    assert argon2id.verifier((3, 65536, 1)) == argon2id.verifier((3, 65536, 4)) == "libsodium"
+    assert argon2id.verifier((1, 16, 4)) == "argon2-cffi"  # < 8 KiB per lane: not argon2
+    assert argon2id.verifier((1, 65536, 65)) == "argon2-cffi"
     one_lane = argon2id.hash_password(CHEAP_P1, PASSWORD)
     assert one_lane.startswith("$argon2id$v=19$m=8,t=1,p=1$")
     assert argon2id.hash_password(CHEAP_P2, PASSWORD).startswith("$argon2id$v=19$m=16,t=1,p=2$")
@@ -46,6 +50,31 @@ def test_libsodium_hashes_verify_in_argon2_cffi_and_back() -> None:
     assert argon2id.verify_password(CHEAP_P1, theirs, PASSWORD)
     assert not argon2id.verify_password(CHEAP_P1, theirs, PASSWORD + "!")
     assert not argon2id.verify_password(CHEAP_P1, ours, "Correct horse battery staple")
+
+
+@pytest.mark.parametrize("params", [CHEAP_P2, (1, 32, 4), (2, 64, 8)])
+def test_multi_lane_hashes_made_by_argon2_cffi_verify_in_libsodium(
+        params: tuple[int, int, int]) -> None:
+    t, m, p = params
+    cffi = Argon2Cffi(time_cost=t, memory_cost=m, parallelism=p, type=Type.ID)
+    for password in (PASSWORD, "", "é" * 40, "x" * 300):
+        stored = cffi.hash(password)
+        assert argon2id._sodium_verifies(stored)
+        assert pwhash.verify(stored.encode(), password.encode())  # libsodium itself
+        assert argon2id.verify_password(params, stored, password)
+        assert not argon2id.verify_password(params, stored, password + "!")
+        # the same hash with one lane more or less is another hash: never accepted
+        other = stored.replace(f",p={p}$", f",p={p + 1}$")
+        assert not argon2id.verify_password(params, other, password)
+        # and ours (argon2-cffi for p>1) verifies in argon2-cffi
+        assert cffi.verify(argon2id.hash_password(params, password), password)
+
+
+def test_nest_auths_p4_hash_is_verified_by_libsodium() -> None:
+    assert argon2id._sodium_verifies(NEST_AUTH_HASH)
+    assert pwhash.verify(NEST_AUTH_HASH.encode(), PASSWORD.encode())
+    assert argon2id.verify_password((3, 65536, 4), NEST_AUTH_HASH, PASSWORD)
+    assert not argon2id.verify_password((3, 65536, 4), NEST_AUTH_HASH, PASSWORD[:-1])
 
 
 @pytest.mark.parametrize("stored", [NEST_AUTH_HASH, NODE_RS_P1_HASH])
@@ -102,7 +131,7 @@ def test_the_decoy_is_a_well_formed_hash_of_no_password(params: tuple[int, int, 
     made = argon2id.hash_password(params[:2] + (params[2],), PASSWORD) if params[1] < 1024 else None
     assert decoy != argon2id.decoy(params)  # random every time
     assert not argon2id.needs_rehash(params, decoy)  # the configured cost: a real verification
-    assert argon2id._sodium_verifies(decoy) == (params[2] == 1)
+    assert argon2id._sodium_verifies(decoy)  # verified like a real hash of that cost
     if made is not None:
         assert len(decoy) == len(made) and decoy.split("$")[:4] == made.split("$")[:4]
         assert not argon2id.verify_password(params, decoy, PASSWORD)

@@ -57,6 +57,12 @@ def test_the_command_measures_real_hashes_and_prints_settings() -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "OWASP" in r.stderr
     assert "AUTHGATE_PASSWORD_HASH__MEMORY_COST_KIB=" in r.stdout
+    r = subprocess.run([str(BIN), "calibrate-hash", "--target-ms", "100000", "--max-memory-mib", "8",
+                        "--parallelism", "4", "--json"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["parallelism"] == 4
+    assert out["implementation"] == "argon2-cffi hashes, libsodium verifies"
     r = subprocess.run([str(BIN), "calibrate-hash", "--max-memory-mib", "2"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "7 MiB" in r.stderr

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from authgate.crypto import argon2id
 from authgate.crypto.argon2id import Params
@@ -143,6 +144,24 @@ def _verify(params: Params, stored: str, password: str) -> bool:
     return argon2id.verify_password(params, stored, password)
 
 
+def _timed(fn: object, *args: object) -> tuple[object, float]:
+    """``fn(*args)`` and the seconds it took where it ran (a hashing process or thread)."""
+    start = time.perf_counter()
+    result = fn(*args)  # type: ignore[operator]
+    return result, time.perf_counter() - start
+
+
+class HashObserver(Protocol):
+    """What the metrics (``metrics.enabled``) are told about the hashing pool."""
+
+    def hash_queue(self, depth: int) -> None:
+        """Hashes submitted and not finished (waiting for a hashing process or running)."""
+
+    def hashed(self, operation: str, seconds: float, waited: float) -> None:
+        """One argon2 ``operation`` (``hash``/``verify``): its own time, and how long it
+        waited for a free hashing process."""
+
+
 class PasswordHasher:
     """Hash, verify, and tell when a stored hash should be upgraded.
 
@@ -165,6 +184,8 @@ class PasswordHasher:
         self._processes = processes
         self._pool = self._new_pool()
         self._dummy = argon2id.decoy(self._params)
+        self.observer: HashObserver | None = None
+        self._depth = 0
 
     # the stored string ------------------------------------------------------------------
     def _seal(self, digest: str) -> str:
@@ -229,6 +250,23 @@ class PasswordHasher:
                                    initializer=_hashing_process, initargs=(os.getpid(),))
 
     async def _run(self, fn: object, *args: object) -> object:
+        observer = self.observer
+        if observer is None:
+            return await self._submit(fn, *args)
+        self._depth += 1
+        observer.hash_queue(self._depth)
+        submitted = time.perf_counter()
+        try:
+            timed = await self._submit(_timed, fn, *args)
+        finally:
+            self._depth -= 1
+            observer.hash_queue(self._depth)
+        result, took = cast("tuple[object, float]", timed)
+        observer.hashed("hash" if fn is _hash else "verify", took,
+                        max(0.0, time.perf_counter() - submitted - took))
+        return result
+
+    async def _submit(self, fn: object, *args: object) -> object:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]

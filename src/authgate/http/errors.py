@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from authgate import events
 from authgate.db import database_unavailable
-from authgate.errors import AuthError, Code, ServiceUnavailable
+from authgate.errors import AuthError, Code, ServiceUnavailable, backend_of
 from authgate.http.no_store import NoStoreJSON
 
 log = logging.getLogger("authgate.http")
@@ -260,6 +260,15 @@ async def _denied(request: Request, exc: AuthError) -> None:
         events.unbind_origin(token)
 
 
+def _count_backend_error(request: Request, exc: BaseException) -> None:
+    """``authgate_backend_errors_total{backend}`` (with ``metrics.enabled``): which backing
+    service failed, where ``authgate_errors_total{code="SERVICE_UNAVAILABLE"}`` only says
+    that one did."""
+    res = getattr(request.app.state, "authgate", None)
+    if res is not None and res.metrics is not None:
+        res.metrics.backend_error(backend_of(exc) or "other")
+
+
 def install(app: FastAPI, *, redis_errors: bool = True) -> None:
     """The error envelope for every failure of ``app``. ``redis_errors=False`` (nothing in
     the process uses Redis) leaves out the 503 handler of Redis failures, and with it the
@@ -269,6 +278,7 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
         request.scope[ERROR_CODE_KEY] = exc.code.value  # for the metrics hook, if any
         if isinstance(exc, ServiceUnavailable):
             log.warning("503: %s", exc.message)
+            _count_backend_error(request, exc)
         response = auth_error_response(exc, request)
         if response.status_code in (401, 403):
             await _denied(request, exc)
@@ -290,6 +300,7 @@ def install(app: FastAPI, *, redis_errors: bool = True) -> None:
 
     async def _unavailable(request: Request, exc: Exception) -> Response:
         request.scope[ERROR_CODE_KEY] = Code.SERVICE_UNAVAILABLE.value
+        _count_backend_error(request, exc)
         log.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
         return auth_error_response(ServiceUnavailable())
 

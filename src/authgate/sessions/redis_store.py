@@ -155,7 +155,7 @@ class RedisSessionStore:
                 pipe.sadd(self._usk(record.user_id), record.id)
                 await pipe.execute()
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
     async def load(
         self, session_id: str, user_id: str, now: datetime
@@ -167,7 +167,7 @@ class RedisSessionStore:
                 raw_s, raw_u = await self._cluster.mget_nonatomic(
                     [self._sk(session_id), self._uk(user_id)])
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         if raw_s is None:
             return None
         rec = _decode(raw_s)
@@ -182,14 +182,14 @@ class RedisSessionStore:
                     self._uk(user_id), orjson.dumps(to_json_dict(snap)), ex=self._user_ttl
                 )
             except RedisError as exc:
-                raise ServiceUnavailable("Session store unavailable") from exc
+                raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         return rec, snap
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         try:
             raw = await self._r.get(self._sk(session_id))
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         if raw is None:
             return None
         rec = _decode(raw)
@@ -205,7 +205,7 @@ class RedisSessionStore:
                 args=[expected_generation, _patch(changes), _ttl_ms(changes, now)],
             )
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         return bool(ok)
 
     async def update(self, session_id: str, changes: dict[str, Any]) -> None:
@@ -215,7 +215,7 @@ class RedisSessionStore:
                 keys=[self._sk(session_id)], args=[_patch(changes), _ttl_ms(changes, now)]
             )
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
     async def delete(self, session_id: str) -> bool:
         try:
@@ -232,7 +232,7 @@ class RedisSessionStore:
                 pipe.srem(self._usk(uid), session_id)
                 deleted, _ = await pipe.execute()
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         return bool(deleted)
 
     async def delete_for_user(self, user_id: str, *, keep: str | None = None) -> int:
@@ -254,7 +254,7 @@ class RedisSessionStore:
                 pipe.srem(self._usk(user_id), *doomed)
                 deleted, _ = await pipe.execute()
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         return int(deleted)
 
     async def list_for_user(self, user_id: str, now: datetime) -> list[SessionRecord]:
@@ -268,7 +268,7 @@ class RedisSessionStore:
             if gone:  # expired by TTL: tidy the index lazily
                 await self._unindex(self._usk(user_id), gone)
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         live = [_decode(r) for r in raws if r is not None]
         live = [s for s in live if s.expires_at > now]
         return sorted(live, key=lambda s: s.last_active, reverse=True)
@@ -277,7 +277,7 @@ class RedisSessionStore:
         try:
             await self._r.delete(self._uk(user_id))
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
     async def prune_index(self, *, dry_run: bool = False, batch: int = 500) -> int:
         """Drop the ids of ended sessions from the per-user index sets: ``usess:<user>``
@@ -311,7 +311,7 @@ class RedisSessionStore:
         try:
             await self._r.ping()
         except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable") from exc
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
     async def _unindex(self, index_key: str, gone: list[str]) -> int:
         """Take the ids of ended sessions out of a user's index; returns how many. On a

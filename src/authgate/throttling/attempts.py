@@ -10,7 +10,11 @@ tries per window however many requests it sends in parallel. A success then call
 The window starts at the first counted attempt and lasts ``window``; time comes from
 ``res.clock`` (tests move it). Storage: Redis when ``res.redis`` is configured (one Lua
 script, atomic), otherwise the ``authgate_counters`` table via one atomic upsert that
-resets an expired window in the same statement.
+resets an expired window in the same statement. Every login counts and clears several of
+these, so the single statements run on the hot path (``Database.hot_fetch_all``): reads on
+both databases, and on PostgreSQL the upsert and the delete too (each is atomic on its own;
+SQLAlchemy's async session cost about 1 ms of CPU per statement, several per login). On
+SQLite writes keep their ``BEGIN IMMEDIATE`` transaction (the hot connection is read-only).
 
 Callers must not hold an open writer transaction while calling these on SQLite: the
 counter commits in its own short transaction so a failed attempt stays counted even when
@@ -30,9 +34,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, delete, or_, select
+from sqlalchemy import (
+    ColumnClause,
+    Executable,
+    Integer,
+    bindparam,
+    case,
+    delete,
+    literal_column,
+    or_,
+    select,
+)
 
 from authgate import upsert
 from authgate.errors import AuthError, Code
@@ -74,6 +89,61 @@ def _key(scope: str, subject: str) -> str:
     return f"{scope}:{subject}"[:255]
 
 
+# Statements built once (the hot path compiles each once, keyed by identity).
+_MANY = 8
+"""Up to this many keys per read or delete go through one prepared statement per count."""
+_statements: dict[tuple[str, int], Executable] = {}
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp from either driver as aware UTC (asyncpg: aware; SQLite: made aware by
+    the column type)."""
+    moment: datetime = value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _current_stmt(n: int) -> Executable:
+    stmt = _statements.get(("current", n))
+    if stmt is None:
+        stmt = select(Counter.key, Counter.count, Counter.expires_at).where(
+            Counter.key.in_([bindparam(f"k{i}") for i in range(n)]))
+        _statements[("current", n)] = stmt
+    return stmt
+
+
+def _clear_stmt(n: int) -> Executable:
+    stmt = _statements.get(("clear", n))
+    if stmt is None:
+        stmt = delete(Counter).where(Counter.key.in_([bindparam(f"k{i}") for i in range(n)]))
+        _statements[("clear", n)] = stmt
+    return stmt
+
+
+def _count_stmt(res: Resources) -> Executable:
+    """The atomic upsert: one more attempt, or a fresh window when the last one ended."""
+    name = "count-sqlite" if res.db.is_sqlite else "count-pg"
+    stmt = _statements.get((name, 0))
+    if stmt is None:
+        table = Counter.__table__
+        one: ColumnClause[int] = literal_column("1", Integer)  # inline: the hot path binds only named parameters
+        ins = upsert.insert(res.db, table).values(
+            key=bindparam("key"), window_start=bindparam("now"), count=one,
+            expires_at=bindparam("expires"))
+        expired = table.c.expires_at <= ins.excluded.window_start
+        stmt = ins.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "count": case((expired, one), else_=table.c.count + one),
+                "window_start": case((expired, ins.excluded.window_start),
+                                     else_=table.c.window_start),
+                "expires_at": case((expired, ins.excluded.expires_at),
+                                   else_=table.c.expires_at),
+            },
+        ).returning(table.c.count, table.c.expires_at)
+        _statements[(name, 0)] = stmt
+    return stmt
+
+
 def _limits(res: Resources, limit: int | None, window: timedelta | None) -> tuple[int, timedelta]:
     cfg = res.settings.mfa
     return (limit if limit is not None else cfg.max_attempts,
@@ -99,22 +169,14 @@ async def count(res: Resources, scope: str, subject: str, *,
 
 
 async def _count_sql(res: Resources, key: str, now: datetime, win: timedelta) -> Attempt:
-    table = Counter.__table__
-    ins = upsert.insert(res.db, table).values(key=key, window_start=now, count=1,
-                                              expires_at=now + win)
-    expired = table.c.expires_at <= ins.excluded.window_start
-    stmt = ins.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={
-            "count": case((expired, 1), else_=table.c.count + 1),
-            "window_start": case((expired, ins.excluded.window_start),
-                                 else_=table.c.window_start),
-            "expires_at": case((expired, ins.excluded.expires_at), else_=table.c.expires_at),
-        },
-    ).returning(table.c.count, table.c.expires_at)
+    stmt = _count_stmt(res)
+    params = {"key": key, "now": now, "expires": now + win}
+    if not res.db.is_sqlite:
+        row = await res.db.hot_fetch_one(stmt, params)
+        return Attempt(int(row["count"]), _utc(row["expires_at"]))
     async with transaction(res.sessionmaker) as tx:
-        row = (await tx.session.execute(stmt)).one()
-    return Attempt(int(row[0]), row[1])
+        got = (await tx.session.execute(stmt, params)).one()
+    return Attempt(int(got[0]), got[1])
 
 
 async def check_and_count(
@@ -155,11 +217,15 @@ async def current_many(res: Resources,
         for k, (n, e) in zip(keys, await pipe.execute(), strict=True):
             if n is not None and e is not None:
                 found[k] = (int(n), datetime.fromtimestamp(int(e) / 1000, tz=now.tzinfo))
+    elif len(keys) <= _MANY:
+        rows = await res.db.hot_fetch_all(_current_stmt(len(keys)),
+                                          {f"k{i}": k for i, k in enumerate(keys)})
+        found = {r["key"]: (int(r["count"]), _utc(r["expires_at"])) for r in rows}
     else:
         async with res.readmaker() as s:
-            rows = (await s.execute(select(Counter.key, Counter.count, Counter.expires_at)
+            many = (await s.execute(select(Counter.key, Counter.count, Counter.expires_at)
                                     .where(Counter.key.in_(keys)))).all()
-        found = {row[0]: (int(row[1]), row[2]) for row in rows}
+        found = {row[0]: (int(row[1]), row[2]) for row in many}
     out: list[Attempt | None] = []
     for k in keys:
         got = found.get(k)
@@ -187,6 +253,10 @@ async def clear_many(res: Resources, counters: list[tuple[str, str]]) -> None:
     keys = [_key(scope, subject) for scope, subject in counters]
     if res.redis is not None:
         await res.redis.delete(*[f"{res.settings.redis_prefix}attempts:{k}" for k in keys])
+        return
+    if not res.db.is_sqlite and len(keys) <= _MANY:
+        await res.db.hot_fetch_all(_clear_stmt(len(keys)),
+                                   {f"k{i}": k for i, k in enumerate(keys)})
         return
     async with transaction(res.sessionmaker) as tx:
         await tx.session.execute(delete(Counter).where(Counter.key.in_(keys)))
