@@ -133,14 +133,9 @@ class Edge:
     async def _guard_body(self, scope: Scope, receive: Receive, send: Send
                           ) -> Receive | None:
         """The receive to use, or None once a refusal was sent."""
-        length = chunked = ctype = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                length = value if length is None else length
-            elif key == b"transfer-encoding":
-                chunked = value
-            elif key == b"content-type" and ctype is None:
-                ctype = value
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        chunked = headers.get(b"transfer-encoding")
         method = scope["method"]
         if length is None and chunked is None and method not in _BODY_METHODS:
             return receive  # no body can follow: nothing to guard
@@ -158,7 +153,7 @@ class Edge:
                                Code.PAYLOAD_TOO_LARGE.value)(scope, receive, send)
                 return None
         if method in _BODY_METHODS and (length not in (None, b"0") or chunked is not None):
-            kind = (ctype or b"").split(b";")[0].strip().lower()
+            kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if kind != b"application/json" and not kind.endswith(b"+json"):
                 await envelope(415, "Content-Type must be application/json",
                                Code.UNSUPPORTED_MEDIA_TYPE.value)(scope, receive, send)
