@@ -262,3 +262,23 @@ async def test_draining_closes_connections_on_lane_answers_too(make_harness: Mak
         assert r.headers["connection"] == "close"
     finally:
         gate.drain.since = None  # the pooled app serves the next test normally
+
+
+async def test_a_forwarded_address_cannot_forge_text_fields(
+        make_harness: MakeHarness, request_lines: pytest.LogCaptureFixture) -> None:
+    h = await make_harness(logging={"format": "text"},
+                           security={"trusted_proxies": ["127.0.0.0/8"]})
+    await h.client.get("/auth/client-config",
+                       headers={"x-forwarded-for": "1.2.3.4 user=admin id=forged"})
+    [line] = [rec.getMessage() for rec in records(request_lines)]
+    assert re.fullmatch(r'GET /auth/client-config 200 \S+ms ip="1\.2\.3\.4 user=admin '
+                        r'id=forged" id=[0-9a-f]{32}', line), line
+
+
+async def test_the_standalone_app_asks_telemetry_once(h: Harness) -> None:
+    """No OpenTelemetry provider was configured when the app started: FastAPI's native
+    telemetry is off for the process instead of asked on every request."""
+    app: FastAPI = h.client._transport.app  # type: ignore[attr-defined]
+    config = app._native_telemetry.config  # type: ignore[attr-defined]
+    assert (config["tracing"], config["metrics"], config["logs"]) == (False, False, False)
+    assert FastAPI()._native_telemetry.config["tracing"] is True  # type: ignore[attr-defined]

@@ -33,6 +33,9 @@ from authgate.http.deps import client_address, trusted_peer
 log = logging.getLogger("authgate.requests")
 
 _ID = re.compile(rb"[A-Za-z0-9._:@+/=-]{1,128}")
+_PLAIN = re.compile(r"[0-9A-Za-z.:%_-]{1,64}")
+"""An address as it can be printed bare on a text line (an X-Forwarded-For hop may be
+anything a trusted proxy passed on: quoted otherwise)."""
 """What an accepted ``X-Request-ID`` may look like (UUIDs, nginx's ``$request_id``, AWS
 trace ids); anything else is replaced by a generated id."""
 
@@ -75,6 +78,8 @@ class RequestLog:
                 parts.append(f"code={code}")
             if user:
                 parts.append(f"user={user}")
+            if ip is not None and not _PLAIN.fullmatch(ip):
+                ip = orjson.dumps(ip).decode()
             parts += [f"ip={ip or '-'}", f"id={rid}"]
             log.info(" ".join(parts))
             return
