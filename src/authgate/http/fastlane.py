@@ -95,28 +95,24 @@ class Lane:
         scope["endpoint"] = self.route.endpoint
         scope["path_params"] = {}
         request = Request(scope, receive, send)
-        started = False
-
-        async def sender(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
         try:
             response = await self._run(request)
-            await response(scope, receive, sender)
         except Exception as exc:
             handler = _handler(self.app, exc)
-            if handler is None or started:
+            if handler is None:
                 raise
             if inspect.iscoroutinefunction(handler):
                 response = await handler(request, exc)
             else:
                 response = await run_in_threadpool(handler, request, exc)
             if response is not None:
-                await response(scope, receive, sender)
+                await response(scope, receive, send)
             if _is_crash_handler(self.app, handler):
                 raise  # as Starlette's ServerErrorMiddleware: the server logs it too
+            return
+        # Sending is outside the handlers, as in Starlette: a failure once the response
+        # has started cannot become another response.
+        await response(scope, receive, send)
 
     async def _run(self, request: Request) -> Response:
         body: Any = _UNDEFINED
