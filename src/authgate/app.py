@@ -163,9 +163,12 @@ class AuthGate:
         build = app.build_middleware_stack
 
         def build_with_edge() -> Any:
+            # A host's own middleware (CORS, sessions, trusted hosts...) must see every
+            # request: with any, the hot routes take the framework's path too.
+            lanes = {} if app.user_middleware else lanes_for(app, self.routes, HOT_PATHS,
+                                                              self.prefix)
             return Edge(build(), prefix=self.prefix, max_bytes=s.security.max_body_bytes,
-                        drain=self.drain, resources=lambda: self.resources,
-                        lanes=lanes_for(app, self.routes, HOT_PATHS, self.prefix),
+                        drain=self.drain, resources=lambda: self.resources, lanes=lanes,
                         overrides=lambda: bool(app.dependency_overrides),
                         request_log=request_log, proxies=proxies, path_headers=path_headers,
                         metrics=s.metrics.enabled)

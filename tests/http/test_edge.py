@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -282,3 +283,28 @@ async def test_the_standalone_app_asks_telemetry_once(h: Harness) -> None:
     config = app._native_telemetry.config  # type: ignore[attr-defined]
     assert (config["tracing"], config["metrics"], config["logs"]) == (False, False, False)
     assert FastAPI()._native_telemetry.config["tracing"] is True  # type: ignore[attr-defined]
+
+
+async def test_a_hosts_middleware_sees_the_hot_routes_too(tmp_path: Path) -> None:
+    """A host app that mounts authgate and adds middleware of its own (CORS here) gets it
+    on every route: the lanes step aside, the framework runs the hot routes."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from authgate.app import AuthGate
+    from authgate.config import Settings
+    from tests.conftest import TEST_SECRET
+
+    gate = AuthGate(Settings(jwt={"secret": TEST_SECRET}, dev_mode=True, data_dir=tmp_path,
+                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"))
+    app = FastAPI(lifespan=gate.lifespan)
+    gate.install(app)
+    app.add_middleware(CORSMiddleware, allow_origins=["https://app.example.com"],
+                       allow_headers=["authorization"])
+    stack = app.build_middleware_stack()
+    assert isinstance(stack, Edge) and stack.lanes == {}
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        r = await c.get("/auth/user", headers={"origin": "https://app.example.com"})
+    assert r.status_code == 401
+    assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert HEX32.fullmatch(r.headers["x-request-id"])

@@ -12,7 +12,9 @@ Only routes of the plain shape compile: ``async def`` dependencies taking the ``
 or other such dependencies, at most one JSON body model, an endpoint that returns a
 ``Response``. Anything else (path or query parameters, ``yield`` dependencies, security
 scopes...) stays on the framework's path, as does every request while the app has
-``dependency_overrides`` (a host's or a test's: FastAPI applies them).
+``dependency_overrides`` (a host's or a test's: FastAPI applies them), and every request of
+an app with middleware of its own (``AuthGate.install`` compiles no lanes then: a host's
+CORS or session middleware must see the hot routes too).
 """
 
 from __future__ import annotations
