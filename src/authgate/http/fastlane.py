@@ -174,7 +174,10 @@ async def _read_json(request: Request) -> Any:
 
 
 def _handler(app: FastAPI, exc: Exception) -> Callable[[Request, Exception], Any] | None:
+    """Starlette's choice: a handler for the HTTP status first, then by exception class."""
     handlers = app.exception_handlers
+    if isinstance(exc, HTTPException) and exc.status_code != 500 and exc.status_code in handlers:
+        return handlers[exc.status_code]
     for cls in type(exc).__mro__:
         if cls in handlers:
             return handlers[cls]
