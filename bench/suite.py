@@ -54,6 +54,10 @@ from authgate.sessions.service import ClientMeta, Sessions, TokenPair
 SECRET = "authgate-bench-secret-not-for-production-0123456789"
 PG_ADMIN = os.environ.get("AUTHGATE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AUTHGATE_BENCH_REDIS", "redis://127.0.0.1:6379/9")
+BENCH_DB = os.environ.get("AUTHGATE_BENCH_DB", "authgate_bench")
+"""The bench database (reset by every suite run): a name of one's own where several people
+benchmark against one PostgreSQL server. Its Redis keys are prefixed after it."""
+REDIS_PREFIX = BENCH_DB.replace("_", "-") + ":"
 USERS = 1000                     # seeded accounts per stack (the 1k case)
 ROUTE_KEYS = ("user", "verify-session", "mfa-toggle", "mfa-status", "refresh", "login",
               "mfa-verify", "storm")
@@ -106,7 +110,7 @@ class Stack:
             env[f"AUTHGATE_RATE_LIMIT__{bucket}__PER_ACCOUNT__WINDOW"] = "1s"
         if self.redis:
             env |= {"AUTHGATE_SESSION__STORAGE": "redis", "AUTHGATE_REDIS_URL": REDIS_URL,
-                    "AUTHGATE_REDIS_PREFIX": "authgate-bench:"}
+                    "AUTHGATE_REDIS_PREFIX": REDIS_PREFIX}
         return env
 
 
@@ -118,8 +122,8 @@ def pg_url(dbname: str) -> str:
 def stacks(names: list[str]) -> list[Stack]:
     known = {
         "sqlite": Stack("sqlite", f"sqlite+aiosqlite:///{OUT / 'sqlite' / 'authgate.db'}"),
-        "postgres": Stack("postgres", pg_url("authgate_bench")),
-        "redis": Stack("postgres+redis", pg_url("authgate_bench"), redis=True),
+        "postgres": Stack("postgres", pg_url(BENCH_DB)),
+        "redis": Stack("postgres+redis", pg_url(BENCH_DB), redis=True),
     }
     return [known[n] for n in names]
 
@@ -375,7 +379,7 @@ def settings_for(stack: Stack) -> Any:
         return load_settings()
 
 
-async def reset_database(stack: Stack, dbname: str = "authgate_bench") -> None:
+async def reset_database(stack: Stack, dbname: str = BENCH_DB) -> None:
     if stack.db_url.startswith("sqlite"):
         d = OUT / stack.name
         shutil.rmtree(d, ignore_errors=True)
@@ -395,7 +399,7 @@ async def reset_database(stack: Stack, dbname: str = "authgate_bench") -> None:
 
         r = aioredis.from_url(REDIS_URL)
         try:
-            keys = [k async for k in r.scan_iter(match="authgate-bench:*", count=1000)]
+            keys = [k async for k in r.scan_iter(match=REDIS_PREFIX + "*", count=1000)]
             for i in range(0, len(keys), 1000):
                 await r.delete(*keys[i:i + 1000])
         finally:

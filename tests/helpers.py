@@ -42,6 +42,12 @@ def assert_error(r: httpx.Response, status: int, code: str, message: str | None 
     return body
 
 
+def answer_headers(r: httpx.Response) -> dict[str, str]:
+    """The response's headers without ``x-request-id`` (new for every request, so two
+    answers that must look the same to a prober are compared without it)."""
+    return {k: v for k, v in r.headers.items() if k != "x-request-id"}
+
+
 def jwt_part(token: str, index: int) -> dict[str, Any]:
     """Decode a JWT header (0) or payload (1) without verifying it."""
     seg = token.split(".")[index]

@@ -370,3 +370,30 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401
         assert not (prom / "counter_1.db").exists()
         assert len(list(prom.glob("counter_*.db"))) == 2  # one file per worker process
+
+
+def test_serve_writes_one_request_line_per_request(tmp_path: Path) -> None:
+    """Issue 16 §3: ``authgate serve`` (two workers: each configures its logging) writes the
+    request log — one JSON line per request, on stdout, in place of the server's access log —
+    with the id the response carries, and never the query string."""
+    with serving(tmp_path, "--workers", "2", AUTHGATE_LOGGING__FORMAT="json") as (base, log):
+        ids = []
+        with httpx.Client(base_url=base, timeout=10) as c:
+            for _ in range(6):
+                r = c.get("/auth/client-config?secret=do-not-log-me")
+                assert r.status_code == 200
+                ids.append(r.headers["x-request-id"])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            lines = [json.loads(line) for line in log.read_text().splitlines()
+                     if line.startswith("{") and '"requestId"' in line]
+            if {line["requestId"] for line in lines} >= set(ids):
+                break
+            time.sleep(0.1)
+    ours = [line for line in lines if line["requestId"] in ids]
+    assert len(ours) == len(ids)
+    assert all(line["route"] == "/auth/client-config" and line["status"] == 200
+               and line["ip"] == "127.0.0.1" and line["method"] == "GET" for line in ours)
+    text = log.read_text()
+    assert "do-not-log-me" not in text
+    assert '"GET /auth/client-config' not in text  # no uvicorn access log besides

@@ -31,14 +31,14 @@ from authgate.composition import build_resources
 from authgate.config import Settings, check_deployment, sqlite_path
 from authgate.http import deps
 from authgate.http import errors as http_errors
-from authgate.http.body_size import BodyGuard
-from authgate.http.drain import CloseWhileDraining
+from authgate.http.edge import Edge, HeaderHook, lanes_for
 from authgate.http.openapi import finalize as openapi_finalize
+from authgate.http.request_log import RequestLog
 from authgate.http.routes import auth as auth_routes
 from authgate.http.routes import health as health_routes
 from authgate.http.routes import jwks as jwks_routes
 from authgate.http.routes import mfa as mfa_routes
-from authgate.http.routing import add_routes
+from authgate.http.routing import HOT_PATHS, add_routes
 from authgate.lifecycle import Drain
 from authgate.migrate import upgrade
 from authgate.resources import Resources
@@ -64,7 +64,6 @@ class AuthGate:
         """Where the routes are declared; ``install`` adds them to the app (http/routing)."""
         self.routes: list[APIRoute] = []
         self.drain = Drain()
-        self._apps: list[FastAPI] = []
         """Shared with ``Resources.drain``: ``begin_drain`` fails readiness at once."""
 
     current_user = staticmethod(deps.current_principal)
@@ -84,14 +83,7 @@ class AuthGate:
         """Start a graceful shutdown: ``/health/ready`` answers 503 and every response says
         ``Connection: close`` from now on; call it from the host's SIGTERM handling, wait
         for the load balancer to notice, then stop the server."""
-        if self.drain.active:
-            return
-        self.drain.begin()
-        for app in self._apps:  # wrap the built stack: no hop per request until now
-            if app.middleware_stack is None:
-                app.add_middleware(CloseWhileDraining)
-            else:
-                app.middleware_stack = CloseWhileDraining(app.middleware_stack)
+        self.drain.begin()  # the Edge reads it on every response
 
     async def start(self) -> Resources:
         check_deployment(self.settings)  # DeploymentError: production without a secret/SMTP
@@ -148,19 +140,40 @@ class AuthGate:
         if jwks:
             add_routes(app.router, "", [self.jwks_router])
         http_errors.install(app, redis_errors=self.settings.redis_url is not None)
-        app.add_middleware(BodyGuard, prefix=self.prefix,
-                           max_bytes=self.settings.security.max_body_bytes)
-        self._apps.append(app)  # begin_drain adds CloseWhileDraining to it
-        if self.settings.metrics.enabled:  # off: no hook, nothing imported
+        if self.settings.metrics.enabled:  # off: no observation, nothing imported
             from authgate.http.routes import metrics as metrics_routes
-            from authgate.http.timing import RequestTiming
 
             add_routes(app.router, "", [metrics_routes.router])
-            app.add_middleware(RequestTiming, gate=self)
-        if self.settings.admin_console.enabled:
-            from authgate.admin.http.headers import AdminHeaders
+        self._wrap(app)
 
-            app.add_middleware(AdminHeaders, path=self.prefix + "/admin")
+    def _wrap(self, app: FastAPI) -> None:
+        """Put the Edge outside the app's middleware stack when the stack is built (the
+        first request or the lifespan), so a host may still add middleware after
+        ``install``: the Edge stays the outermost layer, and the hot routes' lanes are
+        compiled from the routes as they are then."""
+        s = self.settings
+        proxies = s.security.trusted_proxies
+        request_log = (RequestLog(s.logging.resolved_format(s.development()), proxies)
+                       if s.logging.requests else None)
+        path_headers: tuple[str, HeaderHook] | None = None
+        if s.admin_console.enabled:
+            from authgate.admin.http.headers import hook
+
+            path_headers = hook(self.prefix + "/admin")
+        build = app.build_middleware_stack
+
+        def build_with_edge() -> Any:
+            # A host's own middleware (CORS, sessions, trusted hosts...) must see every
+            # request: with any, the hot routes take the framework's path too.
+            lanes = {} if app.user_middleware else lanes_for(app, self.routes, HOT_PATHS,
+                                                              self.prefix)
+            return Edge(build(), prefix=self.prefix, max_bytes=s.security.max_body_bytes,
+                        drain=self.drain, resources=lambda: self.resources, lanes=lanes,
+                        overrides=lambda: bool(app.dependency_overrides),
+                        request_log=request_log, proxies=proxies, path_headers=path_headers,
+                        metrics=s.metrics.enabled)
+
+        app.build_middleware_stack = build_with_edge  # type: ignore[method-assign]
 
 
 def _feature_routers() -> list[APIRouter]:
@@ -196,6 +209,21 @@ def _feature_routers() -> list[APIRouter]:
             activity.router]
 
 
+def _ask_telemetry_once(app: FastAPI) -> None:
+    """FastAPI (0.16x) asks OpenTelemetry on every request whether a tracer, meter or
+    logger provider is configured: three environment look-ups, 7 µs of a hot route's
+    hundred (measured). The standalone app asks once, when it has started: a provider
+    configured by then (``opentelemetry-instrument`` configures them before the app is
+    built; an extension may at start-up) keeps FastAPI's native telemetry on; with none it
+    stays off for the life of the process."""
+    native = getattr(app, "_native_telemetry", None)
+    config = getattr(native, "config", None)
+    if native is None or not isinstance(config, dict) or native.enabled():
+        return
+    for signal in ("tracing", "metrics", "logs"):
+        config[signal] = False
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None,
                server_process: bool = False) -> FastAPI:
     """The standalone app. ``server_process``: this process only serves this app (``authgate
@@ -203,7 +231,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     (the garbage collector, the switch interval) is the process owner's: ``authgate serve``
     (``authgate.cli.main.tune_process``)."""
     gate = AuthGate(settings, clock=clock, server_process=server_process)
-    lifespan = gate.lifespan
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with gate.lifespan(app):
+            _ask_telemetry_once(app)
+            yield
 
     docs = settings.docs_enabled()
     app = FastAPI(

@@ -490,6 +490,9 @@ class SecuritySettings(_Section):
     csrf: CsrfSettings = CsrfSettings()
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``10.0.0.0/8``) of the proxies in front: only a request from
+    one of them has its ``X-Forwarded-For`` (the client IP of rate limits, events and the
+    request log) and ``X-Request-ID`` believed."""
 
 
 def _origin(value: str) -> str:
@@ -959,6 +962,26 @@ class AuditSettings(_Section):
         return v
 
 
+class LoggingSettings(_Section):
+    """The request log: one line per HTTP request on the ``authgate.requests`` logger
+    (INFO), written by the app's one ASGI layer (``http/edge.py``): time, request id,
+    method, route template, status, latency, user id when known, client IP, error code.
+    Never a path, query string, header or body (those can hold tokens and codes).
+    ``authgate serve`` prints it to stdout in place of the server's access log; a host app
+    routes the logger like any other."""
+
+    requests: bool = True
+    """``false``: no line is built at all (the logger is never asked)."""
+    format: Literal["json", "text"] | None = None
+    """``json``: one JSON object per line; ``text``: ``GET /auth/user 200 1.2ms user=…
+    ip=… id=…`` for people. Unset: ``text`` in development mode, ``json`` otherwise."""
+
+    def resolved_format(self, development: bool) -> Literal["json", "text"]:
+        if self.format is not None:
+            return self.format
+        return "text" if development else "json"
+
+
 class AdminConsoleSettings(_Section):
     """The admin console (``/auth/admin``): off unless ``enabled`` *and* a ``secret_key`` is
     set. A key shorter than 32 characters or a well-known placeholder stops start-up."""
@@ -1073,6 +1096,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     housekeeping: HousekeepingSettings = HousekeepingSettings()
     audit: AuditSettings = AuditSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @field_validator("redis_url")
     @classmethod

@@ -83,7 +83,8 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where the request that caused an event came from: what a security log line and a
-    notice say besides the event (all None outside a request)."""
+    notice say besides the event (all None outside a request). ``request_id`` joins the
+    event's security log line to the request's line (``authgate.requests``)."""
 
     ip: str | None = None
     user_agent: str | None = None
@@ -92,6 +93,7 @@ class Origin:
     """The tenant of the caller's session (the audit trail's tenant)."""
     admin_id: str | None = None
     """The signed-in admin behind a console request (the audit trail's actor)."""
+    request_id: str | None = None
 
 
 _origin: ContextVar[Callable[[], Origin] | None] = ContextVar("authgate_event_origin",

@@ -12,7 +12,14 @@ from authgate import events
 from authgate.crypto.passwords import PasswordHasher, Verdict
 from authgate.events import Event
 from tests.conftest import CHEAP_HASH, Harness, MakeHarness, bearer
-from tests.helpers import add_totp_device, assert_error, claims, set_user, stored_user
+from tests.helpers import (
+    add_totp_device,
+    answer_headers,
+    assert_error,
+    claims,
+    set_user,
+    stored_user,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -92,7 +99,7 @@ async def test_unknown_email_and_wrong_password_look_the_same(h: Harness) -> Non
     wrong = await h.login(password="incorrect horse battery")
     assert_error(unknown, 401, "INVALID_CREDENTIALS", "Invalid credentials")
     assert unknown.content == wrong.content
-    assert dict(unknown.headers) == dict(wrong.headers)
+    assert answer_headers(unknown) == answer_headers(wrong)
     assert [e.user_id is None for e in failed] == [True, False]
 
 

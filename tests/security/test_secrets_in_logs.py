@@ -35,6 +35,7 @@ class Recorder:
         self.secrets: set[str] = {TEST_SECRET, PW1, PW2, PW3}
         self.codes: set[str] = set()  # short numeric codes: matched as whole numbers
         self.errors: list[httpx.Response] = []
+        self.request_ids: list[str] = []  # one request log line each
 
     async def post(self, path: str, body: Any = None, token: str | None = None,
                    ok: bool | None = True) -> Any:
@@ -51,6 +52,7 @@ class Recorder:
         return self._seen(r)
 
     def _seen(self, r: httpx.Response) -> Any:
+        self.request_ids.append(r.headers["x-request-id"])
         if r.status_code >= 400:
             self.errors.append(r)
             return r.json()
@@ -85,13 +87,15 @@ def every_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
+@pytest.mark.parametrize("log_format", ["json", "text"])
 async def test_no_secret_reaches_a_log_or_an_error_body(
         every_log: pytest.LogCaptureFixture, make_harness: MakeHarness, smtp_sink: SmtpSink,
-        sms_sink: SmsSink) -> None:
+        sms_sink: SmsSink, log_format: str) -> None:
     h = await make_harness(phone_auth_enabled=True, passwordless={"enabled": True},
                            rate_limit={"enabled": False},
                            mfa={"allow_weak_methods_with_strong": True},
-                           delivery={"smtp": smtp_sink.settings(), "sms": sms_sink.settings()})
+                           delivery={"smtp": smtp_sink.settings(), "sms": sms_sink.settings()},
+                           logging={"format": log_format})
     rec = Recorder(h)
 
     # signup, failed and good logins, refresh ------------------------------------------
@@ -178,7 +182,18 @@ async def test_no_secret_reaches_a_log_or_an_error_body(
             "method": "totp", "otp": rec.code(totp_code(h, secret))}, last)
         last = done.get("accessToken") or last
         await rec.get("/auth/me", last)
+    # secrets where a request log could pick them up: a query string, an unmatched path
+    r = await h.client.get(f"/auth/user?access_token={last}&code={login_code}",
+                           headers=bearer(last))
+    assert r.status_code in (200, 401)
+    rec.request_ids.append(r.headers["x-request-id"])
+    r = await h.client.get(f"/auth/reset/{verified.get('resetToken', 'x' * 20)}/{reset_code}")
+    assert r.status_code == 404
+    rec.request_ids.append(r.headers["x-request-id"])
     await rec.post("/auth/logout-all", None, last)
+    logged = " ".join(r.getMessage() for r in every_log.records if r.name == "authgate.requests")
+    assert len(rec.request_ids) >= 35
+    assert all(i in logged for i in rec.request_ids), "a request has no request log line"
 
     # the search ---------------------------------------------------------------------------
     assert len(rec.codes) >= 5 and len(rec.secrets) >= 15, (rec.codes, len(rec.secrets))
@@ -190,9 +205,12 @@ async def test_no_secret_reaches_a_log_or_an_error_body(
     # (not the record's timings: 'relativeCreated' is milliseconds since start-up, a 6-digit
     # number in a long run that a random code matches now and then)
     timings = {"created", "msecs", "relativeCreated"}
+    # (not the test client's own lines about what it sent to the app: httpx logs its URLs)
+    server_side = [r for r in records
+                   if not (r.name == "httpx" and "http://testserver/" in r.getMessage())]
     texts = [fmt.format(r) + " " + repr(r.args) + " "
              + repr({k: v for k, v in getattr(r, "__dict__", {}).items() if k not in timings})
-             for r in records]
+             for r in server_side]
     texts += [r.text for r in rec.errors]
     assert rec.errors, "the flows above include failures whose bodies must be checked too"
     leaks = []

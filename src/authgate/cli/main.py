@@ -135,11 +135,37 @@ def _announce_mode(settings: Settings, host: str) -> None:
                 "relay.", reason, "on" if settings.docs_enabled() else "off", cookies)
 
 
+_LOG_LEVEL_ENV = "_AUTHGATE_SERVE_LOG_LEVEL"
+
+
+def configure_logging(level: str) -> None:
+    """The process's logging under ``authgate serve`` (the server's own and each worker):
+    ``LEVEL name: message`` on stderr, and the request log (``authgate.requests``, one
+    line per request, ``logging.*`` settings) alone on stdout, where a log shipper reads
+    JSON lines. Once per process."""
+    root = logging.getLogger()
+    if any(getattr(h, "_authgate", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler._authgate = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    requests = logging.getLogger("authgate.requests")
+    lines = logging.StreamHandler(sys.stdout)
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    requests.addHandler(lines)
+    requests.propagate = False
+
+
 def _factory() -> object:
     """uvicorn/granian app factory for worker processes (they re-read the same environment);
     the worker process is ours, so it is tuned after start-up."""
     from authgate.app import create_app
 
+    level = os.environ.get(_LOG_LEVEL_ENV)
+    if level:
+        configure_logging(level)
     cfg = os.environ.get("AUTHGATE_CONFIG")
     return owned(create_app(load_settings(Path(cfg) if cfg else None), server_process=True))
 
@@ -171,7 +197,8 @@ def serve(
     _deployable(settings)
     if config is not None:
         os.environ["AUTHGATE_CONFIG"] = str(config.resolve())
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    os.environ[_LOG_LEVEL_ENV] = log_level.upper()  # the workers configure the same
+    configure_logging(log_level.upper())
     _announce_mode(settings, host)
     from authgate.config import sqlite_path
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -41,33 +43,50 @@ Res = Annotated[Resources, Depends(_resources)]
 def client_ip(res: Resources, request: Request) -> str | None:
     """The peer address, or the first untrusted hop of X-Forwarded-For when the peer is a
     configured trusted proxy (never trust the header from anyone else)."""
-    peer = request.client.host if request.client else None
-    proxies = res.settings.security.trusted_proxies
-    if not peer or not proxies or not _trusted(peer, proxies):
+    return client_address(request.scope, res.settings.security.trusted_proxies)
+
+
+def client_address(scope: Scope, proxies: tuple[str, ...]) -> str | None:
+    """``client_ip`` from the ASGI scope (the Edge's request log builds no ``Request``)."""
+    client = scope.get("client")
+    peer: str | None = client[0] if client else None
+    if not peer or not proxies or not trusted_peer(peer, proxies):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
+    hops = [h.strip() for h in forwarded.decode("latin-1").split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop, proxies):
+        if not trusted_peer(hop, proxies):
             return hop[:64]
     return peer
 
 
-def _trusted(addr: str, proxies: tuple[str, ...]) -> bool:
+@lru_cache(maxsize=64)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPv4Network | IPv6Network, ...]:
+    nets: list[IPv4Network | IPv6Network] = []
+    for p in proxies:
+        try:
+            nets.append(ipaddress.ip_network(p, strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
+
+
+def trusted_peer(addr: str, proxies: tuple[str, ...]) -> bool:
+    """``addr`` is one of the configured trusted proxies (``security.trusted_proxies``)."""
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
         return False
-    for p in proxies:
-        try:
-            if ip in ipaddress.ip_network(p, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    return any(ip in net for net in _networks(proxies))
+
+
+REQUEST_ID_KEY = "authgate.request_id"
+"""Where the Edge leaves the request's id in the ASGI scope."""
 
 
 def request_origin(scope: Scope) -> events.Origin:
-    """The request's client and session, for the events it emits (security log, notices)."""
+    """The request's client, session and id, for the events it emits (security log,
+    notices)."""
     request = Request(scope)
     state = scope.get("state", {})
     principal = state.get("principal")  # set by the auth guard
@@ -77,7 +96,8 @@ def request_origin(scope: Scope) -> events.Origin:
                          user_agent=request.headers.get("user-agent"),
                          session_id=session.id if session is not None else None,
                          tenant_id=session.tenant_id if session is not None else None,
-                         admin_id=getattr(admin, "id", None))
+                         admin_id=getattr(admin, "id", None),
+                         request_id=scope.get(REQUEST_ID_KEY))
 
 
 def client_meta(request: Request) -> ClientMeta:

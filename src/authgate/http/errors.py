@@ -29,7 +29,7 @@ log = logging.getLogger("authgate.http")
 
 ERROR_CODE_KEY = "authgate.error_code"
 """Where the error handlers leave a failed request's ``code`` in the ASGI scope (read by the
-metrics hook, ``http/timing.py``)."""
+metrics observation and the request log, ``http/edge.py``)."""
 STATUS: dict[Code, int] = {
     Code.INVALID_INPUT: 400,
     Code.PAYLOAD_TOO_LARGE: 413,

@@ -3,8 +3,9 @@
 Logger ``authgate.security``: a JSON object after ``security `` in the message, and the
 same dict as the record's ``security`` attribute for structured handlers. Fields: ``time``
 (UTC, from the app's clock), ``event``, ``outcome`` (``success``/``failure``), ``userId``,
-``sessionId``, ``ip``, ``userAgent`` (where the request that caused it came from:
-``events.current_origin``), and the event's data from an allow-list of fields that can
+``sessionId``, ``ip``, ``userAgent``, ``requestId`` (where the request that caused it came
+from: ``events.current_origin``; the id is the one on the request's own line in
+``authgate.requests``), and the event's data from an allow-list of fields that can
 hold no secret (method, reason — an error code —, channel, device id, counts). Never a
 password, code, token or email address: a login identifier is logged as a keyed hash
 (``identifierHash``), which correlates attempts on one account without naming it. JSON
@@ -61,6 +62,7 @@ class SecurityLog:
             "sessionId": sid if isinstance(sid, str) else origin.session_id,
             "ip": ip if isinstance(ip, str) else None,
             "userAgent": _short(origin.user_agent),
+            "requestId": origin.request_id,
         }
         for key in SAFE_FIELDS:
             value = data.get(key)

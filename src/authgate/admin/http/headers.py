@@ -1,9 +1,10 @@
 """Security headers on every response under the console's path (pages, API answers and
-errors alike). Installed only while the console is enabled, so the other routes pay nothing."""
+errors alike), added by the app's Edge (``http/edge.py``) only while the console is enabled,
+so the other routes pay one string comparison."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from authgate.http.edge import HeaderHook
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -21,25 +22,16 @@ _NO_STORE = (b"cache-control", b"no-store")
 """API answers hold account data: never cached. Static assets keep their own caching."""
 
 
-class AdminHeaders:
-    def __init__(self, app: ASGIApp, *, path: str) -> None:
-        self.app = app
-        self.path = path.rstrip("/")
+def hook(path: str) -> tuple[str, HeaderHook]:
+    """The Edge's path hook for the console at ``path``: adds what a response lacks."""
+    base = path.rstrip("/")
+    static_prefix = base + "/static/"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == self.path or path.startswith(self.path + "/")):
-            await self.app(scope, receive, send)
-            return
-        static = path.startswith(self.path + "/static/")
+    def add(request_path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        have = {k.lower() for k, _ in headers}
+        extra = [h for h in HEADERS if h[0] not in have]
+        if not request_path.startswith(static_prefix) and b"cache-control" not in have:
+            extra.append(_NO_STORE)
+        return [*headers, *extra]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                have = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [h for h in HEADERS if h[0] not in have]
-                if not static and b"cache-control" not in have:
-                    extra.append(_NO_STORE)
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    return base, add
