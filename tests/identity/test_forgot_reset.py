@@ -191,7 +191,9 @@ async def test_the_answer_does_not_wait_for_the_mail_relay(make_harness: MakeHar
     try:
         r = await _forgot(h, email=EMAIL)
         assert (r.status_code, r.json()) == (200, SENT)
-        assert background.pending(h.res) == 1
+        # the delivery is still under way behind the answer (the audit writer may be too)
+        assert [t.get_name() for t in h.res.tasks if not t.done()
+                if "audit" not in t.get_name()] == ["authgate: password reset code"]
         assert smtp_sink.messages == []
     finally:
         release.set()
