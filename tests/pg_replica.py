@@ -82,7 +82,8 @@ class ReplicatedPostgres:
 
     async def caught_up(self, timeout: float = 20.0) -> None:
         """Wait until the replica has replayed everything the primary has written."""
-        target = await self.sql(self.primary_port, "SELECT pg_current_wal_lsn()::text")
+        # the insert position: with synchronous_commit off a commit may not be written out yet
+        target = await self.sql(self.primary_port, "SELECT pg_current_wal_insert_lsn()::text")
         async with asyncio.timeout(timeout):
             while not await self.sql(self.replica_port,
                                      f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
