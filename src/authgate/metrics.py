@@ -10,6 +10,7 @@ Series: ``authgate_http_requests_total{route,method,status}`` (route = the route
 ``authgate_errors_total{code}`` (every error envelope's ``code``: RATE_LIMITED,
 ACCOUNT_LOCKED, MFA_TOO_MANY_ATTEMPTS, SERVICE_UNAVAILABLE for database/Redis failures …),
 ``authgate_logins_total{outcome}``, ``authgate_mfa_verifications_total{method,outcome}``,
+``authgate_mfa_challenges_total{method}`` (codes sent),
 ``authgate_refresh_reuse_detections_total``, ``authgate_backend_errors_total{backend}``
 (database/Redis failures by service: those answered 503 and those of background work, which
 answers nobody), ``authgate_password_hash_queue_depth`` (argon2 jobs submitted and not
@@ -47,6 +48,7 @@ class Metrics:
     errors: Counter
     logins: Counter
     mfa: Counter
+    mfa_challenges: Counter
     refresh_reuse: Counter
     backend_errors: Counter
     hash_queue_depth: Gauge
@@ -101,6 +103,9 @@ def build(bus: EventBus) -> Metrics:
         logins=Counter("authgate_logins", "Sign-ins by outcome", ["outcome"], registry=reg),
         mfa=Counter("authgate_mfa_verifications", "MFA steps by method and outcome",
                     ["method", "outcome"], registry=reg),
+        mfa_challenges=Counter("authgate_mfa_challenges", "MFA codes sent by method (email, "
+                               "sms): the challenges a sign-in's second step asked for",
+                               ["method"], registry=reg),
         refresh_reuse=Counter("authgate_refresh_reuse_detections", "Rotated refresh tokens "
                               "presented again (the session was revoked)", registry=reg),
         backend_errors=Counter("authgate_backend_errors", "Failures of a backing service "
@@ -124,11 +129,13 @@ def build(bus: EventBus) -> Metrics:
             m.logins.labels("failure").inc()
         elif e.name == events.REFRESH_REUSE_DETECTED:
             m.refresh_reuse.inc()
+        elif e.name == events.MFA_CODE_SENT:
+            m.mfa_challenges.labels(str(e.data.get("method") or "unknown")[:32]).inc()
         else:
             method = str(e.data.get("method") or "unknown")[:32]
             m.mfa.labels(method, "success" if e.name == events.MFA_VERIFIED else "failure").inc()
 
     for name in (events.LOGGED_IN, events.LOGIN_FAILED, events.MFA_VERIFIED, events.MFA_FAILED,
-                 events.REFRESH_REUSE_DETECTED):
+                 events.MFA_CODE_SENT, events.REFRESH_REUSE_DETECTED):
         bus.subscribe(name, on_event)
     return m

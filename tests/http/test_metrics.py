@@ -19,6 +19,7 @@ from authgate.errors import ServiceUnavailable
 from tests.conftest import REDIS_URL, Harness, MakeHarness, bearer
 from tests.helpers import assert_error
 from tests.security.test_faults import TcpProxy, _target, _via
+from tests.servers import SmtpSink
 
 TOKEN = "scrape-token-0123456789abcdef"
 
@@ -104,6 +105,37 @@ async def test_refresh_reuse_counted(make_harness: MakeHarness) -> None:
                                 json={"refreshToken": refresh})).status_code == 401
     text = await _scrape(h)
     assert _value(text, "authgate_refresh_reuse_detections_total") == 1
+
+
+async def test_mfa_challenges_and_verifications_by_method(make_harness: MakeHarness,
+                                                         smtp_sink: SmtpSink) -> None:
+    h = await make_harness(metrics={"enabled": True, "token": TOKEN},
+                           delivery={"smtp": smtp_sink.settings()})
+    u = await h.make_user("alice@example.com", verified=True, tokens=True)
+    assert u.access_token is not None
+    r = await h.client.post("/auth/mfa/toggle", json={"enabled": True},
+                            headers=bearer(u.access_token))
+    assert r.status_code == 200, r.text
+    pending = (await h.login("alice@example.com")).json()["accessToken"]
+    for _ in range(2):
+        h.clock.advance(120)  # past the resend throttle
+        r = await h.client.post("/auth/mfa/challenge", json={"method": "email"},
+                                headers=bearer(pending))
+        assert r.status_code == 200, r.text
+    code = smtp_sink.messages[-1].code
+    r = await h.client.post("/auth/mfa/verify", json={"method": "email", "otp": "000000"
+                            if code != "000000" else "111111"}, headers=bearer(pending))
+    assert r.status_code == 400
+    r = await h.client.post("/auth/mfa/verify", json={"method": "email", "otp": code},
+                            headers=bearer(pending))
+    assert r.status_code == 200, r.text
+    text = await _scrape(h)
+    assert _value(text, 'authgate_mfa_challenges_total{method="email"}') == 2
+    assert _value(text, 'authgate_mfa_verifications_total{method="email",'
+                        'outcome="failure"}') == 1
+    assert _value(text, 'authgate_mfa_verifications_total{method="email",'
+                        'outcome="success"}') == 1
+    assert code not in text
 
 
 # password hashing (issue 16 §2) -------------------------------------------------------------
