@@ -58,3 +58,13 @@ async def test_audit_command(h: Harness, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "INVALID_INPUT" in bad.stderr
     bad = _run(["audit", "--limit", "0"], tmp_path, **env)
     assert bad.returncode == 2
+
+
+def test_audit_command_without_its_database(tmp_path: Path) -> None:
+    """The operator commands' exit codes: 3 when the database cannot be reached."""
+    env = {"AUTHGATE_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:9/authgate",
+           "AUTHGATE_JWT__SECRET": "audit-cli-test-secret-0123456789abcdef",
+           "AUTHGATE_DELIVERY__SMTP__HOST": "127.0.0.1", **CHEAP_ENV}
+    r = _run(["audit", "--json"], tmp_path, **env)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert json.loads(r.stderr.strip().splitlines()[-1])["error"]["code"] == "SERVICE_UNAVAILABLE"

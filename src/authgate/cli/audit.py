@@ -3,18 +3,17 @@ response): the same reader as the admin console (``authgate.admin.audit.search``
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from authgate.cli.options import ConfigOpt, settings_from
-from authgate.errors import AuthError
+from authgate.cli.options import ConfigOpt
 
 if TYPE_CHECKING:
     from authgate.audit.query import Entry
+    from authgate.resources import Resources
 
 _COLUMNS = ("time", "event", "outcome", "actor", "user", "target", "ip")
 
@@ -75,10 +74,9 @@ def audit(
 ) -> None:
     """Show the audit trail, newest first: sign-ins, MFA and password changes, sessions
     ended, API keys, admin actions..."""
-    settings = settings_from(config)
     now = datetime.now(UTC)
     start, end = _when(since, now, "--since"), _when(until, now, "--until")
-    entries = _read(config, settings, user=user, events=tuple(event or ()), outcome=outcome,
+    entries = _read(config, as_json=as_json, user=user, events=tuple(event or ()), outcome=outcome,
                     since=start, until=end, limit=limit)
     if as_json:
         import orjson
@@ -89,24 +87,16 @@ def audit(
         typer.echo(_table(entries))
 
 
-def _read(config: Path | None, settings: Any, **filters: Any) -> list[Entry]:
+def _read(config: Path | None, *, as_json: bool, **filters: Any) -> list[Entry]:
+    """The rows, through the operator commands' runner (same exit codes: 1 refused, 2 the
+    schema not migrated, 3 database unreachable)."""
     from authgate.admin import audit as admin_audit
-    from authgate.composition import build_resources
-    from authgate.migrate import upgrade
+    from authgate.cli.ops import run
 
     limit = filters.pop("limit")
 
-    async def go() -> list[Entry]:
-        res = build_resources(settings)
-        try:
-            await upgrade(res.db.writer)
-            entries, _ = await admin_audit.search(res, page=1, limit=limit, **filters)
-            return entries
-        finally:
-            await res.close()
+    async def work(res: Resources) -> list[Entry]:
+        entries, _ = await admin_audit.search(res, page=1, limit=limit, **filters)
+        return entries
 
-    try:
-        return asyncio.run(go())
-    except AuthError as err:
-        typer.echo(f"authgate: {err.code}: {err.message}", err=True)
-        raise typer.Exit(1) from None
+    return run(config, work, as_json=as_json)
