@@ -33,11 +33,11 @@ from authgate.http.deps import client_address, trusted_peer
 log = logging.getLogger("authgate.requests")
 
 _ID = re.compile(rb"[A-Za-z0-9._:@+/=-]{1,128}")
+"""What an accepted ``X-Request-ID`` may look like (UUIDs, nginx's ``$request_id``, AWS
+trace ids); anything else is replaced by a generated id."""
 _PLAIN = re.compile(r"[0-9A-Za-z.:%_-]{1,64}")
 """An address as it can be printed bare on a text line (an X-Forwarded-For hop may be
 anything a trusted proxy passed on: quoted otherwise)."""
-"""What an accepted ``X-Request-ID`` may look like (UUIDs, nginx's ``$request_id``, AWS
-trace ids); anything else is replaced by a generated id."""
 
 
 def request_id(scope: Scope, proxies: tuple[str, ...]) -> str:

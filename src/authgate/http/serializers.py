@@ -12,6 +12,7 @@ from authgate.http.schemas import (
     MfaStatusOut,
     PasskeyOut,
     RoleOut,
+    SessionOut,
     UserOut,
     iso,
 )
@@ -98,3 +99,12 @@ def activity_entry(e: Entry) -> ActivityEntryOut:
                             outcome="failure" if e.outcome == "failure" else "success",
                             actorType=e.actor_type, target=e.target, ip=e.ip,
                             userAgent=e.user_agent, details=e.details)
+
+
+def session_out(rec: SessionRecord, current_id: str) -> SessionOut:
+    """One of the caller's sessions (``GET /auth/sessions``, the account export)."""
+    return SessionOut(id=rec.id, deviceName=rec.device_name, userAgent=rec.user_agent,
+                      ipAddress=rec.ip_address, createdAt=iso(rec.created_at) or "",
+                      lastActive=iso(rec.last_active) or "",
+                      expiresAt=iso(rec.expires_at) or "", isCurrent=rec.id == current_id,
+                      isMfaPending=rec.mfa_state == "pending")

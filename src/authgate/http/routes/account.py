@@ -18,6 +18,7 @@ from authgate.http.schemas import (
     SECURED,
     ActivityEntryOut,
     MessageOut,
+    RoleOut,
     SessionOut,
     _In,
     _Out,
@@ -25,7 +26,7 @@ from authgate.http.schemas import (
     iso,
     respond,
 )
-from authgate.http.serializers import activity_entry
+from authgate.http.serializers import activity_entry, session_out
 from authgate.privacy import erasure
 from authgate.privacy.export import AccountExport, RoleHeld, export
 
@@ -51,12 +52,6 @@ class ProfileOut(_Out):
     tenantId: str | None
     createdAt: str
     updatedAt: str
-
-
-class RoleOut(_Out):
-    id: str
-    name: str
-    guard: str
 
 
 class MembershipOut(_Out):
@@ -172,11 +167,7 @@ def _export_out(d: AccountExport, current_session: str) -> AccountExportOut:
                                isDefault=m.is_default, status=m.status,
                                roles=[_role(r) for r in m.roles],
                                joinedAt=iso(m.joined_at) or "") for m in d.memberships],
-        sessions=[SessionOut(id=s.id, deviceName=s.device_name, userAgent=s.user_agent,
-                             ipAddress=s.ip_address, createdAt=iso(s.created_at) or "",
-                             lastActive=iso(s.last_active) or "",
-                             expiresAt=iso(s.expires_at) or "", isCurrent=s.id == current_session,
-                             isMfaPending=s.mfa_state == "pending") for s in d.sessions],
+        sessions=[session_out(s, current_session) for s in d.sessions],
         mfa=MfaDataOut(
             totpDevices=[TotpDeviceOut(id=t.id, deviceName=t.device_name, verified=t.verified,
                                        createdAt=iso(t.created_at) or "",

@@ -17,21 +17,12 @@ from authgate.http.schemas import (
     SessionOut,
     SessionsOut,
     errors,
-    iso,
     respond,
 )
-from authgate.sessions.records import SessionRecord
+from authgate.http.serializers import session_out
 
 router = APIRouter(prefix="/sessions", tags=["Sessions"])
 _SESSIONS = TypeAdapter(list[SessionOut])
-
-
-def _out(rec: SessionRecord, current_id: str) -> SessionOut:
-    return SessionOut(id=rec.id, deviceName=rec.device_name, userAgent=rec.user_agent,
-                      ipAddress=rec.ip_address, createdAt=iso(rec.created_at) or "",
-                      lastActive=iso(rec.last_active) or "",
-                      expiresAt=iso(rec.expires_at) or "", isCurrent=rec.id == current_id,
-                      isMfaPending=rec.mfa_state == "pending")
 
 
 @router.get("", response_model=SessionsOut, responses=errors(401, 403),
@@ -39,7 +30,7 @@ def _out(rec: SessionRecord, current_id: str) -> SessionOut:
             openapi_extra=SECURED)
 async def list_sessions(res: Res, principal: MfaCompleted) -> Response:
     found = await own_sessions.list_sessions(res, principal)
-    return respond(SessionsOut(data=[_out(s, principal.session.id) for s in found]))
+    return respond(SessionsOut(data=[session_out(s, principal.session.id) for s in found]))
 
 
 @router.delete("/{sessionId}", response_model=MessageOut, responses=errors(401, 403, 404),
