@@ -158,15 +158,11 @@ def row_from_event(res: Resources, event: events.Event) -> dict[str, Any]:
         tenant = data["to"]
     target = next((data[k] for k in ("deviceId", "apiKeyId", "credentialId", "sessionId")
                    if isinstance(data.get(k), str)), None)
-    return {
-        "id": ordered_id(), "at": res.clock.now(), "event": event.name[:64],
-        "actor_type": actor_type, "actor_id": actor_id, "actor_email": None,
-        "user_id": event.user_id, "target": _short(target, 255),
-        "outcome": FAILURE if event.name in FAILURES else SUCCESS,
-        "tenant_id": _short(tenant, 36),
-        "ip_address": _short(ip if isinstance(ip, str) else None, 64),
-        "user_agent": _short(origin.user_agent, 512), "details": details,
-    }
+    return make_row(res, event.name, actor_type=actor_type, actor_id=actor_id,
+                    user_id=event.user_id, target=target,
+                    outcome=FAILURE if event.name in FAILURES else SUCCESS, tenant_id=tenant,
+                    ip=ip if isinstance(ip, str) else None, user_agent=origin.user_agent,
+                    details=details)
 
 
 def make_row(res: Resources, event: str, *, actor_type: str, actor_id: str | None = None,
