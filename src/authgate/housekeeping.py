@@ -142,12 +142,14 @@ def cutoff(res: Resources, now: datetime) -> datetime:
 
 
 # batches -------------------------------------------------------------------------------------
-async def delete_rows(res: Resources, table: Table, where: ColumnElement[bool]) -> int:
-    """Delete the rows matching ``where``, ``housekeeping.batch_size`` at a time, each batch
-    in a transaction of its own (a backlog never holds a long lock; on SQLite other writers
-    get the lock between batches). Stops early when the run is asked to stop."""
+async def delete_rows(res: Resources, table: Table, where: ColumnElement[bool], *,
+                      batch: int | None = None) -> int:
+    """Delete the rows matching ``where``, ``batch`` (``housekeeping.batch_size``) at a
+    time, each batch in a transaction of its own (a backlog never holds a long lock; on
+    SQLite other writers get the lock between batches). Stops early when the run is asked
+    to stop."""
     [key] = table.primary_key.columns
-    size = res.settings.housekeeping.batch_size
+    size = batch or res.settings.housekeeping.batch_size
     total = 0
     while True:
         picked = select(key).where(where).limit(size)

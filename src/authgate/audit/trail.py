@@ -30,16 +30,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, insert
 
 from authgate import background, events
 from authgate.audit.models import AuditEvent, WebhookDelivery
 from authgate.crypto.keys import keyed_hash
 from authgate.db import Base, new_id
 from authgate.resources import Resources
-from authgate.tx import transaction
 
 if TYPE_CHECKING:
     from authgate.audit.webhooks import Dispatcher
@@ -292,28 +291,14 @@ def subscribe(res: Resources) -> AuditTrail:
 
 
 async def purge(res: Resources, now: datetime, *, batch: int = 1000) -> int:
-    """Delete rows older than ``audit.retention`` (and their webhook deliveries), ``batch``
-    rows per unit of work so no lock is held long; returns how many rows went. Registered
-    with the housekeeping as ``audit`` (``authgate.audit.purge``); stops early when the
-    housekeeping run is asked to stop."""
-    from authgate.housekeeping import checkpoint
+    """Delete rows older than ``audit.retention`` (their webhook deliveries go with them:
+    ``ON DELETE CASCADE``), ``batch`` rows per unit of work so no lock is held long; returns
+    how many rows went. Registered with the housekeeping as ``audit``
+    (``authgate.audit.purge``); stops early when the housekeeping run is asked to stop."""
+    from authgate.housekeeping import delete_rows
 
     retention = res.settings.audit.retention
     if retention is None:
         return 0
-    cutoff = now - retention
-    total = 0
-    while True:
-        picked = select(AuditEvent.id).where(AuditEvent.at < cutoff).limit(batch)
-        if not res.db.is_sqlite:  # never wait for a row another purge holds
-            picked = picked.with_for_update(skip_locked=True)
-        async with transaction(res.sessionmaker) as tx:
-            ids = list((await tx.session.execute(picked)).scalars())
-            if not ids:
-                return total
-            await tx.session.execute(
-                delete(WebhookDelivery).where(WebhookDelivery.audit_id.in_(ids)))
-            await tx.session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
-        total += len(ids)
-        if len(ids) < batch or not await checkpoint():
-            return total
+    return await delete_rows(res, cast(Table, AuditEvent.__table__),
+                             AuditEvent.at < now - retention, batch=batch)
