@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from authgate.cli.ops import table
 from authgate.cli.options import ConfigOpt
 
 if TYPE_CHECKING:
@@ -51,13 +52,6 @@ def _row(e: Entry) -> tuple[str, ...]:
             f"{e.actor_type}:{actor}", e.user_id or "-", e.target or "-", e.ip or "-")
 
 
-def _table(entries: list[Entry]) -> str:
-    rows = [_COLUMNS, *(_row(e) for e in entries)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
-
-
 def audit(
     user: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--user", help="EMAIL or ID: that account's rows (and that admin's actions)")] = None,
@@ -84,7 +78,7 @@ def audit(
         for e in entries:
             typer.echo(orjson.dumps(_json(e)).decode())
     else:
-        typer.echo(_table(entries))
+        table(_COLUMNS, [_row(e) for e in entries])
 
 
 def _read(config: Path | None, *, as_json: bool, **filters: Any) -> list[Entry]:
