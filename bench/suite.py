@@ -225,6 +225,13 @@ class Server:
         self.stop()
 
 
+def _machine_busy() -> float:
+    """CPU seconds every process on the machine has spent so far (all cores, idle and I/O
+    wait left out): the workers, PostgreSQL, Redis, wrk and the kernel's network work."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
 class RssSampler:
     """Peak RSS per worker process, sampled in the background (and a time series)."""
 
@@ -264,6 +271,7 @@ class RssSampler:
 
     def __enter__(self) -> Self:
         self.cpu0 = self.cpu()
+        self.machine0 = _machine_busy()
         self._t.start()
         return self
 
@@ -271,6 +279,7 @@ class RssSampler:
         self._stop.set()
         self._t.join()
         self.cpu_used = self.cpu() - self.cpu0
+        self.machine_used = _machine_busy() - self.machine0
 
     @property
     def peak_mb(self) -> float:
@@ -290,6 +299,8 @@ class Run:
     helper_rss_mb: float = 0.0  # the largest password-hashing process (0: none ran)
     cpu_us: float = 0.0
     """Worker CPU per successful request: robust to other load on a shared machine."""
+    machine_cpu_us: float = 0.0
+    """The whole machine's CPU per successful request (database, Redis, wrk, kernel too)."""
     note: str = ""
 
     @property
@@ -357,6 +368,7 @@ def measured(server: Server, script: str, args: list[str], *, settle: bool = Tru
     run.helper_rss_mb = rss.helper_peak / 2**20
     ok = run.requests - run.errors
     run.cpu_us = rss.cpu_used / ok * 1e6 if ok > 0 else 0.0
+    run.machine_cpu_us = rss.machine_used / ok * 1e6 if ok > 0 else 0.0
     return run
 
 
@@ -1005,6 +1017,19 @@ def table(rep: Report) -> str:
     return "\n".join(lines)
 
 
+def machine_bound(one: Run, two: Run) -> str:
+    """What the machine's cores allow a 2-worker run to gain: every request also costs the
+    database's, Redis's, wrk's and the kernel's CPU on the same cores, so with all of it
+    counted (per request, measured at 1 worker) the cores saturate at ``cores / that``."""
+    if not (one.machine_cpu_us and one.rps):
+        return ""
+    cores = os.cpu_count() or 1
+    most = cores * 1e6 / one.machine_cpu_us / one.rps
+    return (f"; the whole machine spent {one.machine_cpu_us:.0f} µs of CPU per request at 1 "
+            f"worker, so {cores} cores allow at most {most:.2f}×; 2 workers kept the machine "
+            f"{two.machine_cpu_us * two.rps / 1e6 / cores:.0%} busy")
+
+
 def evaluate(rep: Report) -> None:
     def find(stack: str, workers: int, route: str) -> Row | None:
         return next((r for r in rep.rows if r.stack == stack and r.workers == workers
@@ -1030,7 +1055,8 @@ def evaluate(rep: Report) -> None:
                 k, kc = two.run.rps / one.run.rps, c2.rps / c1.rps
                 rep.checks.append((f"{route} on {stack}: 2-worker gain ≥ 90% of the ceiling's "
                                    f"({server})", k >= 0.9 * kc,
-                                   f"{k:.2f}× vs ceiling {kc:.2f}× ({k / kc:.0%})"))
+                                   f"{k:.2f}× vs ceiling {kc:.2f}× ({k / kc:.0%})"
+                                   + machine_bound(one.run, two.run)))
     tails = [r for r in rep.rows if r.run is not None]
     worst = max(tails, key=lambda r: r.run.tail if r.run else 0, default=None)
     if worst and worst.run:
@@ -1056,9 +1082,16 @@ def evaluate(rep: Report) -> None:
         ours = find("postgres", 1, route)
         if peer_login and peer_login.run and ours and ours.run:
             k = ours.run.rps / peer_login.run.rps
+            # the most any login path could reach: the machine doing nothing but hashes
+            bound, hash_ms = ((rep.p4_bound, rep.p4_cpu_ms) if route == LOGIN_P4
+                              else (rep.login_bound, rep.hash_cpu_ms))
+            ceiling = (f"; with nothing but the hash ({hash_ms:.0f} ms of CPU) the cores allow "
+                       f"{bound:.1f}/s = {bound / peer_login.run.rps:.2f}× nest-auth; nest-auth "
+                       f"spent {peer_login.run.cpu_us / 1000:.0f} ms of CPU per login"
+                       if bound and hash_ms else "")
             rep.checks.append((f"{route} ≥ 1.2× nest-auth's logins/s (postgres, 1 process)",
                                k >= 1.2, f"{k:.2f}× ({ours.run.rps:.1f} vs "
-                               f"{peer_login.run.rps:.1f}/s)"))
+                               f"{peer_login.run.rps:.1f}/s){ceiling}"))
     for stack, server, workers, idle, during in rep.storms:
         k = during.p99_ms / idle.p99_ms if idle.p99_ms else 0
         rep.checks.append((f"login storm p99 ≤ 2× idle ({stack} {workers}w, {server})", k <= 2,
