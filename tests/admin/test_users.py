@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from authgate import events
 from authgate.admin import users as flows
 from tests.admin.api import ADMIN_SETTINGS, Admin, sign_in
 from tests.conftest import Harness, MakeHarness, bearer
@@ -301,11 +302,16 @@ async def test_patch_roles_and_mfa(h: Harness, admin: Admin) -> None:
 async def test_delete(h: Harness, admin: Admin) -> None:
     u = await h.make_user("gone@example.com", tokens=True)
     assert u.access_token is not None
+    seen: list[events.Event] = []
+    h.res.events.subscribe(events.USER_DELETED, seen.append)
     r = await admin.delete(f"/users/{u.id}")
     assert r.status_code == 200 and r.json() == {"message": "User removed"}
     assert not await _works(h, u.access_token)
     assert_error(await admin.delete(f"/users/{u.id}"), 404, "USER_NOT_FOUND")
     assert [e["action"] for e in admin.actions()] == ["user.delete"]
+    # the bus hears it as it hears an owner's deletion (notice, webhooks, the subject's row)
+    assert [(e.user_id, e.data["email"], e.data["initiatedBy"]) for e in seen] == [
+        (u.id, "gone@example.com", "admin")]
 
 
 async def test_two_admins_racing(h: Harness, admin: Admin) -> None:

@@ -24,7 +24,7 @@ from authgate.admin.ids import parse_id
 from authgate.admin.roles_view import RoleView, views
 from authgate.authz import service as authz
 from authgate.errors import AuthError, Code
-from authgate.events import USER_CREATED, Event
+from authgate.events import USER_CREATED, USER_DELETED, Event
 from authgate.identity import password_policy
 from authgate.identity import store as users
 from authgate.identity.models import Role, Tenant, User, UserRole
@@ -519,14 +519,20 @@ async def _set_mfa(res: Resources, tx: Any, user: User, enabled: bool) -> None:
 
 # delete --------------------------------------------------------------------------------------
 async def delete_user(res: Resources, actor: Actor, user_id: str) -> None:
-    """Remove the user (its rows go with it); its sessions end after the commit."""
+    """Remove the user (its rows go with it); its sessions end after the commit.
+
+    ``user.deleted`` is emitted as when the owner deletes the account (the owner's notice,
+    webhooks, the subject's audit row), ``initiatedBy: admin``; the admin's own action row
+    is written beside it."""
     async with transaction(res.sessionmaker) as tx:
         user = await _load(tx.session, user_id, for_update=True)
-        uid, email = user.id, user.email
+        uid, email, phone = user.id, user.email, user.phone
         await tx.session.execute(delete(User).where(User.id == uid))
     await Sessions(res).revoke_all(uid)
     await res.store.user_changed(uid)
     await actor.record(res, "user.delete", uid, email=email)
+    await res.events.emit(Event(USER_DELETED, uid, {
+        "initiatedBy": "admin", "email": email, "phone": phone}))
 
 
 # sessions and devices ------------------------------------------------------------------------
