@@ -811,6 +811,11 @@ class RateLimitSettings(_Section):
     passkey_options: RateBucket = RateBucket(per_ip=_rule(30, 60), per_account=_rule(20, 600))
     """Passkey ceremony options (each stores a challenge): registration options keyed on
     the caller, passwordless sign-in options per IP only (nobody is named yet)."""
+    account_export: RateBucket = RateBucket(per_ip=_rule(30, 3600),
+                                            per_account=_rule(10, 3600))
+    """``GET /auth/account/export``: one read of every table the account owns, the
+    heaviest read a signed-in caller can ask for; a stolen session must not turn it into a
+    load generator."""
     issued_codes: RateRule | None = _rule(20, 86400)
     """One-time codes issued per account and purpose (reset, passwordless, verification,
     MFA challenge): with ``mfa.max_attempts`` tries per code this bounds the guesses at any

@@ -13,7 +13,7 @@ from authgate.mfa import trust
 from authgate.sessions.service import ClientMeta
 from authgate.throttling import rate
 from authgate.tx import transaction
-from tests.conftest import Harness, MakeHarness
+from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import REDIS_TOPOLOGIES, assert_error, user_id_of
 from tests.redis_topologies import topology_url
 
@@ -436,3 +436,19 @@ async def test_unknown_accounts_lock_like_real_ones_whatever_the_spelling(
                         await phone_login(f" +1{digits}\t")]
     assert seen["5551234567"] == seen["5550000000"] == [
         (401, "INVALID_CREDENTIALS"), (401, "INVALID_CREDENTIALS"), (429, "ACCOUNT_LOCKED")]
+
+
+async def test_account_export_limited_per_account(make_harness: MakeHarness) -> None:
+    """The export reads every table an account owns: a stolen session gets a few a window,
+    and spends only its own account's budget."""
+    h = await make_harness(rate_limit=only("account_export", per_account=rule(2, 3600)))
+    a = (await h.signup()).json()["accessToken"]
+    b = (await h.signup("bob@example.com")).json()["accessToken"]
+    for _ in range(2):
+        r = await h.client.get("/auth/account/export", headers=bearer(a))
+        assert r.status_code == 200, r.text
+    r = await h.client.get("/auth/account/export", headers=bearer(a))
+    assert_error(r, 429, "RATE_LIMITED")
+    assert 0 < int(r.headers["Retry-After"]) <= 3600
+    r = await h.client.get("/auth/account/export", headers=bearer(b))
+    assert r.status_code == 200, r.text

@@ -100,6 +100,7 @@ BUCKETS: dict[str, Bucket] = {
                                   "(counted by the flow, once the body is valid)"),
     "passkey_options": Bucket("token", "POST /auth/passkeys/register-options (token), "
                                        "/auth/passkeys/login-options (per IP: no account)"),
+    "account_export": Bucket("token", "GET /auth/account/export"),
 }
 
 

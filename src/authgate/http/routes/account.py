@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from authgate.http import cookies
 from authgate.http.deps import Client, MfaCompleted, Res
+from authgate.http.rate_limits import rate_limit
 from authgate.http.schemas import (
     SECURED,
     ActivityEntryOut,
@@ -200,6 +201,7 @@ def _export_out(d: AccountExport, current_session: str) -> AccountExportOut:
 
 
 @router.get("/export", response_model=AccountExportOut, responses=errors(401, 403),
+            dependencies=[rate_limit("account_export")],
             summary="Everything authgate holds about the caller (never a secret)",
             openapi_extra=SECURED)
 async def export_account(res: Res, principal: MfaCompleted) -> Response:
