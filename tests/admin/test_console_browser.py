@@ -289,3 +289,79 @@ async def test_managing_users_in_the_console(browser: Browser, served: Console) 
     finally:
         await context.close()
         await api.aclose()
+
+
+@pytest.fixture
+async def served_tenants(tmp_path: Path) -> AsyncIterator[Console]:
+    """The console over an app with shared tenants (roles held inside a tenant)."""
+    app = create_app(console_settings(tmp_path, tenant={"mode": "shared"}))
+    sock = free_socket()
+    with serve_app(app, sock):
+        yield Console(url=f"http://localhost:{sock.getsockname()[1]}", app=app)
+
+
+async def test_tenant_roles_in_the_role_picker(browser: Browser,  # noqa: F811
+                                               served_tenants: Console) -> None:
+    """A tenant's role ticked in the user's role picker is saved inside that tenant (it used
+    to go out as a tenant-less role id: ROLE_NOT_FOUND), beside a role held outside tenants;
+    unticking it takes it away and leaves the membership."""
+    import httpx
+
+    served = served_tenants
+    api = httpx.AsyncClient(base_url=served.url)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        alice = "alice@example.com"
+        r = await api.post("/auth/admin/signup", json={"email": EMAIL, "password": PASSWORD,
+                                                        "secretKey": ADMIN_KEY})
+        assert r.status_code == 201, r.text
+        r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
+        assert r.status_code == 200, r.text
+        uid = claims(r.json()["accessToken"])["sub"]
+        await page.goto(f"{served.url}/auth/admin")
+        signin = page.locator("#signin-form")
+        await signin.get_by_label("Email").fill(EMAIL)
+        await signin.get_by_label("Password").fill(PASSWORD)
+        await signin.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+        # a tenant with a role of its own, alice a member; a role outside tenants
+        acme = await page.evaluate(
+            "api('POST', '/api/tenants', {name: 'Acme', slug: 'acme'}).then(r => r.tenant.id)")
+        await page.evaluate("t => api('POST', '/api/roles', {name: 'auditor', guard: 'web', "
+                            "tenantId: t})", acme)
+        await page.evaluate("api('POST', '/api/roles', {name: 'analyst', guard: 'web'})")
+        await page.evaluate("([u, t]) => api('PATCH', '/api/users/' + u, {tenantIds: [t]})",
+                            [uid, acme])
+
+        async def held(want: dict[str | None, list[str]]) -> dict[str | None, list[str]]:
+            """The roles alice holds per tenant, once they are ``want`` (the save message
+            of an earlier save may still be on screen) or after ten seconds."""
+            for _ in range(100):
+                got = await page.evaluate("u => api('GET', '/api/users/' + u)", uid)
+                now = {a["tenantId"]: [x["name"] for x in a["roles"]]
+                       for a in got["user"]["userAccesses"]}
+                if now == want:
+                    break
+                await page.wait_for_timeout(100)
+            return now
+
+        await goto(page, served, "users", "Users")
+        await page.get_by_role("button", name=f"View {alice}").click()
+        picker = page.locator("#user-roles")
+        await picker.get_by_label("auditor (Acme)").check()
+        await picker.get_by_label("analyst", exact=True).check()
+        await page.get_by_role("button", name="Save roles").click()
+        await page.get_by_text("Roles saved.").wait_for()
+        assert await held({None: ["analyst"], acme: ["auditor"]}) == {
+            None: ["analyst"], acme: ["auditor"]}
+        await picker.get_by_label("auditor (Acme)").uncheck()
+        await page.get_by_role("button", name="Save roles").click()
+        await page.get_by_text("Roles saved.").wait_for()
+        assert await held({None: ["analyst"], acme: []}) == {None: ["analyst"], acme: []}
+        assert errors == []
+    finally:
+        await context.close()
+        await api.aclose()

@@ -333,6 +333,23 @@ $("users-filter").addEventListener("submit", (e) => {
 $("users-prev").addEventListener("click", () => { users.page -= 1; guarded(LOADERS.users); });
 $("users-next").addEventListener("click", () => { users.page += 1; guarded(LOADERS.users); });
 
+/* A tenant's role is held inside that tenant: the ticked roles go as roleIds (outside
+   tenants) and tenantRoles (one entry per tenant). A tenant is named only where the user holds
+   or is given a role in it, so saving never adds a membership the admin did not ask for. */
+function rolesPatch(roles, ticked, u) {
+  const global = [], byTenant = new Map();
+  for (const a of u.userAccesses || []) if (a.tenantId && (a.roles || []).length) byTenant.set(a.tenantId, []);
+  for (const r of roles) {
+    if (!ticked.has(r.id)) continue;
+    if (!r.tenantId) { global.push(r.id); continue; }
+    if (!byTenant.has(r.tenantId)) byTenant.set(r.tenantId, []);
+    byTenant.get(r.tenantId).push(r.id);
+  }
+  const patch = { roleIds: global };
+  if (byTenant.size) patch.tenantRoles = [...byTenant].map(([tenantId, roleIds]) => ({ tenantId, roleIds }));
+  return patch;
+}
+
 function userRoleIds(u) {
   const ids = new Set();
   for (const r of u.roles || []) ids.add(r.id);
@@ -403,16 +420,16 @@ async function openUser(id, quiet) {
   // A refresh of the user being edited keeps the boxes the admin ticked and has not saved yet.
   const edited = users.rolesEdited && users.rolesEdited.user === u.id ? users.rolesEdited.ids : null;
   const have = edited || userRoleIds(u);
+  const roleLabel = (r) => r.tenantId ? `${r.name} (${(r.tenant && r.tenant.name) || r.tenantId})` : r.name;
   $("user-roles").replaceChildren(roles.length ? el("div", { class: "checks" }, ...roles.map((r) =>
-    el("label", {}, el("input", { type: "checkbox", name: "roleIds", value: r.id, checked: have.has(r.id) }), r.name)))
+    el("label", {}, el("input", { type: "checkbox", name: "roleIds", value: r.id, checked: have.has(r.id) }), roleLabel(r))))
     : el("p", { text: "No roles exist yet." }));
   const tickedIds = () => [...$("user-roles-form").querySelectorAll("input[name=roleIds]:checked")].map((i) => i.value);
   $("user-roles").onchange = () => { users.rolesEdited = { user: u.id, ids: new Set(tickedIds()) }; };
   $("user-roles-form").onsubmit = async (e) => {
     e.preventDefault();
-    const ids = tickedIds();
     try {
-      await api("PATCH", "/api/users/" + u.id, { roleIds: ids });
+      await api("PATCH", "/api/users/" + u.id, rolesPatch(roles, new Set(tickedIds()), u));
       users.rolesEdited = null;
       say("Roles saved.");
       await openUser(u.id, true);
