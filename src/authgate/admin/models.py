@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authgate.db import Base, IdPk, Utc, UtcOpt
+from authgate.db import Base, IdPk, Utc, UtcDateTime, UtcOpt
 
 
 class AdminUser(Base):
@@ -45,5 +45,5 @@ class AdminSession(Base):
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[Utc]
-    expires_at: Mapped[Utc]
+    expires_at: Mapped[Utc] = mapped_column(UtcDateTime(), index=True)  # the purge
 

@@ -7,7 +7,7 @@ from typing import get_args
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authgate.db import Base, IdPk, Utc
+from authgate.db import Base, IdPk, Utc, UtcDateTime
 from authgate.vocabulary import Purpose
 
 PURPOSES: tuple[str, ...] = get_args(Purpose)
@@ -26,6 +26,6 @@ class OneTimeCode(Base):
     """``email`` or ``sms``: a code is only accepted on the channel it was sent to."""
     code_hash: Mapped[str] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    expires_at: Mapped[Utc]
+    expires_at: Mapped[Utc] = mapped_column(UtcDateTime(), index=True)  # the purge
     sent_at: Mapped[Utc]
     created_at: Mapped[Utc]

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authgate.db import Base, IdPk, Utc, UtcOpt
+from authgate.db import Base, IdPk, Utc, UtcDateTime, UtcOpt
 
 
 class SessionRow(Base):
@@ -28,7 +28,7 @@ class SessionRow(Base):
     )
     generation: Mapped[int] = mapped_column(Integer, default=0)
     rotated_at: Mapped[Utc]
-    expires_at: Mapped[Utc]
+    expires_at: Mapped[Utc] = mapped_column(UtcDateTime(), index=True)  # the purge
     last_active: Mapped[Utc]
     created_at: Mapped[Utc]
     authenticated_at: Mapped[Utc]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from authgate.db import Base, Utc
+from authgate.db import Base, Utc, UtcDateTime
 
 
 class Counter(Base):
@@ -14,4 +14,4 @@ class Counter(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     window_start: Mapped[Utc]
     count: Mapped[int] = mapped_column(Integer, default=0)
-    expires_at: Mapped[Utc]
+    expires_at: Mapped[Utc] = mapped_column(UtcDateTime(), index=True)  # the purge
