@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from authgate import redisconn
+from authgate import redisconn, redisdirect
 from authgate.errors import ServiceUnavailable
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import (
@@ -124,6 +124,10 @@ class RedisSessionStore:
         user_ttl_seconds: int = 300,
     ) -> None:
         self._r = client
+        # the hot commands (load, get, the user snapshot) on a pipelined line of their own
+        # where the topology allows it (authgate.redisdirect), else on the client
+        self._direct = redisdirect.for_client(client)
+        self._fast: RedisClient | redisdirect.RedisDirect = self._direct or client
         self._cluster: RedisCluster | None = client if redisconn.is_cluster(client) else None
         self._load_user = user_loader
         self._p = prefix
@@ -162,7 +166,7 @@ class RedisSessionStore:
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
         try:
             if self._cluster is None:  # the hot path: one MGET
-                raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+                raw_s, raw_u = await self._fast.mget(self._sk(session_id), self._uk(user_id))
             else:
                 raw_s, raw_u = await self._cluster.mget_nonatomic(
                     [self._sk(session_id), self._uk(user_id)])
@@ -178,7 +182,7 @@ class RedisSessionStore:
         snap = await self._load_user(user_id)
         if snap is not None:
             try:
-                await self._r.set(
+                await self._fast.set(
                     self._uk(user_id), orjson.dumps(to_json_dict(snap)), ex=self._user_ttl
                 )
             except RedisError as exc:
@@ -187,7 +191,7 @@ class RedisSessionStore:
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         try:
-            raw = await self._r.get(self._sk(session_id))
+            raw = await self._fast.get(self._sk(session_id))
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         if raw is None:
@@ -275,7 +279,7 @@ class RedisSessionStore:
 
     async def user_changed(self, user_id: str) -> None:
         try:
-            await self._r.delete(self._uk(user_id))
+            await self._fast.delete(self._uk(user_id))
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
@@ -333,4 +337,6 @@ class RedisSessionStore:
         return list(await self._r.mget(keys))
 
     async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await redisconn.close(self._r)
