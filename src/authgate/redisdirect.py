@@ -75,6 +75,7 @@ class _Line(asyncio.Protocol):
             self.abort()
 
     def eof_received(self) -> bool:
+        self.lost = True
         return False  # the server hung up: close our side too (connection_lost follows)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -126,8 +127,8 @@ class RedisDirect:
         for attempt in (1, 2):
             line = self._line
             loop = asyncio.get_running_loop()
-            if line is None or line.lost or line.loop is not loop:
-                line = await self._connect()
+            if line is None or line.lost or line.loop is not loop or line.transport.is_closing():
+                line = await self._connect()  # (closing: a reset whose news is on its way)
             fut: asyncio.Future[Any] = loop.create_future()
             line.waiters.append(fut)
             line.transport.write(command)
