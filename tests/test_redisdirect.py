@@ -160,6 +160,26 @@ def test_it_applies_to_one_server_and_sentinel_on_resp2_only() -> None:
     assert not applies("redis://127.0.0.1:6379/0?protocol=3")  # push messages interleave
 
 
+async def test_concurrent_requests_each_see_their_own_session(make_harness: MakeHarness,
+                                                               backend: str) -> None:
+    """The app on the line: many requests in flight at once, each answered with its own
+    user; a revoked session is refused by every request sent after the logout."""
+    if backend == "sqlite":
+        pytest.skip("Redis does not depend on the database: the PostgreSQL run has it")
+    h = await make_harness(session={"storage": "redis"})
+    assert h.res.store._direct is not None  # type: ignore[attr-defined]
+    emails = [f"user{i}@example.com" for i in range(6)]
+    tokens = [await h.user_token(e) for e in emails]
+    calls = [(e, t) for _ in range(10) for e, t in zip(emails, tokens, strict=True)]
+    answers = await asyncio.gather(*(h.client.get("/auth/user", headers=bearer(t))
+                                     for _, t in calls))
+    assert [(r.status_code, r.json()["email"]) for r in answers] == [(200, e) for e, _ in calls]
+    assert (await h.client.post("/auth/logout", headers=bearer(tokens[0]))).status_code == 200
+    answers = await asyncio.gather(*(h.client.get("/auth/user", headers=bearer(t))
+                                     for t in tokens * 3))
+    assert [r.status_code for r in answers] == [401, 200, 200, 200, 200, 200] * 3
+
+
 @pytest.fixture
 def tls_redis(tmp_path: Path) -> Iterator[tuple[int, str]]:
     """A redis-server of the test's own with TLS, a password and the store in database 3:
