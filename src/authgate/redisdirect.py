@@ -131,7 +131,11 @@ class RedisDirect:
                 line = await self._connect()  # (closing: a reset whose news is on its way)
             fut: asyncio.Future[Any] = loop.create_future()
             line.waiters.append(fut)
-            line.transport.write(command)
+            try:
+                line.transport.write(command)
+            except Exception:  # closed under us before connection_lost was delivered
+                line.lost = True
+                fut.set_exception(_Lost())
             timer = (loop.call_later(self._timeout, self._expire, line, fut)
                      if self._timeout else None)
             try:
