@@ -112,9 +112,15 @@ class RedisDirect:
         reply: bytes | None = await self._call(pack(b"GET", key))
         return reply
 
-    async def set(self, key: str, value: bytes | str, *, ex: int | None = None) -> bool:
-        cmd = pack(b"SET", key, value) if ex is None else pack(b"SET", key, value, b"EX", ex)
-        reply: Any = await self._call(cmd)
+    async def set(self, key: str, value: bytes | str, *, ex: int | None = None,
+                  nx: bool = False) -> bool:
+        """True if written (False: ``nx`` and the key exists)."""
+        args: list[bytes | str | int] = [b"SET", key, value]
+        if ex is not None:
+            args += [b"EX", ex]
+        if nx:
+            args.append(b"NX")
+        reply: Any = await self._call(pack(*args))
         return bool(reply == b"OK")
 
     async def delete(self, *keys: str) -> int:
