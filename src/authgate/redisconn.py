@@ -20,7 +20,8 @@ URL" around, and the form names the topology. ``parse`` is pure (the settings va
 with it); ``connect`` imports redis-py only when a URL is configured.
 
 Every Redis use (the session store, the shared counters, the readiness probe) goes through
-the one client ``connect`` returns; code that must behave differently on a cluster (keys in
+the one client ``connect`` returns (the session store's hot reads on a connection made from
+its settings: ``authgate.redisdirect``); code that must behave differently on a cluster (keys in
 different hash slots cannot share a MULTI or an MGET) asks ``is_cluster``. Failures of any
 topology are ``failures()`` (redis-py's cluster errors are not all ``RedisError``s).
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -174,6 +175,59 @@ async def test_user_changed_makes_the_next_load_see_the_change(sh: Harness) -> N
     await set_user(sh.res, uid, is_mfa_enabled=True)  # calls store.user_changed
     again = await store.load(rec.id, uid, sh.clock.now())
     assert again is not None and again[1] is not None and again[1].is_mfa_enabled is True
+
+
+async def test_a_change_during_the_user_read_is_not_cached(sh: Harness) -> None:
+    """The user row changes (and ``user_changed`` runs) while a load is reading it: that load
+    answers what it read, but the snapshot must not be cached after the invalidation — the
+    next load sees the change (else a suspended user was served for the cache's lifetime)."""
+    store: Any = sh.res.store
+    if sh.settings.session.storage == "database":
+        return  # reads the user live (test_database_store_reads_the_user_live)
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    await store.user_changed(uid)  # nothing cached yet
+    original = store._load_user
+
+    async def racing(user_id: str) -> Any:
+        snap = await original(user_id)  # the row as it was
+        await set_user(sh.res, user_id, status="suspended")  # changed meanwhile
+        return snap
+
+    store._load_user = racing
+    try:
+        first = await store.load(rec.id, uid, sh.clock.now())
+    finally:
+        store._load_user = original
+    assert first is not None and first[1] is not None and first[1].status == "active"
+    again = await store.load(rec.id, uid, sh.clock.now())
+    assert again is not None and again[1] is not None and again[1].status == "suspended"
+    third = await store.load(rec.id, uid, sh.clock.now())  # cached again from here on
+    assert third is not None and third[1] is not None and third[1].status == "suspended"
+
+
+async def test_a_load_beside_another_ones_claim_reads_the_row_and_leaves_the_claim(
+        sh: Harness) -> None:
+    """Redis: a request reading the user row marks the cache key with its claim first; a load
+    that finds the claim reads the row itself and caches nothing (the claim's owner will)."""
+    if sh.settings.session.storage != "redis":
+        return
+    assert sh.res.redis is not None
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await sh.res.store.create(rec)
+    key = f"{sh.settings.redis_prefix}user:{uid}"
+    await sh.res.redis.set(key, b"claim:someone-else", ex=30)
+    loaded = await sh.res.store.load(rec.id, uid, sh.clock.now())
+    assert loaded is not None and loaded[1] is not None and loaded[1].id == uid
+    assert await sh.res.redis.get(key) == b"claim:someone-else"
+    await sh.res.store.user_changed(uid)  # the claim is gone with the invalidation
+    loaded = await sh.res.store.load(rec.id, uid, sh.clock.now())
+    assert loaded is not None and loaded[1] is not None
+    cached = await sh.res.redis.get(key)
+    assert cached is not None and cached.startswith(b"{")
+    assert 0 < await sh.res.redis.ttl(key) <= sh.settings.session.user_cache_ttl.total_seconds()
 
 
 async def test_database_store_reads_the_user_live(make_harness: MakeHarness) -> None:

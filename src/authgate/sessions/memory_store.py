@@ -18,6 +18,8 @@ class MemorySessionStore:
     def __init__(self, user_loader: UserLoader, *, user_ttl_seconds: float = 300.0) -> None:
         self._sessions: dict[str, SessionRecord] = {}
         self._users: dict[str, tuple[float, UserSnapshot]] = {}
+        # bumped by user_changed: a snapshot read across a change is not cached
+        self._changes: dict[str, int] = {}
         self._load_user = user_loader
         self._ttl = user_ttl_seconds
 
@@ -28,8 +30,9 @@ class MemorySessionStore:
         hit = self._users.get(user_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        changes = self._changes.get(user_id, 0)
         snap = await self._load_user(user_id)
-        if snap is not None:
+        if snap is not None and self._changes.get(user_id, 0) == changes:
             self._users[user_id] = (time.monotonic() + self._ttl, snap)
         return snap
 
@@ -81,6 +84,7 @@ class MemorySessionStore:
 
     async def user_changed(self, user_id: str) -> None:
         self._users.pop(user_id, None)
+        self._changes[user_id] = self._changes.get(user_id, 0) + 1
 
     async def ping(self) -> None:
         return None

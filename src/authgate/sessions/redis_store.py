@@ -2,7 +2,9 @@
 
 Layout (prefix ``authgate:``): ``sess:<id>`` JSON with a TTL at the session's expiry;
 ``usess:<user>`` set of that user's session ids; ``user:<id>`` JSON user snapshot with a
-short TTL, dropped whenever the user row changes. ``load`` is one MGET.
+short TTL, dropped whenever the user row changes (``user_changed``), and written only if no
+change came while the row was read (a claim first, then compare-and-set:
+``_CACHE_IF_CLAIMED``). ``load`` is one MGET.
 
 On a Redis Cluster these keys sit in different hash slots (a session is found by its id
 alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_for_user``
@@ -21,12 +23,13 @@ touch one key each, so they run on any topology.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from authgate import redisconn
+from authgate import redisconn, redisdirect
 from authgate.errors import ServiceUnavailable
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import (
@@ -60,6 +63,18 @@ else
 end
 return 1
 """
+
+# The user snapshot is cached only if no ``user_changed`` came while the row was read: a
+# claim is written before the read and replaced by the snapshot only if it is still there
+# (``user_changed`` deletes the key, claim or snapshot alike).
+_CACHE_IF_CLAIMED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+_CLAIM = b"claim:"  # a snapshot is a JSON object: it starts with "{"
+_CLAIMS = (_CLAIM, _CLAIM.decode())  # bytes, or text from a client that decodes replies
+_CLAIM_SECONDS = 30  # a claimer that died leaves the user uncached this long, no longer
 
 _UPDATE = """
 local raw = redis.call('GET', KEYS[1])
@@ -124,12 +139,17 @@ class RedisSessionStore:
         user_ttl_seconds: int = 300,
     ) -> None:
         self._r = client
+        # the hot commands (load, get, the user snapshot) on a pipelined line of their own
+        # where the topology allows it (authgate.redisdirect), else on the client
+        self._direct = redisdirect.for_client(client)
+        self._fast: RedisClient | redisdirect.RedisDirect = self._direct or client
         self._cluster: RedisCluster | None = client if redisconn.is_cluster(client) else None
         self._load_user = user_loader
         self._p = prefix
         self._user_ttl = user_ttl_seconds
         self._rotate = client.register_script(_ROTATE)
         self._update = client.register_script(_UPDATE)
+        self._cache_user = client.register_script(_CACHE_IF_CLAIMED)
 
     def _sk(self, sid: str) -> str:
         return f"{self._p}sess:{sid}"
@@ -162,7 +182,7 @@ class RedisSessionStore:
     ) -> tuple[SessionRecord, UserSnapshot | None] | None:
         try:
             if self._cluster is None:  # the hot path: one MGET
-                raw_s, raw_u = await self._r.mget(self._sk(session_id), self._uk(user_id))
+                raw_s, raw_u = await self._fast.mget(self._sk(session_id), self._uk(user_id))
             else:
                 raw_s, raw_u = await self._cluster.mget_nonatomic(
                     [self._sk(session_id), self._uk(user_id)])
@@ -173,21 +193,31 @@ class RedisSessionStore:
         rec = _decode(raw_s)
         if rec.user_id != user_id or rec.expires_at <= now:
             return None
-        if raw_u is not None:
+        if raw_u is not None and raw_u[:len(_CLAIM)] not in _CLAIMS:
             return rec, user_from_json(orjson.loads(raw_u))
+        return rec, await self._user_from_database(user_id)
+
+    async def _user_from_database(self, user_id: str) -> UserSnapshot | None:
+        """The user row, cached unless it changed meanwhile (``_CACHE_IF_CLAIMED``): a
+        snapshot read before a change is never cached after its ``user_changed``."""
+        key = self._uk(user_id)
+        claim = _CLAIM + secrets.token_hex(8).encode()
+        try:  # another request's claim stands: read, do not cache
+            claimed = await self._fast.set(key, claim, nx=True, ex=_CLAIM_SECONDS)
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         snap = await self._load_user(user_id)
-        if snap is not None:
+        if snap is not None and claimed:
             try:
-                await self._r.set(
-                    self._uk(user_id), orjson.dumps(to_json_dict(snap)), ex=self._user_ttl
-                )
+                await self._cache_user(keys=[key], args=[
+                    claim, orjson.dumps(to_json_dict(snap)), self._user_ttl])
             except RedisError as exc:
                 raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
-        return rec, snap
+        return snap
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         try:
-            raw = await self._r.get(self._sk(session_id))
+            raw = await self._fast.get(self._sk(session_id))
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
         if raw is None:
@@ -275,7 +305,7 @@ class RedisSessionStore:
 
     async def user_changed(self, user_id: str) -> None:
         try:
-            await self._r.delete(self._uk(user_id))
+            await self._fast.delete(self._uk(user_id))
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
@@ -333,4 +363,6 @@ class RedisSessionStore:
         return list(await self._r.mget(keys))
 
     async def close(self) -> None:
+        if self._direct is not None:
+            await self._direct.close()
         await redisconn.close(self._r)
