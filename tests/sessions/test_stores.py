@@ -113,6 +113,21 @@ async def test_a_rider_comes_with_the_session_where_the_store_can_carry_it(
     assert await store.load(recs[0].id, uid, later, rider=_OWN_SESSIONS) is None
 
 
+async def test_a_rider_binding_anything_but_the_user_id_is_refused(
+        make_harness: MakeHarness) -> None:
+    """On PostgreSQL the hot path binds named parameters only: a constant bound by value
+    would fail there alone; the database store refuses it on both databases when it
+    composes the statement."""
+    h = await make_harness(session={"storage": "database"})
+    await h.make_user("alice@example.com")
+    uid = await _alice(h)
+    rec = record(h, uid)
+    await h.res.store.create(rec)
+    bad = select(S.c.id).where(S.c.user_id == bindparam("uid"), S.c.device_name == "x")
+    with pytest.raises(ValueError, match="a rider binds uid and nothing else"):
+        await h.res.store.load(rec.id, uid, h.clock.now(), rider=bad)
+
+
 async def test_authenticate_hands_the_rider_rows_to_the_principal(sh: Harness) -> None:
     """Every store: the principal carries the rider's rows (read with the session on the
     database store, after it elsewhere); none for a session the checks refuse."""

@@ -51,6 +51,9 @@ class _Riding:
     __slots__ = ("keys", "rider", "stmt")
 
     def __init__(self, rider: Rider) -> None:
+        binds = set(rider.compile().params)
+        if binds != {"uid"}:  # the hot path binds named parameters only: fail at once
+            raise ValueError(f"a rider binds uid and nothing else, not {sorted(binds)}")
         sub = rider.add_columns(literal_column("1").label(_MARK)).subquery("rider")
         self.rider = rider  # kept alive: the cache is keyed by its id
         self.keys = tuple((f"{_RIDER_PREFIX}{c.key}", c.key) for c in sub.c
