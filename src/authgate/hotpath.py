@@ -2,9 +2,10 @@
 synchronously on a query-only connection (SQLite).
 
 Every authenticated request reads its session with one statement (``GET /auth/mfa/status``
-its MFA rows in that same statement: a rider, ``sessions.store``). Through SQLAlchemy's async engine such a read costs several times its cost on
-the driver connection (pool checkout and reset, the greenlet bridge, result adaptation;
-figures in docs/DESIGN-NOTES.md). So the hot
+its MFA rows in that same statement: a rider, ``sessions.store``). Through SQLAlchemy's
+async engine such a read costs several times its cost on the driver connection (pool
+checkout and reset, the greenlet bridge, result adaptation; figures in
+docs/DESIGN-NOTES.md). So the hot
 statements are compiled by SQLAlchemy once, and run here on a few connections that are
 checked out of the ``hot`` engine once and kept: they come with the engine's connect-time
 set-up (JSON codecs, timeouts), and a connection found broken is invalidated and replaced.
