@@ -1,10 +1,11 @@
 """Single statements of the request hot path: on asyncpg's connection directly (PostgreSQL),
 synchronously on a query-only connection (SQLite).
 
-Every authenticated request reads its session (and ``GET /auth/mfa/status`` its devices) with
-one statement. Through SQLAlchemy's async engine such a read costs several times its cost on
-the driver connection (pool checkout and reset, the greenlet bridge, result adaptation;
-figures in docs/DESIGN-NOTES.md). So the hot
+Every authenticated request reads its session with one statement (``GET /auth/mfa/status``
+its MFA rows in that same statement: a rider, ``sessions.store``). Through SQLAlchemy's
+async engine such a read costs several times its cost on the driver connection (pool
+checkout and reset, the greenlet bridge, result adaptation; figures in
+docs/DESIGN-NOTES.md). So the hot
 statements are compiled by SQLAlchemy once, and run here on a few connections that are
 checked out of the ``hot`` engine once and kept: they come with the engine's connect-time
 set-up (JSON codecs, timeouts), and a connection found broken is invalidated and replaced.

@@ -9,13 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from authgate.db import Database, new_id
-from authgate.errors import ServiceUnavailable
-from authgate.sessions.db_store import DatabaseSessionStore
+from authgate.errors import AuthError, Code, ServiceUnavailable
+from authgate.sessions.db_store import DatabaseSessionStore, S, U
 from authgate.sessions.records import SessionRecord
+from authgate.sessions.service import Sessions
 from authgate.sessions.store import SessionStore
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import REDIS_TOPOLOGIES, STORES, set_user, user_id_of
@@ -61,7 +63,7 @@ async def test_create_then_load_round_trips_every_field(sh: Harness) -> None:
     await store.create(rec)
     loaded = await store.load(rec.id, uid, sh.clock.now())
     assert loaded is not None
-    got, user = loaded
+    got, user, _ = loaded
     assert got == rec
     assert isinstance(got.data["roles"], list) and isinstance(got.amr, tuple)
     assert user is not None and user.id == uid and user.email == "alice@example.com"
@@ -75,6 +77,81 @@ async def test_load_refuses_another_users_token(sh: Harness) -> None:
     bob = await user_id_of(sh.res, "bob@example.com")
     assert await sh.res.store.load(rec.id, bob, sh.clock.now()) is None
     assert await sh.res.store.load("no-such-session", uid, sh.clock.now()) is None
+
+
+# Riders (``sessions.store``): reads about the token's user, built once. One with a row per
+# session of the user in the database, one that never has a row; the user's own row.
+_OWN_SESSIONS = select(S.c.id.label("sid"), S.c.device_name).where(
+    S.c.user_id == bindparam("uid"))
+_NOTHING = select(S.c.id).where(S.c.user_id == bindparam("uid"), S.c.device_name.is_(None))
+_EMAIL = select(U.c.email.label("address")).where(U.c.id == bindparam("uid"))
+
+
+async def test_a_rider_comes_with_the_session_where_the_store_can_carry_it(
+        sh: Harness) -> None:
+    store = sh.res.store
+    uid = await _alice(sh)
+    recs = [record(sh, uid), record(sh, uid)]
+    for rec in recs:
+        await store.create(rec)
+    now = sh.clock.now()
+    loaded = await store.load(recs[0].id, uid, now, rider=_OWN_SESSIONS)
+    assert loaded is not None and loaded.session == recs[0] and loaded.user is not None
+    if isinstance(store, DatabaseSessionStore):  # the same statement: its rows, own names
+        assert loaded.rider is not None
+        assert sorted(r["sid"] for r in loaded.rider) == sorted(r.id for r in recs)
+        assert all(dict(r) == {"sid": r["sid"], "device_name": "Linux"} for r in loaded.rider)
+        empty = await store.load(recs[0].id, uid, now, rider=_NOTHING)
+        assert empty is not None and empty.session == recs[0] and empty.rider == []
+    else:  # Redis, memory: the caller runs it
+        assert loaded.rider is None
+    # no rows of anyone's for a token naming another user's session, or none at all
+    bob = await user_id_of(sh.res, "bob@example.com")
+    assert await store.load(recs[0].id, bob, now, rider=_OWN_SESSIONS) is None
+    assert await store.load("no-such-session", uid, now, rider=_OWN_SESSIONS) is None
+    later = now + timedelta(hours=2)
+    assert await store.load(recs[0].id, uid, later, rider=_OWN_SESSIONS) is None
+
+
+async def test_a_rider_binding_anything_but_the_user_id_is_refused(
+        make_harness: MakeHarness) -> None:
+    """On PostgreSQL the hot path binds named parameters only: a constant bound by value
+    would fail there alone; the database store refuses it on both databases when it
+    composes the statement."""
+    h = await make_harness(session={"storage": "database"})
+    await h.make_user("alice@example.com")
+    uid = await _alice(h)
+    rec = record(h, uid)
+    await h.res.store.create(rec)
+    bad = select(S.c.id).where(S.c.user_id == bindparam("uid"), S.c.device_name == "x")
+    with pytest.raises(ValueError, match="a rider binds uid and nothing else"):
+        await h.res.store.load(rec.id, uid, h.clock.now(), rider=bad)
+
+
+async def test_authenticate_hands_the_rider_rows_to_the_principal(sh: Harness) -> None:
+    """Every store: the principal carries the rider's rows (read with the session on the
+    database store, after it elsewhere); none for a session the checks refuse."""
+    u = await sh.make_user("carol@example.com", tokens=True)
+    assert u.access_token is not None
+    sessions = Sessions(sh.res)
+    principal = await sessions.authenticate(u.access_token, allow_mfa_pending=True,
+                                            rider=_EMAIL)
+    assert principal.rider is not None
+    assert [dict(r) for r in principal.rider] == [{"address": "carol@example.com"}]
+    plain = await sessions.authenticate(u.access_token, allow_mfa_pending=True)
+    assert plain.rider is None and plain.session == principal.session
+    bare = await sessions.authenticate(u.access_token, allow_mfa_pending=True,
+                                       rider=_NOTHING)
+    assert bare.rider is not None and list(bare.rider) == []
+    uid = await _alice(sh)
+    pending = record(sh, uid)  # MFA pending: refused where pending sessions are not allowed
+    await sh.res.store.create(pending)
+    loaded = await sh.res.store.load(pending.id, uid, sh.clock.now())
+    assert loaded is not None and loaded.user is not None
+    token = sessions.mint(pending, loaded.user, sh.clock.now()).access_token
+    with pytest.raises(AuthError) as refused:
+        await sessions.authenticate(token, allow_mfa_pending=False, rider=_EMAIL)
+    assert refused.value.code == Code.MFA_REQUIRED
 
 
 async def test_expired_sessions_are_invisible(sh: Harness) -> None:

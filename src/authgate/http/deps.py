@@ -24,6 +24,7 @@ from authgate.http.cookies import access_cookie, refresh_cookie, trust_token
 from authgate.resources import Resources
 from authgate.sessions.records import SessionRecord
 from authgate.sessions.service import ClientMeta, Principal, Sessions
+from authgate.sessions.store import Rider
 
 
 def get_resources(request: Request) -> Resources:
@@ -149,11 +150,13 @@ async def _api_key_principal(res: Resources, value: str, *, accepted: bool) -> P
 
 def guard(
     *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False,
-    api_keys: bool = False,
+    api_keys: bool = False, rider: Callable[[Resources], Rider] | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """Build the dependency that authenticates a route with the given skip flags.
     ``api_keys``: an API key may stand for the user (host-app routes only, never the
-    library's own: a key must not change passwords, MFA, sessions or keys)."""
+    library's own: a key must not change passwords, MFA, sessions or keys). ``rider``: the
+    route's own read about the user, run with the session load (``Principal.rider``; see
+    ``sessions.store``), so the route makes one round trip in all."""
     accept_keys = api_keys
 
     async def _principal(request: Request) -> Principal:
@@ -167,7 +170,9 @@ def guard(
         else:
             if source == "cookie":
                 csrf.check_request(res, request)
-            principal = await Sessions(res).authenticate(token, allow_mfa_pending=mfa_pending)
+            principal = await Sessions(res).authenticate(
+                token, allow_mfa_pending=mfa_pending,
+                rider=rider(res) if rider is not None else None)
             if source == "cookie":
                 csrf.check_bound(res, request, principal.session.id)
         user = principal.user

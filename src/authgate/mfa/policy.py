@@ -27,6 +27,7 @@ from authgate.mfa.reauth import require_recent_auth
 from authgate.registry import mfa_methods
 from authgate.resources import Resources
 from authgate.sessions.service import Principal
+from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import transaction
 
 if TYPE_CHECKING:  # the methods build on this module (methods.totp -> mfa.totp -> policy)
@@ -169,11 +170,22 @@ def can_toggle(res: Resources) -> bool:
     return cfg.enabled and cfg.allow_user_toggle and not cfg.required
 
 
-async def status(res: Resources, user: UserSnapshot) -> MfaStatus:
+def status_rider(res: Resources) -> Rider:
+    """The status read as a session-load rider (``sessions.store.Rider``): ``GET
+    /auth/mfa/status`` gets its rows with the session, in the same round trip on the
+    database session store (``Principal.rider``); built once per configuration."""
+    return _statements(res).status  # type: ignore[no-any-return]
+
+
+async def status(res: Resources, user: UserSnapshot, rows: RiderRows | None = None
+                 ) -> MfaStatus:
+    """``rows``: the rows of ``status_rider`` for ``user``, read with the session; None:
+    read them now."""
     cfg = res.settings.mfa
     now = res.clock.now()
     st = _statements(res)
-    rows = await mfa_store.status_rows(res.db, st, user.id)
+    if rows is None:
+        rows = await mfa_store.status_rows(res.db, st, user.id)
     has_rc = bool(rows[0]["has_rc"]) if rows else False
     devices: list[DeviceInfo] = []
     methods: list[str] = []

@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, text, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    delete,
+    literal_column,
+    select,
+    text,
+    true,
+    update,
+)
 
 from authgate.db import Database
 from authgate.identity.models import User
-from authgate.identity.snapshot import USER_COLS, UserSnapshot, user_from_row
+from authgate.identity.snapshot import USER_COLS, user_from_row
 from authgate.sessions.models import SessionRow
 from authgate.sessions.records import SessionRecord
+from authgate.sessions.store import Loaded, Rider, RiderRows
 
 S = cast(Table, SessionRow.__table__)
 U = cast(Table, User.__table__)
@@ -24,6 +35,42 @@ _LOAD = (
     .select_from(S.join(U, U.c.id == S.c.user_id))
     .where(S.c.id == bindparam("sid"))
 )
+_RIDER_PREFIX = "r_"
+_RIDER_ROW = "r__row"
+_MARK = "authgate_rider_row"
+
+
+class _Riding:
+    """``_LOAD`` with a rider's columns beside it (prefixed ``r_``): the session row once
+    per rider row, no row when there is no session. The rider is a subquery bound to the
+    token's user id, outer-joined so that a rider without rows still finds the session (a
+    row whose marker column ``r__row`` is NULL); its rows are returned only once the
+    session is found to be that user's (``load``). A subquery keeps no order: a rider
+    that needs one sorts its rows itself."""
+
+    __slots__ = ("keys", "rider", "stmt")
+
+    def __init__(self, rider: Rider) -> None:
+        binds = set(rider.compile().params)
+        if binds != {"uid"}:  # the hot path binds named parameters only: fail at once
+            raise ValueError(f"a rider binds uid and nothing else, not {sorted(binds)}")
+        sub = rider.add_columns(literal_column("1").label(_MARK)).subquery("rider")
+        self.rider = rider  # kept alive: the cache is keyed by its id
+        self.keys = tuple((f"{_RIDER_PREFIX}{c.key}", c.key) for c in sub.c
+                          if c.key != _MARK)
+        self.stmt: Select[Any] = (
+            select(*_LOAD.selected_columns,
+                   *[c.label(f"{_RIDER_PREFIX}{c.key}") for c in sub.c if c.key != _MARK],
+                   sub.c[_MARK].label(_RIDER_ROW))
+            .select_from(S.join(U, U.c.id == S.c.user_id).outerjoin(sub, true()))
+            .where(S.c.id == bindparam("sid"))
+        )
+
+    def rows(self, rows: RiderRows) -> RiderRows:
+        """The rider's rows as if it had run alone (its own column names)."""
+        keys = self.keys
+        return [{own: r[label] for label, own in keys} for r in rows
+                if r[_RIDER_ROW] is not None]
 
 
 def session_from_row(m: Any) -> SessionRecord:
@@ -56,6 +103,15 @@ def _columns(changes: dict[str, Any]) -> dict[str, Any]:
 class DatabaseSessionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._riding: dict[int, _Riding] = {}
+
+    def _compose(self, rider: Rider) -> _Riding:
+        """The session read with ``rider`` beside it, composed once per rider (the hot
+        path compiles a statement once, keyed by identity)."""
+        hit = self._riding.get(id(rider))
+        if hit is None or hit.rider is not rider:
+            hit = self._riding[id(rider)] = _Riding(rider)
+        return hit
 
     async def create(self, record: SessionRecord) -> None:
         values = {
@@ -79,18 +135,26 @@ class DatabaseSessionStore:
             await conn.execute(S.insert().values(**values))
 
     async def load(
-        self, session_id: str, user_id: str, now: datetime
-    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
-        row = await self._db.hot_fetch_one(_LOAD, {"sid": session_id})
-        if row is None:
+        self, session_id: str, user_id: str, now: datetime, *, rider: Rider | None = None
+    ) -> Loaded | None:
+        riding: _Riding | None = None
+        if rider is None:
+            rows = await self._db.hot_fetch_all(_LOAD, {"sid": session_id})
+        else:  # one statement still: the rider keyed by the token's user id
+            riding = self._compose(rider)
+            rows = await self._db.hot_fetch_all(riding.stmt, {"sid": session_id,
+                                                              "uid": user_id})
+        if not rows:
             return None
+        row = rows[0]
         rec = session_from_row(row)
         if rec.user_id != user_id:  # a token naming another user's session
             return None
         if rec.expires_at <= now:
             await self.delete(session_id)
             return None
-        return rec, user_from_row(row, "u_")
+        user = user_from_row(row, "u_")
+        return Loaded(rec, user, riding.rows(rows) if riding is not None else None)
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         async with self._db.reader.connect() as conn:

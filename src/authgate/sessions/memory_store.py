@@ -8,7 +8,7 @@ from typing import Any
 
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import SessionRecord
-from authgate.sessions.store import UserLoader
+from authgate.sessions.store import Loaded, Rider, UserLoader
 
 
 class MemorySessionStore:
@@ -37,12 +37,13 @@ class MemorySessionStore:
         return snap
 
     async def load(
-        self, session_id: str, user_id: str, now: datetime
-    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
+        self, session_id: str, user_id: str, now: datetime, *, rider: Rider | None = None
+    ) -> Loaded | None:
+        """A rider (SQL) is not run here: the caller runs it (``Loaded.rider`` None)."""
         rec = await self.get(session_id, now)
         if rec is None or rec.user_id != user_id:
             return None
-        return rec, await self._user(user_id)
+        return Loaded(rec, await self._user(user_id))
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         rec = self._sessions.get(session_id)

@@ -38,7 +38,7 @@ from authgate.sessions.records import (
     to_json_dict,
     user_from_json,
 )
-from authgate.sessions.store import UserLoader
+from authgate.sessions.store import Loaded, Rider, UserLoader
 
 if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
@@ -178,8 +178,10 @@ class RedisSessionStore:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
 
     async def load(
-        self, session_id: str, user_id: str, now: datetime
-    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
+        self, session_id: str, user_id: str, now: datetime, *, rider: Rider | None = None
+    ) -> Loaded | None:
+        """One MGET; a rider (SQL) is not run here: the caller runs it (``Loaded.rider``
+        None)."""
         try:
             if self._cluster is None:  # the hot path: one MGET
                 raw_s, raw_u = await self._fast.mget(self._sk(session_id), self._uk(user_id))
@@ -194,8 +196,8 @@ class RedisSessionStore:
         if rec.user_id != user_id or rec.expires_at <= now:
             return None
         if raw_u is not None and raw_u[:len(_CLAIM)] not in _CLAIMS:
-            return rec, user_from_json(orjson.loads(raw_u))
-        return rec, await self._user_from_database(user_id)
+            return Loaded(rec, user_from_json(orjson.loads(raw_u)))
+        return Loaded(rec, await self._user_from_database(user_id))
 
     async def _user_from_database(self, user_id: str) -> UserSnapshot | None:
         """The user row, cached unless it changed meanwhile (``_CACHE_IF_CLAIMED``): a

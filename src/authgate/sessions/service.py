@@ -34,6 +34,7 @@ from authgate.events import REFRESH_REUSE_DETECTED, Event
 from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources
 from authgate.sessions.records import MfaState, SessionRecord
+from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import readonly
 
 log = logging.getLogger("authgate.sessions")
@@ -74,6 +75,9 @@ class Principal:
     user: UserSnapshot
     claims: dict[str, Any]
     api_key_id: str | None = None
+    rider: RiderRows | None = None
+    """The rows of the rider the request's guard asked for (``authenticate(rider=...)``),
+    read for this user after the session checks passed; None when none was asked for."""
 
     @property
     def mfa_pending(self) -> bool:
@@ -225,17 +229,23 @@ class Sessions:
                 await self.res.store.delete(old.id)
 
     # the hot path -------------------------------------------------------------------
-    async def authenticate(self, token: str, *, allow_mfa_pending: bool) -> Principal:
-        """Verify an access token and load its live session and user in one store trip."""
+    async def authenticate(self, token: str, *, allow_mfa_pending: bool,
+                           rider: Rider | None = None) -> Principal:
+        """Verify an access token and load its live session and user in one store trip.
+
+        ``rider`` (``sessions.store``): a read about the user the route needs; the database
+        store runs it in that same trip, with any other store it is run here once every
+        check has passed. Its rows are ``Principal.rider``, never handed out for a session
+        refused here."""
         now = self.res.clock.now()
         claims = self.res.tokens.decode_access(token, now)
         sid, sub = claims["sessionId"], claims["sub"]
-        loaded = await self.res.store.load(sid, sub, now)
+        loaded = await self.res.store.load(sid, sub, now, rider=rider)
         if loaded is None:
             if await load_user_snapshot(self.res.db, sub) is None:
                 raise AuthError(Code.USER_NOT_FOUND)
             raise AuthError(Code.SESSION_NOT_FOUND)
-        rec, user = loaded
+        rec, user, rows = loaded
         if user is None:
             raise AuthError(Code.USER_NOT_FOUND)
         if not user.is_active:
@@ -257,7 +267,9 @@ class Sessions:
         if ((cfg.sliding_expiration or self._idle is not None) and rec.mfa_state != "pending"
                 and now - rec.last_active >= cfg.touch_interval):
             rec = await self._touch(rec, now)
-        return Principal(session=rec, user=user, claims=claims)
+        if rider is not None and rows is None:  # the store could not carry it
+            rows = await self.res.db.hot_fetch_all(rider, {"uid": user.id})
+        return Principal(session=rec, user=user, claims=claims, rider=rows)
 
     async def _touch(self, rec: SessionRecord, now: datetime) -> SessionRecord:
         """Record activity (at most every ``touch_interval``): it moves the idle deadline

@@ -3,27 +3,56 @@
 The hot path is ``load``: one round trip returns the session and the user snapshot
 (a join in SQL; one MGET in Redis). Rotation is a compare-and-swap on the generation so
 concurrent refreshes can never produce two live successors.
+
+A route that needs more about the caller than the session and user (``GET
+/auth/mfa/status``: the MFA devices and facts) hands ``load`` a *rider*: a single-statement
+read keyed by the user id (bound parameter ``uid``) that the database store runs in the
+same statement as the session (``DatabaseSessionStore``), so the route makes one round
+trip in all. A store that cannot (Redis, memory) answers no rider rows and the caller runs
+the rider itself (``Sessions.authenticate``). The rider is defined above this package (the
+MFA layer): the store only composes SQL it is given and never looks inside the rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from sqlalchemy import Select
 
 from authgate.identity.snapshot import UserSnapshot
 from authgate.sessions.records import SessionRecord
 
 UserLoader = Callable[[str], Awaitable[UserSnapshot | None]]
 
+Rider = Select[Any]
+"""A read about the session's user that binds ``uid`` (the user id) and nothing else
+(constants inline, as every hot statement: ``hotpath``); built once and reused (stores
+cache what they compose from it by identity). Its rows come back unordered."""
+
+RiderRows = Sequence[Mapping[str, Any]]
+
+
+class Loaded(NamedTuple):
+    """What ``load`` found: the live session, its user (None: no such user) and, when a
+    rider was given and the store ran it in the same round trip, the rider's rows as if it
+    had run alone (None: not run, the caller runs it)."""
+
+    session: SessionRecord
+    user: UserSnapshot | None
+    rider: RiderRows | None = None
+
 
 class SessionStore(Protocol):
     async def create(self, record: SessionRecord) -> None: ...
 
     async def load(
-        self, session_id: str, user_id: str, now: datetime
-    ) -> tuple[SessionRecord, UserSnapshot | None] | None:
-        """The live (unexpired) session and its user, or None; expired rows are dropped."""
+        self, session_id: str, user_id: str, now: datetime, *, rider: Rider | None = None
+    ) -> Loaded | None:
+        """The live (unexpired) session of ``user_id`` and its user, or None; expired rows
+        are dropped. ``rider``: run it for ``user_id`` in the same round trip if the store
+        can (``Loaded.rider``)."""
         ...
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None: ...

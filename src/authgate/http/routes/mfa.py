@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from authgate.http import serializers
-from authgate.http.deps import MfaCompleted, PendingMfaAllowed, get_resources
+from authgate.http.deps import MfaCompleted, get_resources, guard
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -16,15 +18,21 @@ from authgate.http.schemas import (
     respond,
 )
 from authgate.mfa import policy
+from authgate.sessions.service import Principal
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
 
+StatusCaller = Annotated[Principal, Depends(guard(
+    mfa_pending=True, must_change=True, unverified_email=True, rider=policy.status_rider))]
+"""``PendingMfaAllowed`` whose session is read together with the MFA status rows."""
+
+
 @router.get("/status", response_model=MfaStatusOut, responses=errors(401),
             summary="MFA status for the current user", openapi_extra=SECURED)
-async def mfa_status(request: Request, principal: PendingMfaAllowed) -> Response:
+async def mfa_status(request: Request, principal: StatusCaller) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
-    st = await policy.status(res, principal.user)
+    st = await policy.status(res, principal.user, principal.rider)
     return respond(serializers.mfa_status(st))
 
 
