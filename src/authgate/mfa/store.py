@@ -4,11 +4,14 @@ Both are composed from the registered MFA methods (``authgate.registry.mfa_metho
 method the app configures adds a Python-known fact (``can_<i>``: e.g. an address and a
 channel) and, when it has rows of its own, a SQL boolean (``usable_sql``, e.g. EXISTS a
 verified authenticator). The rule "enabling needs a usable method" is that composition,
-written once (``_allowed``) and evaluated by the database on both dialects. Each statement
-is one round trip on PostgreSQL (the toggle a data-modifying CTE, atomic on its own); SQLite
-has no data-modifying CTEs: there the toggle reads the same expression, then writes in one
-short transaction that evaluates it again under the write lock. Statements are built once
-per set of configured methods (``mfa.policy`` caches them).
+written once (``allowed`` in ``compose``) and evaluated by the database on both dialects;
+``settled`` evaluates the same rule on facts already read, to answer a toggle that writes
+nothing. Each statement is one round trip on PostgreSQL (the toggle a data-modifying CTE,
+atomic on its own); SQLite has no data-modifying CTEs: there the toggle reads the facts,
+then writes in one short transaction that evaluates ``allowed`` again under the write lock.
+With the database session store the toggle's facts (``toggle_facts``) ride on the session
+read (``mfa.policy.toggle_rider``): a repeated toggle then makes no statement of its own.
+Statements are built once per set of configured methods (``mfa.policy`` caches them).
 """
 
 from __future__ import annotations
