@@ -13,6 +13,9 @@ median beside it): other load on a shared machine only ever adds CPU.
 ``--login`` signs the seeded users in by turn (``POST /auth/login``); the hash runs in the
 worker's hashing processes as under ``authgate serve``, so the CPU printed is the login's
 own path around it (the hashing processes' CPU is printed beside it).
+
+``--refresh`` rotates refresh tokens as the suite does (``POST /auth/refresh-token``, a
+chain per session: every request presents the token the previous one of its chain got).
 """
 
 from __future__ import annotations
@@ -74,12 +77,19 @@ async def run(a: argparse.Namespace) -> None:
     logins = [json.dumps({"providerName": "email", "credentials": {
         "email": e, "password": seeding.PASSWORD}}).encode() for e in suite.emails("user", 200)]
 
+    chains = [p.refresh_token for p in pairs]
+    answer: list[bytes] = []
+
     async def call(token: str, i: int = 0) -> None:
         nonlocal body
         headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
         if a.login:
             body = logins[i % len(logins)]
             headers = [(b"host", b"bench")]
+        if a.refresh:
+            body = json.dumps({"refreshToken": chains[i % len(chains)]}).encode()
+            headers = [(b"host", b"bench")]
+            answer.clear()
         if body:
             headers += [(b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode())]
@@ -103,8 +113,12 @@ async def run(a: argparse.Namespace) -> None:
                 sent.append(message["status"])
             elif a.verbose and sent and sent[-1] >= 400 and message.get("body"):
                 print(sent[-1], message["body"][:300])
+            if a.refresh and message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
 
         await app(scope, receive, send)
+        if a.refresh and sent and sent[-1] == 200:
+            chains[i % len(chains)] = json.loads(b"".join(answer))["refreshToken"]
 
     async with app.router.lifespan_context(app):
         tokens = [p.access_token for p in pairs]
@@ -128,7 +142,8 @@ async def run(a: argparse.Namespace) -> None:
         cpu, median = tenths[0], tenths[len(tenths) // 2]
         helpers = _helpers_cpu() - h0
     bad = sum(1 for s in sent if s >= 400)
-    route = "POST /auth/login" if a.login else f"{a.method} {a.path}"
+    route = ("POST /auth/login" if a.login else "POST /auth/refresh-token" if a.refresh
+             else f"{a.method} {a.path}")
     print(f"{'-' if a.ceiling else a.stack} {route}: {cpu:.0f} µs CPU/request in-process "
           f"(least disturbed tenth; median {median:.0f}; {a.n} requests, {bad} non-2xx{', profiled' if prof else ''})"
           + (f"; hashing processes {helpers / a.n * 1e6:,.0f} µs/request" if a.login else ""))
@@ -161,6 +176,8 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=5000)
     ap.add_argument("--login", action="store_true",
                     help="POST /auth/login, the seeded users by turn (hashes at the default cost)")
+    ap.add_argument("--refresh", action="store_true",
+                    help="POST /auth/refresh-token, a chain of rotations per session")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="AUTHGATE_X=VALUE",
                     help="a setting for this run (repeatable)")
@@ -174,6 +191,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.login:
         a.method, a.path = "POST", "/auth/login"
+    if a.refresh:
+        a.method, a.path = "POST", "/auth/refresh-token"
     import uvloop
 
     uvloop.run(run(a))

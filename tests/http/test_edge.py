@@ -185,6 +185,20 @@ CASES: list[tuple[str, str, Any, str | None]] = [
     ("POST", "/auth/refresh-token", {"refreshToken": "nope"}, None),
     ("POST", "/auth/refresh-token", None, None),
     ("POST", "/auth/refresh-token", {"refreshToken": 5}, None),
+    # bodies read straight into the model (fastlane._validated) or refused by that reading
+    ("POST", "/auth/mfa/toggle", b'{"enabled":true,"enabled":false}', "token"),
+    ("POST", "/auth/mfa/toggle", b'{"enabled":false,"x":NaN}', "token"),
+    ("POST", "/auth/mfa/toggle", b'{"enabled":false,"x":"\\ud800"}', "token"),
+    ("POST", "/auth/mfa/toggle", b'\xef\xbb\xbf{"enabled":false}', "token"),
+    ("POST", "/auth/mfa/toggle", '{"enabled":false}'.encode("utf-16"), "token"),
+    ("POST", "/auth/mfa/toggle", b' {"enabled" : false}\n', "token"),
+    ("POST", "/auth/mfa/toggle", b'{"enabled":false} x', "token"),
+    ("POST", "/auth/mfa/toggle", b'{"enabled":false,"x":"\xff"}', "token"),
+    ("POST", "/auth/mfa/toggle", b"null", "token"),
+    ("POST", "/auth/refresh-token", {"refreshToken": None}, None),
+    ("POST", "/auth/refresh-token", {"refreshToken": "a\u0000b"}, None),
+    ("POST", "/auth/refresh-token", {"refreshToken": "x" * 4097}, None),
+    ("POST", "/auth/refresh-token", b'{"refreshToken":"\\ud83d\\ude00"}', None),
 ]
 
 
@@ -308,3 +322,60 @@ async def test_a_hosts_middleware_sees_the_hot_routes_too(tmp_path: Path) -> Non
     assert r.status_code == 401
     assert r.headers["access-control-allow-origin"] == "https://app.example.com"
     assert HEX32.fullmatch(r.headers["x-request-id"])
+
+
+_BODIES = [
+    b'{"enabled":true}', b'{"enabled":false,"enabled":true}', b'{"enabled":1}',
+    b'{"enabled":"true"}', b'{"enabled":null}', b'{}', b'[]', b'null', b'true',
+    b'{"enabled":false,"extra":{"a":[1,2.5,NaN,Infinity]}}', b'{"enabled":false,"x":1e400}',
+    b'{"refreshToken":"abc"}', b'{"refreshToken":null}', b'{"refreshToken":"\\u00e9\\ud83d\\ude00"}',
+    b'{"refreshToken":"a\\u0000"}', b'{"refreshToken":5}', b'{"refreshToken":"' + b"y" * 4096 + b'"}',
+    b'{"code":"123456"}', b'{"otp":"123456","code":null}', b'{"code":["1"]}',
+    '{"code":"\u00e9"}'.encode(), b'{"code":"1"} ',
+]
+
+
+def test_bodies_read_straight_into_the_model_are_what_the_framework_reads() -> None:
+    """``fastlane._validated`` validates the bytes in pydantic-core's JSON mode; for the
+    model kinds it is used on, whatever it accepts FastAPI's reading (``json.loads``, then
+    python-mode validation) accepts too, with the same model."""
+    from pydantic import BaseModel, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+    from pydantic import field_validator as validator
+
+    from authgate.http import fastlane, schemas
+
+    direct = [schemas.ToggleMfaIn, schemas.RefreshIn, schemas.LogoutIn, schemas._CodeIn]
+    for model in direct:
+        adapter = TypeAdapter(model)
+        assert fastlane._json_mode_agrees(adapter.core_schema), model
+        for raw in _BODIES:
+            try:
+                fast = adapter.validate_json(raw)
+            except ValidationError:
+                continue
+            slow = adapter.validate_python(json.loads(raw), from_attributes=True)
+            assert fast.model_dump() == slow.model_dump(), raw
+            assert fast.model_fields_set == slow.model_fields_set, raw
+
+    class Lax(BaseModel):
+        flag: bool
+
+    class Number(BaseModel):
+        n: int
+
+    class Kept(BaseModel, extra="allow"):
+        s: StrictStr
+
+    class After(BaseModel):
+        s: StrictStr
+
+        @validator("s")
+        @classmethod
+        def _v(cls, v: str) -> str:
+            return v
+
+    class Either(BaseModel):
+        v: StrictStr | StrictBool = Field(...)
+
+    for model in (Lax, Number, Kept, After, Either):  # left to the framework's path
+        assert not fastlane._json_mode_agrees(TypeAdapter(model).core_schema), model

@@ -8,15 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, event, select
 
 from authgate import events
 from authgate.db import new_id
 from authgate.events import Event
 from authgate.http.schemas import iso
-from authgate.mfa.models import RecoveryCode
+from authgate.mfa import policy
+from authgate.mfa import store as mfa_store
+from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
 from authgate.sessions.service import Sessions
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import (
+    STORES,
     add_totp_device,
     assert_error,
     claims,
@@ -227,6 +231,101 @@ async def test_concurrent_toggles_end_consistent(make_harness: MakeHarness) -> N
     results = await asyncio.gather(*[_toggle(h, token, True) for _ in range(8)])
     assert all(r.status_code == 200 for r in results)
     assert (await stored_user(h.res, uid)).is_mfa_enabled is True
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_a_toggle_that_changes_nothing_is_answered_from_the_session_read(
+        make_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+    """On the database store the toggle's facts come with the session (``toggle_rider``):
+    a toggle they show to change nothing makes no statement of its own, and one they show
+    to change something (or to be refused) answers as the conditional write does. Every
+    store answers the same."""
+    h = await make_harness(mfa=TOTP_ONLY, session={"storage": store})
+    token = await h.session_token()
+    uid = claims(token)["sub"]
+    st = policy._statements(h.res)
+    own = {id(st.toggle_pg), id(st.toggle_state)}
+    ran: list[int] = []
+    real = h.res.db.hot_fetch_all
+
+    async def spy(stmt: Any, params: dict[str, Any]) -> Any:
+        ran.append(id(stmt))
+        return await real(stmt, params)
+
+    def began(*_: Any) -> None:
+        ran.append(0)  # a transaction on the writer (SQLite's write)
+
+    async def toggle(enabled: bool) -> tuple[Any, bool]:
+        """The answer, and whether the toggle ran a statement of its own."""
+        ran.clear()
+        writer = h.res.db.writer.sync_engine
+        event.listen(writer, "begin", began)
+        try:
+            with monkeypatch.context() as m:
+                m.setattr(h.res.db, "hot_fetch_all", spy)
+                r = await _toggle(h, token, enabled)
+        finally:
+            event.remove(writer, "begin", began)
+        return r, bool((own | {0}) & set(ran))
+
+    async def flag() -> bool:
+        return bool((await stored_user(h.res, uid)).is_mfa_enabled)
+
+    database = store == "database"
+    r, wrote = await toggle(False)  # off already, no trust token: nothing to do
+    assert r.status_code == 200 and r.json() == {"message": "MFA disabled successfully"}
+    assert not wrote if database else wrote
+    assert_error((await toggle(True))[0], 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD")
+    await add_totp_device(h.res, uid)
+    r, wrote = await toggle(True)
+    assert r.status_code == 200 and wrote and await flag()
+    r, wrote = await toggle(True)  # on already, with a method
+    assert r.status_code == 200 and (not wrote if database else wrote)
+    async with h.res.sessionmaker() as s:  # the device removed behind the toggle's back
+        await s.execute(delete(TotpDevice).where(TotpDevice.user_id == uid))
+        await s.commit()
+    r, wrote = await toggle(True)
+    assert_error(r, 403, "MFA_CANNOT_ENABLE_WITHOUT_METHOD")
+    assert not wrote if database else wrote
+    assert await flag()  # the refusal wrote nothing
+    r, wrote = await toggle(False)
+    assert r.status_code == 200 and wrote and not await flag()
+    # off already, but a trust token outlived the flag: "off" still ends it
+    now = h.clock.now()
+    async with h.res.sessionmaker() as s:
+        s.add(TrustedDevice(id=new_id(), user_id=uid, token_hash="live", created_at=now,
+                            expires_at=now + timedelta(days=30)))
+        await s.commit()
+    r, wrote = await toggle(False)
+    assert r.status_code == 200 and wrote
+    async with h.res.sessionmaker() as s:
+        assert (await s.execute(select(TrustedDevice.revoked_at))).scalar_one() == now
+    r, wrote = await toggle(False)  # nothing left to end
+    assert r.status_code == 200 and (not wrote if database else wrote)
+
+
+async def test_the_toggle_decides_from_its_facts_as_its_statement_does(
+        make_harness: MakeHarness) -> None:
+    """``mfa_store.settled`` (Python, on the facts read with the session) and the statement's
+    ``allowed`` (SQL, under the write) are one rule written twice: every combination of
+    the methods' known facts and their rows answers the same."""
+    h = await make_harness(mfa={"methods": ["totp", "email"]})
+    st = policy._statements(h.res)
+    uid = claims(await h.session_token())["sub"]
+    for device in (False, True):
+        if device:
+            await add_totp_device(h.res, uid)
+        facts = await h.res.db.hot_fetch_one(st.toggle_facts, {"uid": uid})
+        for enabled in (False, True):
+            for can in [(a, b) for a in (False, True) for b in (False, True)]:
+                params = {"uid": uid, "enabled": enabled,
+                          **{f"can_{i}": c for i, c in enumerate(can)}}
+                async with h.res.db.reader.connect() as conn:
+                    want = bool((await conn.execute(st.allowed, params)).mappings().one()[
+                        "allowed"])
+                got = mfa_store.settled(st, enabled=enabled, flag=enabled, can=can,
+                                        row=facts)
+                assert got is not None and got.allowed is want, (device, enabled, can)
 
 
 # status ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -183,6 +183,14 @@ async def test_rotate_is_a_compare_and_swap(sh: Harness) -> None:
     assert got.rotated_at == later and got.expires_at == later + timedelta(hours=1)
     assert got.data == rec.data and isinstance(got.data["roles"], list)
     assert await store.rotate("missing", 0, changes) is False
+    # every kind of column a rotation writes (PostgreSQL: the hot path, values as given)
+    east = timezone(timedelta(hours=2))
+    data = {"roles": [{"name": "Gérant", "tenantId": None}], "permissions": [], "n": 2}
+    assert await store.rotate(rec.id, 1, {"rotated_at": later.astimezone(east),
+                                          "last_active": later, "data": data}) is True
+    got = await store.get(rec.id, later)
+    assert got is not None and got.generation == 2 and got.data == data
+    assert got.rotated_at == later
 
 
 async def test_concurrent_rotations_have_one_winner(sh: Harness) -> None:

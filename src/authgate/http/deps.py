@@ -150,13 +150,14 @@ async def _api_key_principal(res: Resources, value: str, *, accepted: bool) -> P
 
 def guard(
     *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False,
-    api_keys: bool = False, rider: Callable[[Resources], Rider] | None = None,
+    api_keys: bool = False, rider: Callable[[Resources], Rider | None] | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """Build the dependency that authenticates a route with the given skip flags.
     ``api_keys``: an API key may stand for the user (host-app routes only, never the
     library's own: a key must not change passwords, MFA, sessions or keys). ``rider``: the
     route's own read about the user, run with the session load (``Principal.rider``; see
-    ``sessions.store``), so the route makes one round trip in all."""
+    ``sessions.store``), so the route makes one round trip in all; the factory may answer
+    None (no rider for this app's store)."""
     accept_keys = api_keys
 
     async def _principal(request: Request) -> Principal:

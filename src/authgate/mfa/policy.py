@@ -26,6 +26,7 @@ from authgate.mfa.models import TotpDevice
 from authgate.mfa.reauth import require_recent_auth
 from authgate.registry import mfa_methods
 from authgate.resources import Resources
+from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.service import Principal
 from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import transaction
@@ -207,6 +208,18 @@ async def status(res: Resources, user: UserSnapshot, rows: RiderRows | None = No
     )
 
 
+def toggle_rider(res: Resources) -> Rider | None:
+    """The toggle's facts (``mfa_store.Statements.toggle_facts``: a live trust token, each
+    method's SQL fact) as a session-load rider, where the store reads them in the session's
+    own statement (the database store): with the flag from that same read they answer a
+    toggle that changes nothing, the common case, without a second round trip. None with a
+    store that would run it as a trip of its own (Redis, memory): there the conditional
+    write alone is cheaper, and the cached user's flag is no snapshot to decide on."""
+    if not isinstance(res.store, DatabaseSessionStore):
+        return None
+    return _statements(res).toggle_facts  # type: ignore[no-any-return]
+
+
 async def toggle(res: Resources, principal: Principal, enabled: bool) -> None:
     """Turn the caller's MFA flag on or off.
 
@@ -214,7 +227,9 @@ async def toggle(res: Resources, principal: Principal, enabled: bool) -> None:
     MFA off), MFA_TOGGLING_NOT_ALLOWED (toggle disallowed or MFA required),
     MFA_CANNOT_ENABLE_WITHOUT_METHOD (enabling with no usable method). Idempotent:
     one conditional write (a single statement on PostgreSQL), so concurrent toggles end in a
-    consistent state and a repeated one writes nothing.
+    consistent state and a repeated one writes nothing; when the principal carries
+    ``toggle_rider``'s row (read in one statement with the user's flag), a toggle that row
+    shows to change nothing is answered from it without the write.
     """
     user = principal.user
     if not enabled and user.is_mfa_enabled and can_toggle(res):
@@ -225,9 +240,11 @@ async def toggle(res: Resources, principal: Principal, enabled: bool) -> None:
     if not can_toggle(res):
         raise AuthError(Code.MFA_TOGGLING_NOT_ALLOWED)
     st = _statements(res)
+    rows = principal.rider
     wrote = await mfa_store.set_mfa_flag(
         res.db, st, user.id, enabled=enabled, now=res.clock.now(),
-        can=[m.usable(res, user) for m in st.methods])
+        can=[m.usable(res, user) for m in st.methods],
+        seen=(user.is_mfa_enabled, rows[0]) if rows else None)
     if not wrote.allowed:
         raise AuthError(Code.MFA_CANNOT_ENABLE_WITHOUT_METHOD)
     if wrote.changed:

@@ -4,11 +4,14 @@ Both are composed from the registered MFA methods (``authgate.registry.mfa_metho
 method the app configures adds a Python-known fact (``can_<i>``: e.g. an address and a
 channel) and, when it has rows of its own, a SQL boolean (``usable_sql``, e.g. EXISTS a
 verified authenticator). The rule "enabling needs a usable method" is that composition,
-written once (``_allowed``) and evaluated by the database on both dialects. Each statement
-is one round trip on PostgreSQL (the toggle a data-modifying CTE, atomic on its own); SQLite
-has no data-modifying CTEs: there the toggle reads the same expression, then writes in one
-short transaction that evaluates it again under the write lock. Statements are built once
-per set of configured methods (``mfa.policy`` caches them).
+written once (``allowed`` in ``compose``) and evaluated by the database on both dialects;
+``settled`` evaluates the same rule on facts already read, to answer a toggle that writes
+nothing. Each statement is one round trip on PostgreSQL (the toggle a data-modifying CTE,
+atomic on its own); SQLite has no data-modifying CTEs: there the toggle reads the facts,
+then writes in one short transaction that evaluates ``allowed`` again under the write lock.
+With the database session store the toggle's facts (``toggle_facts``) ride on the session
+read (``mfa.policy.toggle_rider``): a repeated toggle then makes no statement of its own.
+Statements are built once per set of configured methods (``mfa.policy`` caches them).
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class Statements:
     """Indexes of the methods with a SQL part (their value is column ``usable_<i>``)."""
     status: Any
     toggle_pg: Any
+    toggle_facts: Any
+    """Binds only ``uid``: ``trusted`` (a live trust token) and the ``usable_<i>`` columns;
+    with the flag read in the same statement it decides a toggle that changes nothing."""
     toggle_state: Any
     allowed: Any
     facts_query: Any
@@ -107,17 +113,16 @@ def compose(methods: Sequence[MfaMethod]) -> Statements:
         select(func.count()).select_from(end_trust_cte).scalar_subquery().label("ended"),
         *usable_cols,
     )
-    # SQLite: what the toggle would find, read without the write lock (a repeated toggle,
-    # the common case, then takes no lock at all).
-    toggle_state = select(
-        _U.c.is_mfa_enabled.label("on"),
-        exists().where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None)).label("trusted"),
-        allowed.label("allowed"),
-        *usable_cols,
-    ).where(_U.c.id == _UID)
+    # What the toggle would find besides the flag: read with the session (``toggle_facts``,
+    # a session-load rider) or, on SQLite, before taking the write lock (``toggle_state``);
+    # a repeated toggle, the common case, is then answered without writing (``settled``).
+    trusted = exists().where(_T.c.user_id == _UID, _T.c.revoked_at.is_(None)).label("trusted")
+    toggle_facts = select(trusted, *usable_cols)
+    toggle_state = select(_U.c.is_mfa_enabled.label("on"), trusted, *usable_cols
+                          ).where(_U.c.id == _UID)
     by_status = tuple(sorted(methods, key=lambda m: m.status_rank))
-    return Statements(methods, by_status, facts, status, toggle_pg, toggle_state,
-                       select(allowed.label("allowed"), *usable_cols), select(*usable_cols),
+    return Statements(methods, by_status, facts, status, toggle_pg, toggle_facts, toggle_state,
+                      select(allowed.label("allowed"), *usable_cols), select(*usable_cols),
                       set_flag, end_trust)
 
 
@@ -142,22 +147,47 @@ class FlagWrite:
     """Each method's SQL fact (``usable_sql``) as the statement saw it."""
 
 
+def settled(st: Statements, *, enabled: bool, flag: bool, can: Sequence[bool],
+            row: Any) -> FlagWrite | None:
+    """The toggle's outcome when ``flag`` (the stored flag) and ``row`` (``toggle_facts``'s
+    columns) say it writes nothing; None when it would write.
+
+    ``allowed`` below is the statement's ``allowed`` (``compose``) evaluated on the same
+    facts. Both must come from one statement (one snapshot): the answer is then what the
+    conditional write would have done at that instant, as if the request had run there.
+    """
+    facts = facts_of(st, row)
+    allowed = not enabled or any(
+        c and (i not in st.facts or bool(row[f"usable_{i}"])) for i, c in enumerate(can))
+    if not allowed:
+        return FlagWrite(False, False, facts)
+    if flag == enabled and (enabled or not row["trusted"]):
+        return FlagWrite(True, False, facts)  # nothing to set, no trust token to end
+    return None
+
+
 async def set_mfa_flag(db: Database, st: Statements, user_id: str, *, enabled: bool,
-                       now: datetime, can: Sequence[bool]) -> FlagWrite:
+                       now: datetime, can: Sequence[bool],
+                       seen: tuple[bool, Any] | None = None) -> FlagWrite:
     """Set the user's MFA flag when allowed; turning it off also revokes trusted devices.
     ``can``: each method's Python-known fact (``MfaMethod.usable``), in ``st.methods``
-    order."""
+    order. ``seen``: the stored flag and the ``toggle_facts`` row, read in one statement
+    with the caller's session: a toggle they show to change nothing costs no round trip."""
+    if seen is not None:
+        done = settled(st, enabled=enabled, flag=seen[0], can=can, row=seen[1])
+        if done is not None:
+            return done
     params: dict[str, Any] = {"uid": user_id, "enabled": enabled, "now": now}
     params.update({f"can_{i}": bool(c) for i, c in enumerate(can)})
     if not db.is_sqlite:
         row = (await db.hot_fetch_all(st.toggle_pg, params))[0]
         return FlagWrite(bool(row["allowed"]), bool(row["changed"]), facts_of(st, row))
-    state = await db.hot_fetch_one(st.toggle_state, params)
-    if state is not None:
-        if not state["allowed"]:
-            return FlagWrite(False, False, facts_of(st, state))
-        if bool(state["on"]) == enabled and (enabled or not state["trusted"]):
-            return FlagWrite(True, False, facts_of(st, state))
+    if seen is None:  # what the write would find, read without the write lock
+        state = await db.hot_fetch_one(st.toggle_state, {"uid": user_id})
+        if state is not None:
+            done = settled(st, enabled=enabled, flag=bool(state["on"]), can=can, row=state)
+            if done is not None:
+                return done
     async with db.writer.begin() as conn:  # the same expression again, under the write lock
         now_row = (await conn.execute(st.allowed, params)).mappings().one()
         if not now_row["allowed"]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     Select,
     Table,
     bindparam,
@@ -71,6 +73,35 @@ class _Riding:
         keys = self.keys
         return [{own: r[label] for label, own in keys} for r in rows
                 if r[_RIDER_ROW] is not None]
+
+
+_ROTATIONS: dict[tuple[str, ...], Any] = {}
+_JSON_COLS = frozenset(c.key for c in S.c if isinstance(c.type, JSON))
+
+
+def _rotation(keys: tuple[str, ...]) -> Any:
+    """The compare-and-swap of ``rotate`` for these columns, built once per set of columns
+    (the hot path compiles a statement once, by identity): a row back means it won."""
+    stmt = _ROTATIONS.get(keys)
+    if stmt is None:
+        stmt = _ROTATIONS[keys] = (
+            update(S)
+            .where(S.c.id == bindparam("sid"), S.c.generation == bindparam("gen"))
+            .values(generation=bindparam("next"),
+                    **{k: bindparam(f"v_{k}", type_=S.c[k].type) for k in keys})
+            .returning(S.c.id))
+    return stmt
+
+
+def _rotation_params(session_id: str, generation: int, changes: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """The hot path hands values to the driver as they are (no SQLAlchemy bind
+    processing): JSON columns go as their JSON text, as SQLAlchemy's own asyncpg codec
+    expects them."""
+    params: dict[str, Any] = {"sid": session_id, "gen": generation, "next": generation + 1}
+    for k, v in _columns(changes).items():
+        params[f"v_{k}"] = json.dumps(v) if k in _JSON_COLS else v
+    return params
 
 
 def session_from_row(m: Any) -> SessionRecord:
@@ -167,6 +198,11 @@ class DatabaseSessionStore:
     async def rotate(
         self, session_id: str, expected_generation: int, changes: dict[str, Any]
     ) -> bool:
+        if not self._db.is_sqlite:  # one statement, atomic on its own: the hot path
+            rows = await self._db.hot_fetch_all(_rotation(tuple(sorted(changes))),
+                                                _rotation_params(session_id,
+                                                                 expected_generation, changes))
+            return len(rows) == 1
         stmt = (
             update(S)
             .where(S.c.id == session_id, S.c.generation == expected_generation)

@@ -33,6 +33,7 @@ from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
 from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources
+from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.records import MfaState, SessionRecord
 from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import readonly
@@ -290,7 +291,14 @@ class Sessions:
         now = self.res.clock.now()
         claims = self.res.tokens.decode_refresh(token, now)
         store = self.res.store
-        rec = await store.get(claims.session_id, now)
+        user: UserSnapshot | None = None
+        if isinstance(store, DatabaseSessionStore):
+            # the session joined to its user row: one hot statement, the user as fresh as
+            # load_user_snapshot would read it (no session: none, as for a deleted user)
+            loaded = await store.load(claims.session_id, claims.user_id, now)
+            rec, user = (loaded.session, loaded.user) if loaded is not None else (None, None)
+        else:  # another store's load gives its cached user: read the row itself below
+            rec = await store.get(claims.session_id, now)
         if rec is None or rec.user_id != claims.user_id:
             # same answer as the guard: a deleted account is told apart from a lost session
             if await load_user_snapshot(self.res.db, claims.user_id) is None:
@@ -300,7 +308,8 @@ class Sessions:
         if (pending and now >= self.pending_deadline(rec)) or self.timed_out(rec, now):
             await store.delete(rec.id)  # stored before a shorter setting; its time is up
             raise AuthError(Code.REFRESH_TOKEN_EXPIRED)
-        user = await load_user_snapshot(self.res.db, rec.user_id)
+        if user is None:
+            user = await load_user_snapshot(self.res.db, rec.user_id)
         if user is None or not user.is_active:
             await store.delete(rec.id)
             raise AuthError(Code.USER_NOT_FOUND if user is None else Code.ACCOUNT_INACTIVE)

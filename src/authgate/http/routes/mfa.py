@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from authgate.http import serializers
-from authgate.http.deps import MfaCompleted, get_resources, guard
+from authgate.http.deps import get_resources, guard
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -22,10 +22,14 @@ from authgate.sessions.service import Principal
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
-
 StatusCaller = Annotated[Principal, Depends(guard(
     mfa_pending=True, must_change=True, unverified_email=True, rider=policy.status_rider))]
 """``PendingMfaAllowed`` whose session is read together with the MFA status rows."""
+
+ToggleCaller = Annotated[Principal, Depends(guard(
+    must_change=True, unverified_email=True, rider=policy.toggle_rider))]
+"""``MfaCompleted`` whose session is read together with the toggle's facts (database
+session store only: ``policy.toggle_rider``)."""
 
 
 @router.get("/status", response_model=MfaStatusOut, responses=errors(401),
@@ -38,7 +42,7 @@ async def mfa_status(request: Request, principal: StatusCaller) -> Response:
 
 @router.post("/toggle", response_model=MessageOut, responses=errors(400, 401, 403),
              summary="Enable or disable MFA for the current user", openapi_extra=SECURED)
-async def toggle(body: ToggleMfaIn, request: Request, principal: MfaCompleted) -> Response:
+async def toggle(body: ToggleMfaIn, request: Request, principal: ToggleCaller) -> Response:
     res = get_resources(request)  # not a dependency: one fewer to solve on a hot route
     await policy.toggle(res, principal, body.enabled)
     word = "enabled" if body.enabled else "disabled"
