@@ -78,6 +78,9 @@ async def run(a: argparse.Namespace) -> None:
         "email": e, "password": seeding.PASSWORD}}).encode() for e in suite.emails("user", 200)]
 
     chains = [p.refresh_token for p in pairs]
+    on = [False] * len(pairs)
+    if a.flip:
+        a.method, a.path = "POST", "/auth/mfa/toggle"
     answer: list[bytes] = []
 
     async def call(token: str, i: int = 0) -> None:
@@ -86,6 +89,9 @@ async def run(a: argparse.Namespace) -> None:
         if a.login:
             body = logins[i % len(logins)]
             headers = [(b"host", b"bench")]
+        if a.flip:  # each user's toggles go off, on, off... (the seeded users have TOTP)
+            on[i % len(on)] = not on[i % len(on)]
+            body = b'{"enabled":true}' if on[i % len(on)] else b'{"enabled":false}'
         if a.refresh:
             body = json.dumps({"refreshToken": chains[i % len(chains)]}).encode()
             headers = [(b"host", b"bench")]
@@ -179,6 +185,9 @@ def main() -> None:
     ap.add_argument("--refresh", action="store_true",
                     help="POST /auth/refresh-token, a chain of rotations per session")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--flip", action="store_true",
+                    help="POST /auth/mfa/toggle turning each user's MFA on, off, on...: "
+                         "every request writes")
     ap.add_argument("--set", action="append", default=[], metavar="AUTHGATE_X=VALUE",
                     help="a setting for this run (repeatable)")
     ap.add_argument("--verbose", action="store_true", help="print the bodies of non-2xx answers")

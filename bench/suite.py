@@ -74,8 +74,9 @@ shared machine's load drifts over a run: the ratios compare measurements minutes
 otherwise)."""
 UPSTREAM_PARAMS = (3, 65536, 4)
 """nest-auth's argon2id parameters (t, m KiB, p)."""
+TOGGLE_FLIPS = "POST /auth/mfa/toggle (flips)"
 GUARDED = ("GET /auth/user", "GET /auth/verify-session", "GET /auth/mfa/status",
-           "POST /auth/mfa/toggle")
+           "POST /auth/mfa/toggle", TOGGLE_FLIPS)
 
 
 # ------------------------------------------------------------------------------------------
@@ -634,13 +635,14 @@ async def revocation_check(base: str, token: str, probes: int = 20) -> str:
     return f"{rejected}/{probes} requests right after logout rejected (new connection each)"
 
 
-async def totp_users(stack: Stack, base: str, k: int, duration: float) -> dict[str, Any]:
-    """Users with a verified authenticator set up over HTTP and a pending session each, and
-    their codes for every time step the run can span."""
+async def mfa_users(stack: Stack, base: str, k: int, prefix: str
+                    ) -> tuple[list[tuple[str, str, int]], list[TokenPair]]:
+    """``k`` new users with a verified authenticator set up over HTTP and MFA on: (address,
+    TOTP secret, the step the set-up spent) of each, and the session each set it up in."""
     import pyotp
 
-    first, _ = await seeding.seed(stack.db_url, k, prefix="totp", mfa_rows=False)
-    addrs = emails("totp", k, first)
+    first, _ = await seeding.seed(stack.db_url, k, prefix=prefix, mfa_rows=False)
+    addrs = emails(prefix, k, first)
     full = await open_sessions(stack, addrs)
     secrets_: list[str | None] = [None] * k
     spent = [0] * k
@@ -664,9 +666,18 @@ async def totp_users(stack: Stack, base: str, k: int, duration: float) -> dict[s
                 spent[i] = step  # the set-up may have spent its step
 
         await asyncio.gather(*(setup(i, p) for i, p in enumerate(full)))
-    ok = [(a, s, n) for a, s, n in zip(addrs, secrets_, spent, strict=True) if s]
+    ok = [(a, s, n, p) for a, s, n, p in zip(addrs, secrets_, spent, full, strict=True) if s]
     if not ok:
         raise RuntimeError("TOTP set-up over HTTP failed for every user")
+    return [(a, s, n) for a, s, n, _ in ok], [p for *_, p in ok]
+
+
+async def totp_users(stack: Stack, base: str, k: int, duration: float) -> dict[str, Any]:
+    """Users with a verified authenticator set up over HTTP and a pending session each, and
+    their codes for every time step the run can span."""
+    import pyotp
+
+    ok, _ = await mfa_users(stack, base, k, "totp")
     pending = await open_sessions(stack, [a for a, _, _ in ok], mfa_state="pending")
     period = 30
     now = int(time.time()) // period
@@ -774,6 +785,8 @@ class Suite:
                           {"method": method, "path": path, "body": body, "tokens": access})
             add(route, measured(srv, "bearer.lua", [f], duration=d, connections=c))
 
+        if "mfa-toggle" in a.routes and route_exists(srv.base, "POST", "/auth/mfa/toggle"):
+            self.toggle_flips(srv, stack, workers, add)
         if "refresh" in a.routes:
             self.refresh(srv, stack, add)
         logins = data_file("login", {"password": seeding.PASSWORD,
@@ -808,6 +821,19 @@ class Suite:
         f = data_file("refresh", {"tokens": [p.refresh_token for p in chains]})
         add("POST /auth/refresh-token", measured(srv, "refresh.lua", [f], duration=d,
                                                  connections=c))
+
+    def toggle_flips(self, srv: Server, stack: Stack, workers: int, add: Any) -> None:
+        """The toggle row above repeats each user's state (``enabled: false`` for users
+        without MFA: nothing to write); here every request turns MFA off or back on, so each
+        one writes (users with an authenticator, sessions fresh for the step-up)."""
+        rep, d, c = self.report, self.a.duration, self.a.connections
+        try:
+            _, sessions = asyncio.run(mfa_users(stack, srv.base, 256, "flip"))
+            f = data_file("toggle-flips", {"tokens": [p.access_token for p in sessions]})
+            add(TOGGLE_FLIPS, measured(srv, "toggle.lua", [f], duration=d, connections=c))
+        except Exception as exc:  # noqa: BLE001 - report, keep the suite going
+            rep.notes.append(f"{stack.name} {workers}w toggle flips: not measured ({exc})")
+            add(TOGGLE_FLIPS, None)
 
     def mfa_verify(self, srv: Server, stack: Stack, workers: int, add: Any) -> None:
         """POST /auth/mfa/verify with TOTP codes (needs the TOTP routes)."""
