@@ -1,6 +1,8 @@
 """GET /auth/mfa/status reads the MFA rows with the session (a rider of the session load,
 ``sessions.store``): one statement on the database session store, the same answer on every
-store, and nothing cached (a change shows at the next request)."""
+store. The database and memory stores cache nothing (a change shows at the next request);
+the Redis store keeps the rows until ``user_changed``, which every write to them calls
+after its commit (``tests/mfa/test_status_cache.py`` has one test per write)."""
 
 from __future__ import annotations
 
@@ -93,6 +95,10 @@ async def test_status_shows_a_change_at_once(store_h: Harness) -> None:
         await conn.execute(update(RecoveryCode).where(RecoveryCode.user_id == u.id)
                            .values(used_at=h.clock.now()))
         await conn.execute(delete(TotpDevice).where(TotpDevice.user_id == u.id))
+    if h.res.settings.session.storage == "redis":
+        # the rows are cached until the invalidation every write of the app makes
+        assert await status() == first
+        await h.res.store.user_changed(u.id)
     after = await status()
     assert after["hasRecoveryCode"] is False and after["totpDevices"] == []
     assert after["verifiedMethods"] == []
