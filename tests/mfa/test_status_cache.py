@@ -5,6 +5,7 @@ changes them drops them after its commit (``mfa.changed.rows_changed`` or
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -296,3 +297,31 @@ async def test_operator_reset_mfa_and_account_deletion_drop_the_rows(h: Harness)
                                headers=bearer(token))
     assert r.status_code == 200, r.text
     assert await _cached(h, u.id) is None
+
+
+async def test_the_importer_drops_the_rows_of_the_users_it_touched(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user already here (a previous run) gains an authenticator from the source: the
+    status shows it once the import has committed. The source is built in memory (the
+    real nest-auth peer's import is ``tests/importer``)."""
+    from authgate.crypto import totp as rfc6238
+    from authgate.importer import nest_auth
+
+    u = await h.make_user(verified=True, tokens=True)
+    assert u.access_token is not None
+    assert (await _warm(h, u.access_token, u.id))["totpDevices"] == []
+    device = {"id": str(uuid.uuid4()), "userId": u.id, "verified": True,
+              "secret": rfc6238.generate_secret(), "deviceName": "Old phone",
+              "lastUsedAt": None, "createdAt": h.clock.now()}
+    source = nest_auth._Source(users=[{"id": u.id, "email": u.email}], identities={},
+                               secrets=[device], codes=[], left_behind={})
+
+    async def read(url: str) -> nest_auth._Source:
+        return source
+
+    monkeypatch.setattr(nest_auth, "_read", read)
+    report = await nest_auth.import_nest_auth(h.res, "postgresql://unused/db")
+    assert report.present["users"] == 1 and report.imported["totp devices"] == 1
+    after = await _status(h, u.access_token)
+    assert [d["deviceName"] for d in after["totpDevices"]] == ["Old phone"]
+    assert after["verifiedMethods"][0] == "totp"
