@@ -135,7 +135,7 @@ def _patch(changes: dict[str, Any]) -> str:
 
 
 def _cell(v: Any) -> Any:
-    """A rider value as JSON that ``_uncell`` restores exactly: None, bool, int and str as
+    """A rider value as JSON that ``_decode_rows`` restores exactly: None, bool, int and str as
     themselves (exact types only), a datetime (naive or with its offset) as ``{"d": iso}``;
     anything else is refused (TypeError: the rows are then not cached)."""
     t = type(v)
@@ -144,10 +144,6 @@ def _cell(v: Any) -> Any:
     if t is datetime:
         return {"d": v.isoformat()}
     raise TypeError(f"a cached rider value cannot be a {t.__name__}")
-
-
-def _uncell(v: Any) -> Any:
-    return datetime.fromisoformat(v["d"]) if type(v) is dict else v
 
 
 def _encode_rows(tag: str, rows: RiderRows) -> bytes:
@@ -169,7 +165,9 @@ def _decode_rows(raw: bytes | str | None, tag: str) -> RiderRows | None:
     got, cols, body = orjson.loads(raw)
     if got != tag:
         return None
-    return [dict(zip(cols, [_uncell(v) for v in row], strict=True)) for row in body]
+    iso = datetime.fromisoformat  # _uncell inline: this runs on every cached status
+    return [dict(zip(cols, [iso(v["d"]) if type(v) is dict else v for v in row], strict=True))
+            for row in body]
 
 
 def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
