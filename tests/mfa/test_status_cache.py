@@ -21,7 +21,14 @@ from authgate.sessions import redis_store
 from authgate.sessions.redis_store import RedisSessionStore
 from authgate.sessions.store import cacheable
 from tests.conftest import Harness, MakeHarness, bearer
-from tests.mfa.helpers import PASSWORD, code, next_step, pending_login
+from tests.mfa.helpers import (
+    PASSWORD,
+    code,
+    count_hot_statements,
+    next_step,
+    pending_login,
+    status_of,
+)
 from tests.mfa.test_passkeys import ORIGIN, WEBAUTHN, _register
 from tests.webauthn_authenticator import SoftAuthenticator
 
@@ -47,30 +54,13 @@ async def _cached(h: Harness, user_id: str) -> bytes | None:
     return raw
 
 
-def _count_hot_statements(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls = [0]
-    real = h.res.db.hot_fetch_all
-
-    async def counted(stmt: Any, params: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
-        calls[0] += 1
-        return await real(stmt, params)
-
-    monkeypatch.setattr(h.res.db, "hot_fetch_all", counted)
-    return calls
-
-
-async def _status(h: Harness, token: str) -> dict[str, Any]:
-    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def _warm(h: Harness, token: str, user_id: str) -> dict[str, Any]:
     """The status, with its rows then cached (the next read would be served from Redis)."""
-    body = await _status(h, token)
+    body = await status_of(h, token)
     assert await _cached(h, user_id) is not None
-    assert await _status(h, token) == body
+    assert await status_of(h, token) == body
     return body
 
 
@@ -105,10 +95,10 @@ async def test_the_status_is_one_mget_once_cached(h: Harness,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     u = await h.make_user(totp=True, tokens=True)
     assert u.access_token is not None
-    calls = _count_hot_statements(h, monkeypatch)
-    first = await _status(h, u.access_token)
+    calls = count_hot_statements(h, monkeypatch)
+    first = await status_of(h, u.access_token)
     assert calls[0] == 1  # the rows, read and cached
-    assert await _status(h, u.access_token) == first
+    assert await status_of(h, u.access_token) == first
     assert calls[0] == 1  # from the session's MGET
     assert [d["deviceName"] for d in first["totpDevices"]] == ["Phone"]
     assert first["verifiedMethods"] == ["totp"]
@@ -133,11 +123,11 @@ async def test_rows_read_across_a_change_are_not_cached(h: Harness) -> None:
         return rows
 
     store._load_rider = racing
-    before = await _status(h, u.access_token)
+    before = await status_of(h, u.access_token)
     assert len(before["totpDevices"]) == 1  # what it read
     store._load_rider = real
     assert await _cached(h, u.id) is None
-    after = await _status(h, u.access_token)
+    after = await status_of(h, u.access_token)
     assert after["totpDevices"] == [] and after["verifiedMethods"] == []
 
 
@@ -174,7 +164,7 @@ async def test_totp_set_up_and_its_verification(h: Harness) -> None:
                             headers=bearer(token))
     assert r.status_code == 200, r.text
     secret = r.json()["secret"]
-    pending = await _status(h, token)
+    pending = await status_of(h, token)
     assert [(d["deviceName"], d["verified"]) for d in pending["totpDevices"]] == [
         ("Laptop", False)]
     assert "totp" not in pending["verifiedMethods"]
@@ -183,7 +173,7 @@ async def test_totp_set_up_and_its_verification(h: Harness) -> None:
                             json={"otp": code(h, secret), "secret": secret},
                             headers=bearer(token))
     assert r.status_code == 200, r.text
-    done = await _status(h, token)
+    done = await status_of(h, token)
     assert [(d["deviceName"], d["verified"]) for d in done["totpDevices"]] == [
         ("Laptop", True)]
     assert done["verifiedMethods"][0] == "totp"
@@ -198,7 +188,7 @@ async def test_a_totp_step_shows_its_last_use(h: Harness) -> None:
     r = await h.client.post("/auth/mfa/verify", json={
         "method": "totp", "otp": code(h, u.totp_secret)}, headers=bearer(pending))
     assert r.status_code == 200, r.text
-    after = await _status(h, r.json()["accessToken"])
+    after = await status_of(h, r.json()["accessToken"])
     assert after["totpDevices"][0]["lastUsedAt"] is not None
 
 
@@ -209,12 +199,12 @@ async def test_device_removal_by_the_owner_and_by_an_admin(h: Harness) -> None:
     await _warm(h, token, u.id)
     r = await h.client.delete(f"/auth/mfa/devices/{u.device_id}", headers=bearer(token))
     assert r.status_code == 200, r.text
-    assert (await _status(h, token))["totpDevices"] == []
+    assert (await status_of(h, token))["totpDevices"] == []
     v = await h.make_user("bob@example.com", verified=True, totp=True, tokens=True)
     assert v.access_token is not None and v.device_id is not None
     await _warm(h, v.access_token, v.id)
     await admin_users.delete_totp_device(h.res, Operator("test"), v.id, v.device_id)
-    after = await _status(h, v.access_token)
+    after = await status_of(h, v.access_token)
     assert after["totpDevices"] == [] and "totp" not in after["verifiedMethods"]
 
 
@@ -226,7 +216,7 @@ async def test_recovery_codes_generated_consumed_and_reset_totp(h: Harness) -> N
     r = await h.client.post("/auth/mfa/generate-recovery-code", headers=bearer(token))
     assert r.status_code == 200, r.text
     [first] = r.json()["codes"]
-    assert (await _status(h, token))["hasRecoveryCode"] is True
+    assert (await status_of(h, token))["hasRecoveryCode"] is True
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(token))
     assert r.status_code == 200, r.text
     # consumed by the MFA step (the only code: none left)
@@ -236,7 +226,7 @@ async def test_recovery_codes_generated_consumed_and_reset_totp(h: Harness) -> N
                             headers=bearer(pending))
     assert r.status_code == 200, r.text
     fresh = r.json()["accessToken"]
-    assert (await _status(h, fresh))["hasRecoveryCode"] is False
+    assert (await status_of(h, fresh))["hasRecoveryCode"] is False
     # reset-totp: spends a code and removes every device
     r = await h.client.post("/auth/mfa/generate-recovery-code", headers=bearer(fresh))
     assert r.status_code == 200, r.text
@@ -246,7 +236,7 @@ async def test_recovery_codes_generated_consumed_and_reset_totp(h: Harness) -> N
     r = await h.client.post("/auth/mfa/reset-totp", json={"code": second},
                             headers=bearer(fresh))
     assert r.status_code == 200, r.text
-    after = await _status(h, fresh)
+    after = await status_of(h, fresh)
     assert after["totpDevices"] == [] and after["hasRecoveryCode"] is False
 
 
@@ -258,7 +248,7 @@ async def test_passkeys_registered_renamed_and_removed(h: Harness) -> None:
     r = await _register(h, token, SoftAuthenticator(ORIGIN))
     assert r.status_code == 200, r.text
     pid = r.json()["id"]
-    assert "webauthn" in (await _status(h, token))["verifiedMethods"]
+    assert "webauthn" in (await status_of(h, token))["verifiedMethods"]
     await _warm(h, token, u.id)
     r = await h.client.patch(f"/auth/passkeys/{pid}", json={"name": "Work"},
                              headers=bearer(token))
@@ -267,7 +257,7 @@ async def test_passkeys_registered_renamed_and_removed(h: Harness) -> None:
     await _warm(h, token, u.id)
     r = await h.client.delete(f"/auth/passkeys/{pid}", headers=bearer(token))
     assert r.status_code == 200, r.text
-    assert "webauthn" not in (await _status(h, token))["verifiedMethods"]
+    assert "webauthn" not in (await status_of(h, token))["verifiedMethods"]
 
 
 async def test_the_toggle(h: Harness) -> None:
@@ -277,7 +267,7 @@ async def test_the_toggle(h: Harness) -> None:
     assert (await _warm(h, token, u.id))["isEnabled"] is False
     r = await h.client.post("/auth/mfa/toggle", json={"enabled": True}, headers=bearer(token))
     assert r.status_code == 200, r.text
-    assert (await _status(h, token))["isEnabled"] is True
+    assert (await status_of(h, token))["isEnabled"] is True
 
 
 async def test_operator_reset_mfa_and_account_deletion_drop_the_rows(h: Harness) -> None:
@@ -290,7 +280,7 @@ async def test_operator_reset_mfa_and_account_deletion_drop_the_rows(h: Harness)
     r = await h.login("alice@example.com", PASSWORD)
     assert r.status_code == 200, r.text
     token = r.json()["accessToken"]
-    after = await _status(h, token)
+    after = await status_of(h, token)
     assert after["totpDevices"] == [] and after["isEnabled"] is False
     await _warm(h, token, u.id)
     r = await h.client.request("DELETE", "/auth/account", json={"confirm": "DELETE"},
@@ -322,6 +312,6 @@ async def test_the_importer_drops_the_rows_of_the_users_it_touched(
     monkeypatch.setattr(nest_auth, "_read", read)
     report = await nest_auth.import_nest_auth(h.res, "postgresql://unused/db")
     assert report.present["users"] == 1 and report.imported["totp devices"] == 1
-    after = await _status(h, u.access_token)
+    after = await status_of(h, u.access_token)
     assert [d["deviceName"] for d in after["totpDevices"]] == ["Old phone"]
     assert after["verifiedMethods"][0] == "totp"
