@@ -23,7 +23,7 @@ from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources, build_keys, build_secretbox, signing_material
 from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.memory_store import MemorySessionStore
-from authgate.sessions.store import SessionStore
+from authgate.sessions.store import Rider, RiderRows, SessionStore
 
 if TYPE_CHECKING:  # the Redis client is imported only when redis_url is configured
     from authgate.redisconn import RedisClient
@@ -49,6 +49,9 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
     async def user_loader(user_id: str) -> UserSnapshot | None:
         return await load_user_snapshot(db, user_id)
 
+    async def rider_loader(rider: Rider, user_id: str) -> RiderRows:
+        return await db.hot_fetch_all(rider, {"uid": user_id})
+
     user_ttl = int(settings.session.user_cache_ttl.total_seconds())
     store: SessionStore
     if settings.session.storage == "redis":
@@ -56,7 +59,7 @@ def build_resources(settings: Settings, *, clock: Clock | None = None,
 
         assert redis_client is not None
         store = RedisSessionStore(redis_client, user_loader, prefix=settings.redis_prefix,
-                                  user_ttl_seconds=user_ttl)
+                                  user_ttl_seconds=user_ttl, rider_loader=rider_loader)
     elif settings.session.storage == "memory":
         store = MemorySessionStore(user_loader, user_ttl_seconds=user_ttl)
     else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from authgate.crypto import totp as otp
 from authgate.mfa import totp as totp_flows
@@ -93,3 +96,25 @@ async def finish_with_totp(h: Harness, pending_access: str, totp_code: str) -> T
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+async def status_of(h: Harness, token: str) -> dict[str, Any]:
+    """``GET /auth/mfa/status``'s body (200 asserted)."""
+    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def count_hot_statements(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the hot-path statements from here on (``Database.hot_fetch_all``, through
+    which ``hot_fetch_one`` goes too)."""
+    calls = [0]
+    real = h.res.db.hot_fetch_all
+
+    async def counted(stmt: Any, params: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
+        calls[0] += 1
+        return await real(stmt, params)
+
+    monkeypatch.setattr(h.res.db, "hot_fetch_all", counted)
+    return calls

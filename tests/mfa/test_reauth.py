@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import httpx
 
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import assert_error
-from tests.mfa.helpers import code, enable_mfa, signup_token
+from tests.mfa.helpers import code, enable_mfa, signup_token, status_of
 
 LONG_TOKENS = {"access_token_expires_in": "1d"}
 
@@ -28,12 +27,6 @@ async def _sensitive(h: Harness, token: str, device_id: str) -> dict[str, httpx.
         out[name] = await h.client.request(method, path, json=body, headers=bearer(token))
     return out
 
-
-async def _status(h: Harness, token: str) -> dict[str, Any]:
-    r = await h.client.get("/auth/mfa/status", headers=bearer(token))
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def _mfa_user(h: Harness) -> tuple[str, str]:
@@ -57,7 +50,7 @@ async def test_stale_session_needs_reauthentication(make_harness: MakeHarness) -
         assert body["message"] == "Please re-authenticate to perform this action", name
     # nothing changed: MFA still on, the device still there, no recovery code made, the
     # session alive
-    st = await _status(h, token)
+    st = await status_of(h, token)
     assert (st["isEnabled"], st["verifiedMethods"], st["hasRecoveryCode"]) == (
         True, ["totp"], False)  # the verified email steps aside for the authenticator
     assert [d["id"] for d in st["totpDevices"]] == [device_id]
@@ -104,7 +97,7 @@ async def test_fresh_session_passes_step_up(make_harness: MakeHarness) -> None:
     h.clock.advance(timedelta(minutes=9))
     r = await h.client.post("/auth/mfa/generate-recovery-code", headers=bearer(token))
     assert r.status_code == 200, r.text
-    assert (await _status(h, token))["hasRecoveryCode"] is True
+    assert (await status_of(h, token))["hasRecoveryCode"] is True
     r = await h.client.post("/auth/mfa/setup-totp", json={}, headers=bearer(token))
     assert r.status_code == 200 and set(r.json()) >= {"secret", "qrCode", "otpAuthUrl"}
 

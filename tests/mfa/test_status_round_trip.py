@@ -1,10 +1,11 @@
 """GET /auth/mfa/status reads the MFA rows with the session (a rider of the session load,
 ``sessions.store``): one statement on the database session store, the same answer on every
-store, and nothing cached (a change shows at the next request)."""
+store. The database and memory stores cache nothing (a change shows at the next request);
+the Redis store keeps the rows until ``user_changed``, which every write to them calls
+after its commit (``tests/mfa/test_status_cache.py`` has one test per write)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,25 +18,13 @@ from authgate.mfa.models import RecoveryCode, TotpDevice
 from authgate.sessions.service import Sessions
 from tests.conftest import Harness, MakeHarness, bearer
 from tests.helpers import STORES, add_totp_device
+from tests.mfa.helpers import count_hot_statements
 
 
 @pytest.fixture(params=STORES)
 async def store_h(request: pytest.FixtureRequest, make_harness: MakeHarness) -> Harness:
     return await make_harness(session={"storage": request.param})
 
-
-def _count_hot_statements(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the hot-path statements from here on (``Database.hot_fetch_all``, through
-    which ``hot_fetch_one`` goes too)."""
-    calls = [0]
-    real = h.res.db.hot_fetch_all
-
-    async def counted(stmt: Any, params: dict[str, Any]) -> Sequence[Mapping[str, Any]]:
-        calls[0] += 1
-        return await real(stmt, params)
-
-    monkeypatch.setattr(h.res.db, "hot_fetch_all", counted)
-    return calls
 
 
 async def _codes(h: Harness, user_id: str, *, unused: int, used: int) -> None:
@@ -58,7 +47,7 @@ async def test_status_is_one_statement_on_the_database_store_and_alike_on_every_
     await add_totp_device(h.res, u.id, verified=False, name="Gone",
                           expires_at=now - timedelta(minutes=1))  # an expired set-up
     await _codes(h, u.id, unused=1, used=1)
-    calls = _count_hot_statements(h, monkeypatch)
+    calls = count_hot_statements(h, monkeypatch)
     r = await h.client.get("/auth/mfa/status", headers=bearer(u.access_token))
     assert r.status_code == 200, r.text
     # the session read and the MFA rows: one statement with the database store; the Redis
@@ -93,6 +82,10 @@ async def test_status_shows_a_change_at_once(store_h: Harness) -> None:
         await conn.execute(update(RecoveryCode).where(RecoveryCode.user_id == u.id)
                            .values(used_at=h.clock.now()))
         await conn.execute(delete(TotpDevice).where(TotpDevice.user_id == u.id))
+    if h.res.settings.session.storage == "redis":
+        # the rows are cached until the invalidation every write of the app makes
+        assert await status() == first
+        await h.res.store.user_changed(u.id)
     after = await status()
     assert after["hasRecoveryCode"] is False and after["totpDevices"] == []
     assert after["verifiedMethods"] == []

@@ -17,8 +17,9 @@ from authgate.db import Database, new_id
 from authgate.errors import AuthError, Code, ServiceUnavailable
 from authgate.sessions.db_store import DatabaseSessionStore, S, U
 from authgate.sessions.records import SessionRecord
+from authgate.sessions.redis_store import RedisSessionStore
 from authgate.sessions.service import Sessions
-from authgate.sessions.store import SessionStore
+from authgate.sessions.store import SessionStore, cacheable
 from tests.conftest import Harness, MakeHarness
 from tests.helpers import REDIS_TOPOLOGIES, STORES, set_user, user_id_of
 from tests.redis_topologies import topology_url
@@ -111,6 +112,41 @@ async def test_a_rider_comes_with_the_session_where_the_store_can_carry_it(
     assert await store.load("no-such-session", uid, now, rider=_OWN_SESSIONS) is None
     later = now + timedelta(hours=2)
     assert await store.load(recs[0].id, uid, later, rider=_OWN_SESSIONS) is None
+
+
+_CACHED_EMAIL = cacheable(_EMAIL, "test-email")
+
+
+async def test_a_cacheable_riders_rows_are_kept_by_redis_on_one_server_only(
+        sh: Harness) -> None:
+    """Redis on one server (direct line or not): the rows come with the session, cached
+    until ``user_changed``; a cluster (keys in other slots) and the memory store leave the
+    rider to the caller; the database store runs it in its statement as any rider."""
+    store = sh.res.store
+    uid = await _alice(sh)
+    rec = record(sh, uid)
+    await store.create(rec)
+    now = sh.clock.now()
+    loaded = await store.load(rec.id, uid, now, rider=_CACHED_EMAIL)
+    assert loaded is not None and loaded.session == rec
+    carried = isinstance(store, DatabaseSessionStore) or (
+        isinstance(store, RedisSessionStore) and store._cluster is None)
+    if not carried:
+        assert loaded.rider is None
+        return
+    assert [dict(r) for r in loaded.rider or ()] == [{"address": "alice@example.com"}]
+    async with sh.res.db.writer.begin() as conn:  # behind the app's back
+        await conn.execute(U.update().where(U.c.id == uid).values(email="carol@example.com"))
+    again = await store.load(rec.id, uid, now, rider=_CACHED_EMAIL)
+    assert again is not None
+    if isinstance(store, RedisSessionStore):  # cached until the invalidation
+        assert [dict(r) for r in again.rider or ()] == [{"address": "alice@example.com"}]
+        await store.user_changed(uid)
+        again = await store.load(rec.id, uid, now, rider=_CACHED_EMAIL)
+        assert again is not None
+    assert [dict(r) for r in again.rider or ()] == [{"address": "carol@example.com"}]
+    bob = await user_id_of(sh.res, "bob@example.com")
+    assert await store.load(rec.id, bob, now, rider=_CACHED_EMAIL) is None
 
 
 async def test_a_rider_binding_anything_but_the_user_id_is_refused(

@@ -195,6 +195,9 @@ async def import_nest_auth(res: Resources, url: str, *, dry_run: bool = False) -
             await s.rollback()
         else:
             await s.commit()
+    if not dry_run:  # after the commit: what a session store caches of them (their MFA rows)
+        for uid in sorted(imported_users):
+            await res.store.user_changed(uid)
     return report
 
 

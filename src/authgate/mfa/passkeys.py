@@ -50,6 +50,7 @@ from authgate.events import (
     Event,
 )
 from authgate.identity.snapshot import UserSnapshot
+from authgate.mfa.changed import rows_changed
 from authgate.mfa.models import WebauthnChallenge, WebauthnCredential
 from authgate.mfa.reauth import require_recent_auth
 from authgate.mfa.totp import disable_if_no_method
@@ -297,6 +298,7 @@ async def register(res: Resources, principal: Principal, raw: object,
             backup_eligible=verified.credential_device_type == "multi_device",
             backed_up=verified.credential_backed_up, last_used_at=None, created_at=now)
         tx.session.add(row)
+        rows_changed(res, tx, user.id)
         try:
             await tx.session.flush()
         except IntegrityError:  # the unique credential id: this or another account has it
@@ -331,6 +333,7 @@ async def rename(res: Resources, principal: Principal, passkey_id: str, name: st
         if row is None:
             raise AuthError(Code.PASSKEY_NOT_FOUND)
         row.name = _clean_name(name, row.name)
+        rows_changed(res, tx, principal.user.id)
     return _view(row)
 
 
@@ -348,6 +351,7 @@ async def remove(res: Resources, principal: Principal, passkey_id: str) -> None:
             .returning(WebauthnCredential.id))).first()
         if found is None:
             raise AuthError(Code.PASSKEY_NOT_FOUND)
+        rows_changed(res, tx, user.id)
         await disable_if_no_method(res, tx, user)
         tx.after_commit(lambda: res.events.emit(Event(MFA_DEVICE_REMOVED, user.id, {
             "deviceId": pid, "method": "webauthn"})))

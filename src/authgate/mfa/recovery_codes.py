@@ -25,6 +25,7 @@ from sqlalchemy import delete, update
 from authgate.crypto.keys import keyed_hash
 from authgate.errors import AuthError, Code
 from authgate.events import MFA_RECOVERY_CODE_USED, MFA_RECOVERY_CODES_GENERATED, Event
+from authgate.mfa.changed import rows_changed
 from authgate.mfa.models import RecoveryCode
 from authgate.resources import Resources
 from authgate.throttling import attempts
@@ -86,6 +87,7 @@ async def generate(res: Resources, tx: Tx, user_id: str) -> list[str]:
     s.add_all(RecoveryCode(user_id=user_id, code_hash=code_hash(res, c), created_at=now)
               for c in codes)
     await s.flush()
+    rows_changed(res, tx, user_id)
     tx.after_commit(lambda: res.events.emit(
         Event(MFA_RECOVERY_CODES_GENERATED, user_id, {"count": n})))
     return codes
@@ -109,6 +111,7 @@ async def consume(res: Resources, tx: Tx, user_id: str, code: object) -> bool:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         return False
+    rows_changed(res, tx, user_id)  # the status's has_rc
     tx.after_commit(lambda: res.events.emit(Event(MFA_RECOVERY_CODE_USED, user_id)))
     return True
 

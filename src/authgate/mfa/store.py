@@ -39,6 +39,7 @@ from authgate.db import Database, UtcDateTime
 from authgate.hotpath import Rows
 from authgate.identity.models import User
 from authgate.mfa.models import RecoveryCode, TotpDevice, TrustedDevice
+from authgate.sessions.store import cacheable
 
 if TYPE_CHECKING:
     from authgate.mfa.methods.base import MfaMethod
@@ -52,6 +53,12 @@ _UID = bindparam("uid", type_=String)
 _ON = bindparam("enabled", type_=Boolean)
 _NOW = bindparam("now", type_=UtcDateTime())
 _ME = select(_UID.label("uid")).subquery("me")
+
+
+STATUS_CACHE = "mfa-status"
+"""The status read's name as a cacheable rider. What it reads (devices, recovery codes,
+each method's rows) is cached on the Redis session store until ``user_changed``: every
+write to those rows calls ``mfa.changed.rows_changed`` (after its commit)."""
 
 
 def _can(i: int) -> Any:
@@ -74,6 +81,9 @@ class Statements:
     allowed: Any
     facts_query: Any
     """Only the ``usable_<i>`` columns (the login's and refresh's method list)."""
+    # ``status`` is marked cacheable (``sessions.store.cacheable``: the Redis store keeps
+    # its rows) only when every method with rows of its own declares that each write to
+    # them is followed by ``mfa.changed.rows_changed`` (``MfaMethod.status_rows_invalidated``)
     set_flag: Any
     end_trust: Any
 
@@ -90,7 +100,7 @@ def compose(methods: Sequence[MfaMethod]) -> Statements:
     allowed = or_(~_ON, *terms) if terms else or_(~_ON, false())
     # The caller's devices (none: one row of NULLs) and whether an unused recovery code
     # exists; TOTP devices are what the status lists beside the methods.
-    status = (
+    status: Any = (
         select(
             exists().where(_R.c.user_id == _ME.c.uid, _R.c.used_at.is_(None)).label("has_rc"),
             *[cast(ColumnElement[bool], sql[i]).label(f"usable_{i}") for i in facts],
@@ -99,6 +109,9 @@ def compose(methods: Sequence[MfaMethod]) -> Statements:
         )
         .select_from(_ME.outerjoin(_D, _D.c.user_id == _ME.c.uid))
     )
+    if all(e is None or getattr(m, "status_rows_invalidated", False)
+           for m, e in zip(methods, sql, strict=True)):
+        status = cacheable(status, STATUS_CACHE)
     set_flag = (update(_U).where(_U.c.id == _UID, _U.c.is_mfa_enabled != _ON)
                 .values(is_mfa_enabled=_ON, updated_at=_NOW))
     # Turning MFA off ends every trusted device (W7).

@@ -41,6 +41,7 @@ from authgate.events import (
 from authgate.identity.models import User
 from authgate.identity.snapshot import UserSnapshot
 from authgate.mfa import policy, recovery_codes
+from authgate.mfa.changed import rows_changed
 from authgate.mfa.models import TotpDevice
 from authgate.mfa.trust import revoke_all_trust
 from authgate.resources import Resources
@@ -140,6 +141,7 @@ async def begin_setup(res: Resources, tx: Tx, user: UserSnapshot, *,
     cfg = res.settings
     now = res.clock.now()
     await _purge_setups(tx.session, user.id, now)
+    rows_changed(res, tx, user.id)
     secret = rfc6238.generate_secret()
     issuer = cfg.mfa.totp.issuer or cfg.app_name or "App"
     account = _account(user, label)
@@ -208,6 +210,7 @@ async def confirm_setup(res: Resources, tx: Tx, user_id: str, *, secret: str,
         if not await _advance_step(tx.session, device, step, now, verified=True,
                                    expires_at=None):
             raise invalid
+        rows_changed(res, tx, user_id)
         if not was_verified:
             tx.after_commit(lambda d=device: res.events.emit(  # type: ignore[misc]
                 Event(MFA_DEVICE_ADDED, user_id, {"deviceId": d.id, "deviceName": d.device_name})))
@@ -266,6 +269,7 @@ async def remove_device(res: Resources, tx: Tx, user: UserSnapshot, device_id: s
     row = result.first()
     if row is None:
         raise AuthError(Code.MFA_DEVICE_NOT_FOUND)
+    rows_changed(res, tx, user.id)
     if row[0]:
         await disable_if_no_method(res, tx, user)
         tx.after_commit(lambda: res.events.emit(
@@ -296,6 +300,7 @@ async def verify_totp_for_user(res: Resources, tx: Tx, user_id: str,
         if step is None:
             continue
         if await _advance_step(tx.session, device, step, now, last_used_at=now):
+            rows_changed(res, tx, user_id)  # the status shows last_used_at
             return device
         replayed.append(device.id)  # right code, already used: logged, owner told (2.8.5)
     for did in replayed:
@@ -338,6 +343,7 @@ async def reset_with_recovery_code(res: Resources, user: UserSnapshot, code: obj
             delete(TotpDevice).where(TotpDevice.user_id == user.id)
             .returning(TotpDevice.id, TotpDevice.verified)
         )).all()
+        rows_changed(res, tx, user.id)
         # The authenticator may be lost or stolen: devices trusted through it go too.
         await revoke_all_trust(res, tx, user.id)
         disabled = await disable_if_no_method(res, tx, user)

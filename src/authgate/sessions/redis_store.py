@@ -4,7 +4,10 @@ Layout (prefix ``authgate:``): ``sess:<id>`` JSON with a TTL at the session's ex
 ``usess:<user>`` set of that user's session ids; ``user:<id>`` JSON user snapshot with a
 short TTL, dropped whenever the user row changes (``user_changed``), and written only if no
 change came while the row was read (a claim first, then compare-and-set:
-``_CACHE_IF_CLAIMED``). ``load`` is one MGET.
+``_CACHE_IF_CLAIMED``). ``rider:<user>``: the rows of a cacheable rider
+(``sessions.store.cacheable``: ``GET /auth/mfa/status``'s MFA rows) tagged with the rider's
+name and a digest of its SQL, filled and dropped exactly like the snapshot (same claim, same
+TTL, the same ``user_changed``). ``load`` is one MGET (three keys with such a rider).
 
 On a Redis Cluster these keys sit in different hash slots (a session is found by its id
 alone, so no hash tag could put it beside its user's keys): ``load`` and ``list_for_user``
@@ -17,11 +20,13 @@ deletes the sessions, unindexes them, then deletes them again (a sign-in racing 
 written its session in between); the tidy (``list_for_user``, ``prune_index``) re-reads the
 sessions it unindexed and puts back any that appeared (``tests/sessions/test_stores.py``
 races them). The Lua scripts
-touch one key each, so they run on any topology.
+touch one key each, so they run on any topology. A cluster caches no rider rows (the
+caller runs the rider, as before): its load stays the two keys it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import datetime
@@ -38,7 +43,14 @@ from authgate.sessions.records import (
     to_json_dict,
     user_from_json,
 )
-from authgate.sessions.store import Loaded, Rider, UserLoader
+from authgate.sessions.store import (
+    Loaded,
+    Rider,
+    RiderLoader,
+    RiderRows,
+    UserLoader,
+    cache_name,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
@@ -122,6 +134,42 @@ def _patch(changes: dict[str, Any]) -> str:
     return json.dumps(out)
 
 
+def _cell(v: Any) -> Any:
+    """A rider value as JSON that ``_decode_rows`` restores exactly: None, bool, int and str as
+    themselves (exact types only), a datetime (naive or with its offset) as ``{"d": iso}``;
+    anything else is refused (TypeError: the rows are then not cached)."""
+    t = type(v)
+    if v is None or t is bool or t is int or t is str:
+        return v
+    if t is datetime:
+        return {"d": v.isoformat()}
+    raise TypeError(f"a cached rider value cannot be a {t.__name__}")
+
+
+def _encode_rows(tag: str, rows: RiderRows) -> bytes:
+    """``[tag, columns, [[cell, ...], ...]]`` (a JSON array: never taken for a claim)."""
+    cols = list(rows[0].keys()) if rows else []
+    body = []
+    for r in rows:
+        if list(r.keys()) != cols:
+            raise TypeError("rider rows with different columns")
+        body.append([_cell(r[c]) for c in cols])
+    return orjson.dumps([tag, cols, body])
+
+
+def _decode_rows(raw: bytes | str | None, tag: str) -> RiderRows | None:
+    """The cached rows of the rider tagged ``tag``; None: none cached for it (no key, a
+    claim, or another rider's rows)."""
+    if raw is None or raw[:len(_CLAIM)] in _CLAIMS:
+        return None
+    got, cols, body = orjson.loads(raw)
+    if got != tag:
+        return None
+    iso = datetime.fromisoformat  # _uncell inline: this runs on every cached status
+    return [dict(zip(cols, [iso(v["d"]) if type(v) is dict else v for v in row], strict=True))
+            for row in body]
+
+
 def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
     exp = changes.get("expires_at")
     if isinstance(exp, datetime) and now is not None:
@@ -137,7 +185,10 @@ class RedisSessionStore:
         *,
         prefix: str = "authgate:",
         user_ttl_seconds: int = 300,
+        rider_loader: RiderLoader | None = None,
     ) -> None:
+        """``rider_loader``: runs a rider for a user (the database); without it no rider
+        rows are cached and the caller runs riders itself."""
         self._r = client
         # the hot commands (load, get, the user snapshot) on a pipelined line of their own
         # where the topology allows it (authgate.redisdirect), else on the client
@@ -150,6 +201,8 @@ class RedisSessionStore:
         self._rotate = client.register_script(_ROTATE)
         self._update = client.register_script(_UPDATE)
         self._cache_user = client.register_script(_CACHE_IF_CLAIMED)
+        self._load_rider = rider_loader
+        self._tags: dict[int, tuple[Rider, str | None]] = {}
 
     def _sk(self, sid: str) -> str:
         return f"{self._p}sess:{sid}"
@@ -159,6 +212,22 @@ class RedisSessionStore:
 
     def _usk(self, uid: str) -> str:
         return f"{self._p}usess:{uid}"
+
+    def _rk(self, uid: str) -> str:
+        return f"{self._p}rider:{uid}"
+
+    def _tag(self, rider: Rider) -> str | None:
+        """The cache tag of a cacheable rider (its name and a digest of its SQL: a worker
+        with other settings composes other SQL and never reads these rows), once per
+        rider; None: not cached here (not marked, a cluster, or no loader)."""
+        hit = self._tags.get(id(rider))
+        if hit is None or hit[0] is not rider:
+            name = cache_name(rider)
+            tag = None
+            if name is not None and self._cluster is None and self._load_rider is not None:
+                tag = f"{name}:{hashlib.sha256(str(rider).encode()).hexdigest()[:16]}"
+            hit = self._tags[id(rider)] = (rider, tag)  # kept alive: keyed by its id
+        return hit[1]
 
     async def create(self, record: SessionRecord) -> None:
         ttl = max(1, int((record.expires_at - record.created_at).total_seconds() * 1000))
@@ -180,10 +249,16 @@ class RedisSessionStore:
     async def load(
         self, session_id: str, user_id: str, now: datetime, *, rider: Rider | None = None
     ) -> Loaded | None:
-        """One MGET; a rider (SQL) is not run here: the caller runs it (``Loaded.rider``
-        None)."""
+        """One MGET. A cacheable rider's rows come from the same MGET, or are read and
+        cached here (``_rider_from_database``); any other rider is not run here: the caller
+        runs it (``Loaded.rider`` None)."""
+        tag = self._tag(rider) if rider is not None else None
+        raw_r: bytes | str | None = None
         try:
-            if self._cluster is None:  # the hot path: one MGET
+            if tag is not None:  # the hot path of a cached rider: one MGET of three keys
+                raw_s, raw_u, raw_r = await self._fast.mget(
+                    self._sk(session_id), self._uk(user_id), self._rk(user_id))
+            elif self._cluster is None:  # the hot path: one MGET
                 raw_s, raw_u = await self._fast.mget(self._sk(session_id), self._uk(user_id))
             else:
                 raw_s, raw_u = await self._cluster.mget_nonatomic(
@@ -196,8 +271,38 @@ class RedisSessionStore:
         if rec.user_id != user_id or rec.expires_at <= now:
             return None
         if raw_u is not None and raw_u[:len(_CLAIM)] not in _CLAIMS:
-            return Loaded(rec, user_from_json(orjson.loads(raw_u)))
-        return Loaded(rec, await self._user_from_database(user_id))
+            user: UserSnapshot | None = user_from_json(orjson.loads(raw_u))
+        else:
+            user = await self._user_from_database(user_id)
+        if tag is None or user is None or rider is None:
+            return Loaded(rec, user)
+        rows = _decode_rows(raw_r, tag)
+        if rows is None:
+            rows = await self._rider_from_database(rider, tag, user_id)
+        return Loaded(rec, user, rows)
+
+    async def _rider_from_database(self, rider: Rider, tag: str, user_id: str) -> RiderRows:
+        """The rider's rows, cached unless ``user_changed`` came meanwhile: the same
+        claim-then-compare-and-set as the user snapshot, so rows read before a commit are
+        never cached after the invalidation that follows it."""
+        assert self._load_rider is not None  # _tag answers None without it
+        key = self._rk(user_id)
+        claim = _CLAIM + secrets.token_hex(8).encode()
+        try:  # another request's claim (or another rider's rows) stands: read, do not cache
+            claimed = await self._fast.set(key, claim, nx=True, ex=_CLAIM_SECONDS)
+        except RedisError as exc:
+            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
+        rows = await self._load_rider(rider, user_id)
+        if claimed:
+            try:
+                value = _encode_rows(tag, rows)
+            except TypeError:  # a value the codec cannot restore exactly: stay live
+                return rows
+            try:
+                await self._cache_user(keys=[key], args=[claim, value, self._user_ttl])
+            except RedisError as exc:
+                raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
+        return rows
 
     async def _user_from_database(self, user_id: str) -> UserSnapshot | None:
         """The user row, cached unless it changed meanwhile (``_CACHE_IF_CLAIMED``): a
@@ -306,7 +411,13 @@ class RedisSessionStore:
         return sorted(live, key=lambda s: s.last_active, reverse=True)
 
     async def user_changed(self, user_id: str) -> None:
+        """Drop the user snapshot and the cached rider rows (claims too: a fill under way
+        is then not cached). On a cluster only the snapshot (no rider rows cached there;
+        the two keys sit in different slots)."""
         try:
+            if self._cluster is None:
+                await self._fast.delete(self._uk(user_id), self._rk(user_id))
+                return
             await self._fast.delete(self._uk(user_id))
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc

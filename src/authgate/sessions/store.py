@@ -32,6 +32,24 @@ Rider = Select[Any]
 cache what they compose from it by identity). Its rows come back unordered."""
 
 RiderRows = Sequence[Mapping[str, Any]]
+RiderLoader = Callable[[Rider, str], Awaitable[RiderRows]]
+"""Runs a rider for a user id (the composition root binds it to the database)."""
+
+_CACHE_AS = "authgate_rider_cache"
+
+
+def cacheable(rider: Rider, name: str) -> Rider:
+    """``rider`` marked as one whose rows a store may keep between requests (under
+    ``name``): only for a rider every write to whose rows is followed, after its commit, by
+    ``user_changed`` for the user — a rider that must be read live is never marked. The
+    mark is an execution option, so the statement runs unchanged everywhere."""
+    return rider.execution_options(**{_CACHE_AS: name})
+
+
+def cache_name(rider: Rider) -> str | None:
+    """The name ``cacheable`` gave the rider, or None: read it live."""
+    name = rider.get_execution_options().get(_CACHE_AS)
+    return name if isinstance(name, str) else None
 
 
 class Loaded(NamedTuple):
@@ -74,7 +92,8 @@ class SessionStore(Protocol):
         ...
 
     async def user_changed(self, user_id: str) -> None:
-        """Drop any cached user snapshot (no-op where the user is read live)."""
+        """Drop what is cached about the user: the snapshot and cacheable riders' rows
+        (no-op where they are read live). Call it after the commit of any change."""
         ...
 
     async def ping(self) -> None: ...

@@ -49,7 +49,10 @@ class MfaMethod(Protocol):
     def usable_sql(self, user_id: ColumnElement[str]) -> ColumnElement[bool] | None:
         """A SQL boolean over the method's own rows (e.g. EXISTS a verified authenticator),
         or None when ``usable`` says it all. The status read and the toggle's write compose
-        these into their one statement."""
+        these into their one statement. The status read's rows are cached by the Redis
+        session store only if every such method also has ``status_rows_invalidated = True``
+        (optional attribute: each write to its rows calls ``mfa.changed.rows_changed``);
+        one without it keeps the status read live."""
         ...
 
     @property

@@ -25,6 +25,7 @@ class Totp:
     status_rank: int = 10
     delivers: bool = False
     strong: bool = True
+    status_rows_invalidated: bool = True  # its rows' writes call mfa.changed.rows_changed
 
     def ready(self, res: Resources) -> bool:
         return True

@@ -26,6 +26,7 @@ class Webauthn:
     status_rank: int = 40
     delivers: bool = True  # the challenge hands out assertion options
     strong: bool = True
+    status_rows_invalidated: bool = True  # its rows' writes call mfa.changed.rows_changed
 
     def ready(self, res: Resources) -> bool:
         return res.settings.passkeys_used()
