@@ -173,10 +173,10 @@ async def start_session(
     tenant = await session_tenant(res, user, tenant_id)
     requires = policy.mfa_required_for(res, user) and not mfa_satisfied
     methods: list[str] = []
-    async with readonly(res.readmaker) as s:
-        if requires:
+    if requires:
+        async with readonly(res.readmaker) as s:
             methods = policy.login_order(await policy.verified_methods(res, s, user))
-        held = await grants(s, user.id, tenant)
+    held = await grants(res.db.hot_fetch_all, user.id, tenant)  # one statement outside tenants
     if held is None:  # the membership went away since session_tenant looked
         raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")
     if guard is not None and not any(r.get("guard") == guard for r in held.roles):
