@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -177,6 +178,7 @@ class Database:
         caller holds a writer transaction (on SQLite it would wait for itself)."""
         if self._hot_writer is None:
             return await self._hot.fetch(stmt, params)
+        await asyncio.sleep(0)  # the loop's turn first (see SqliteHotWriter)
         rows = self._hot_writer.try_write(stmt, params)
         if rows is not None:
             return rows
