@@ -21,7 +21,7 @@ import collections
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Executable, create_engine, event, make_url
+from sqlalchemy import Engine, Executable, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -189,6 +189,25 @@ class HotConnections:
             await held.conn.close()
 
 
+def _sync_sqlite(url: str, *, pool_size: int, timeout: float,
+                 pragmas: tuple[str, ...]) -> Engine:
+    """A pysqlite engine on the async engines' file, used from the event loop's thread:
+    autocommit at the driver (no implicit BEGIN), ``timeout`` the busy timeout (seconds)."""
+    engine = create_engine(make_url(url).set(drivername="sqlite+pysqlite"),
+                           hide_parameters=True, pool_size=pool_size, max_overflow=4,
+                           connect_args={"timeout": timeout, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for pragma in pragmas:
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    return engine
+
+
 class SqliteHotReader:
     """SQLite's hot statements, run synchronously on the event loop's thread.
 
@@ -199,17 +218,8 @@ class SqliteHotReader:
     """
 
     def __init__(self, url: str) -> None:
-        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-        self._engine = create_engine(sync_url, hide_parameters=True, pool_size=2,
-                                     max_overflow=4,
-                                     connect_args={"timeout": 0.5, "check_same_thread": False})
-
-        @event.listens_for(self._engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # autocommit: each read is its own snapshot
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA query_only=ON")
-            cur.close()
+        # autocommit: each read is its own snapshot
+        self._engine = _sync_sqlite(url, pool_size=2, timeout=0.5, pragmas=("query_only=ON",))
 
     async def fetch(self, stmt: Executable, params: Mapping[str, Any]) -> Rows:
         with self._engine.connect() as conn:
@@ -240,19 +250,10 @@ class SqliteHotWriter:
     """
 
     def __init__(self, url: str) -> None:
-        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-        self._engine = create_engine(sync_url, hide_parameters=True, pool_size=1,
-                                     max_overflow=4,
-                                     connect_args={"timeout": 0, "check_same_thread": False})
-
-        @event.listens_for(self._engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA synchronous=NORMAL")  # per connection, as the engines set it
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA wal_autocheckpoint=0")
-            cur.close()
+        # we issue BEGIN IMMEDIATE ourselves; synchronous and foreign_keys are per connection,
+        # set as the engines set them
+        self._engine = _sync_sqlite(url, pool_size=1, timeout=0, pragmas=(
+            "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"))
 
     def try_write(self, stmt: Executable, params: Mapping[str, Any]) -> Rows | None:
         """The statement's rows (``RETURNING``; empty without it), committed; None when the
