@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from sqlalchemy import JSON, DateTime, Executable, MetaData, String, TypeDecorator, event
 from sqlalchemy.engine import Dialect
@@ -16,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 from sqlalchemy.util import await_only
 
-from authgate.hotpath import UNAVAILABLE_SQLSTATE, HotConnections, Rows, SqliteHotReader
+from authgate.hotpath import (
+    UNAVAILABLE_SQLSTATE,
+    HotConnections,
+    Rows,
+    SqliteHotReader,
+    SqliteHotWriter,
+)
 
 # aiosqlite logs every statement *with its parameters* (password hashes among them) at DEBUG,
 # so a root logger at DEBUG would write them out. Quiet unless configured explicitly, as
@@ -84,7 +91,8 @@ class Database:
     """The engines for one database URL.
 
     ``writer`` runs units of work, ``reader`` read-only flows; the single statements of the
-    request hot path (``hot_fetch_one``/``hot_fetch_all``) run in ``hotpath``.
+    request hot path (``hot_fetch_one``/``hot_fetch_all``, and the self-contained writes of
+    ``hot_write``) run in ``hotpath``.
 
     On PostgreSQL ``reader`` shares the writer's pool in autocommit mode: under READ
     COMMITTED every statement has its own snapshot anyway, so a read-only transaction only
@@ -118,6 +126,7 @@ class Database:
             self.reader = _sqlite_engine(url, immediate=False)
             self._engines = [self.writer, self.reader]
             self._hot: HotConnections | SqliteHotReader = SqliteHotReader(url)
+            self._hot_writer: SqliteHotWriter | None = SqliteHotWriter(url)
         else:
             connect_args = {"timeout": 5, "command_timeout": 10}
             self.writer = create_async_engine(
@@ -142,6 +151,7 @@ class Database:
             )
             self._engines = [self.writer, self.hot]
             self._hot = HotConnections(self.hot, pool_size)
+            self._hot_writer = None
         self.stale: AsyncEngine = self.reader
         if replica_url:
             self.replica = ReplicaRouter(replica_url, url, pool_size=pool_size,
@@ -159,8 +169,27 @@ class Database:
         round trip (``hotpath``)."""
         return await self._hot.fetch(stmt, params)
 
+    async def hot_write(self, stmt: Executable, params: dict[str, Any]) -> Rows:
+        """Run a single-statement write that is atomic on its own (a counter's upsert, a
+        session's insert) and return its ``RETURNING`` rows (empty without). PostgreSQL: on
+        the hot connections, like ``hot_fetch_all``. SQLite: committed synchronously when
+        the write lock is free at once (``SqliteHotWriter``), else in a transaction of the
+        writer engine, which waits for the lock in its own thread. Never call it while the
+        caller holds a writer transaction (on SQLite it would wait for itself)."""
+        if self._hot_writer is None:
+            return await self._hot.fetch(stmt, params)
+        await asyncio.sleep(0)  # the loop's turn first (see SqliteHotWriter)
+        rows = self._hot_writer.try_write(stmt, params)
+        if rows is not None:
+            return rows
+        async with self.writer.begin() as conn:
+            result = await conn.execute(stmt, params)
+            return cast(Rows, result.mappings().all() if result.returns_rows else [])
+
     async def dispose(self) -> None:
         await self._hot.close()
+        if self._hot_writer is not None:
+            self._hot_writer.close()
         for engine in self._engines:
             await engine.dispose()
 

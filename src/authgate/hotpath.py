@@ -1,5 +1,6 @@
 """Single statements of the request hot path: on asyncpg's connection directly (PostgreSQL),
-synchronously on a query-only connection (SQLite).
+synchronously on a query-only connection (SQLite reads) or on a writer connection that never
+waits for the write lock (SQLite writes, ``SqliteHotWriter``).
 
 Every authenticated request reads its session with one statement (``GET /auth/mfa/status``
 its MFA rows in that same statement: a rider, ``sessions.store``). Through SQLAlchemy's
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Executable, create_engine, event, make_url
+from sqlalchemy import Engine, Executable, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from authgate.errors import ServiceUnavailable
@@ -34,11 +36,15 @@ UNAVAILABLE_SQLSTATE = ("08", "53", "57")
 
 
 class _Compiled:
-    __slots__ = ("names", "sql")
+    __slots__ = ("names", "procs", "sql")
 
-    def __init__(self, sql: str, names: tuple[str, ...]) -> None:
+    def __init__(self, sql: str, names: tuple[str, ...],
+                 procs: tuple[Callable[[Any], Any] | None, ...]) -> None:
         self.sql = sql
         self.names = names
+        self.procs = procs
+        """Each parameter's bind processor (None: passed as given), as the engine applies
+        them: a JSON column's value goes to asyncpg as text, a UTC column's in UTC."""
 
 
 class _Held:
@@ -76,7 +82,9 @@ class HotConnections:
         if hit is not None and hit[0] is stmt:
             return hit[1]
         compiled = stmt.compile(dialect=self._engine.dialect)  # type: ignore[attr-defined]
-        out = _Compiled(str(compiled), tuple(compiled.positiontup or ()))
+        names = tuple(compiled.positiontup or ())
+        procs = compiled._bind_processors  # noqa: SLF001 - SQLAlchemy's per-statement table
+        out = _Compiled(str(compiled), names, tuple(procs.get(n) for n in names))
         self._compiled[id(stmt)] = (stmt, out)  # the statement is kept alive with its id
         return out
 
@@ -142,7 +150,8 @@ class HotConnections:
         """The rows of ``stmt``: one round trip; a broken connection is replaced and the
         statement retried once, then the database counts as unavailable (503)."""
         c = self._compile(stmt)
-        args = [params[n] for n in c.names]
+        args = [params[n] if p is None else p(params[n]) for n, p in zip(c.names, c.procs,
+                                                                         strict=True)]
         for attempt in (1, 2):
             try:
                 held = await self._acquire()
@@ -180,6 +189,25 @@ class HotConnections:
             await held.conn.close()
 
 
+def _sync_sqlite(url: str, *, pool_size: int, timeout: float,
+                 pragmas: tuple[str, ...]) -> Engine:
+    """A pysqlite engine on the async engines' file, used from the event loop's thread:
+    autocommit at the driver (no implicit BEGIN), ``timeout`` the busy timeout (seconds)."""
+    engine = create_engine(make_url(url).set(drivername="sqlite+pysqlite"),
+                           hide_parameters=True, pool_size=pool_size, max_overflow=4,
+                           connect_args={"timeout": timeout, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for pragma in pragmas:
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    return engine
+
+
 class SqliteHotReader:
     """SQLite's hot statements, run synchronously on the event loop's thread.
 
@@ -190,21 +218,65 @@ class SqliteHotReader:
     """
 
     def __init__(self, url: str) -> None:
-        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
-        self._engine = create_engine(sync_url, hide_parameters=True, pool_size=2,
-                                     max_overflow=4,
-                                     connect_args={"timeout": 0.5, "check_same_thread": False})
-
-        @event.listens_for(self._engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # autocommit: each read is its own snapshot
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA query_only=ON")
-            cur.close()
+        # autocommit: each read is its own snapshot
+        self._engine = _sync_sqlite(url, pool_size=2, timeout=0.5, pragmas=("query_only=ON",))
 
     async def fetch(self, stmt: Executable, params: Mapping[str, Any]) -> Rows:
         with self._engine.connect() as conn:
             return cast(Rows, conn.execute(stmt, dict(params)).mappings().all())
 
     async def close(self) -> None:
+        self._engine.dispose()
+
+
+SQLITE_BUSY = 5
+"""SQLite's primary result code for "another connection holds the lock"."""
+
+
+class SqliteHotWriter:
+    """SQLite's single-statement writes (a counter's upsert, a session's insert), tried
+    synchronously on the event loop's thread.
+
+    On a WAL database with ``synchronous=NORMAL`` such a write (``BEGIN IMMEDIATE``, the
+    statement, ``COMMIT``: a WAL append, no fsync) costs tens of µs; through aiosqlite and the
+    async engine it cost ~400 µs of CPU, mostly hand-offs to its thread and back
+    (docs/DESIGN-NOTES.md). The loop must never wait for a lock, so the write lock is only
+    *tried* (busy timeout 0): while another connection holds it (a unit of work in flight,
+    another worker process) ``try_write`` answers None and the caller sends the statement
+    through the writer engine, which waits in its own thread. It holds the lock only within
+    one synchronous call, so it never makes anyone else wait longer than that. This
+    connection never checkpoints (``wal_autocheckpoint=0``): copying the WAL back (and its
+    fsync) is left to the writer engine's connections, off the loop.
+    """
+
+    def __init__(self, url: str) -> None:
+        # we issue BEGIN IMMEDIATE ourselves; synchronous and foreign_keys are per connection,
+        # set as the engines set them
+        self._engine = _sync_sqlite(url, pool_size=1, timeout=0, pragmas=(
+            "synchronous=NORMAL", "foreign_keys=ON", "wal_autocheckpoint=0"))
+
+    def try_write(self, stmt: Executable, params: Mapping[str, Any]) -> Rows | None:
+        """The statement's rows (``RETURNING``; empty without it), committed; None when the
+        write lock is taken (nothing was done)."""
+        with self._engine.connect() as conn:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlite_errorcode", None) == SQLITE_BUSY or \
+                        "locked" in str(exc.orig):
+                    conn.rollback()
+                    return None
+                raise
+            try:
+                result = conn.execute(stmt, dict(params))
+                rows = cast(Rows, result.mappings().all() if result.returns_rows else [])
+                conn.exec_driver_sql("COMMIT")
+            except BaseException:
+                if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.commit()  # SQLAlchemy's own (autobegun) transaction: nothing left to do
+            return rows
+
+    def close(self) -> None:
         self._engine.dispose()

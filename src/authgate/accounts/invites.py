@@ -30,7 +30,7 @@ from urllib.parse import quote
 from sqlalchemy.exc import IntegrityError
 
 from authgate.accounts import password_reset
-from authgate.authz.store import grants
+from authgate.authz.store import grants, in_session
 from authgate.errors import AuthError, Code
 from authgate.events import USER_CREATED, USER_INVITED, Event
 from authgate.identity import store as users
@@ -59,7 +59,7 @@ async def _may_invite_into(res: Resources, inviter: Principal, tenant: str | Non
     if tenant == inviter.session.tenant_id:
         return
     async with readonly(res.readmaker) as s:
-        held = await grants(s, inviter.user.id, tenant)
+        held = await grants(in_session(s), inviter.user.id, tenant)
     if held is None or INVITE_PERMISSION not in held.permissions:
         raise AuthError(Code.MISSING_REQUIRED_PERMISSIONS,
                         "Access denied: Requires at least one of: " + INVITE_PERMISSION)

@@ -173,10 +173,10 @@ async def start_session(
     tenant = await session_tenant(res, user, tenant_id)
     requires = policy.mfa_required_for(res, user) and not mfa_satisfied
     methods: list[str] = []
-    async with readonly(res.readmaker) as s:
-        if requires:
+    if requires:
+        async with readonly(res.readmaker) as s:
             methods = policy.login_order(await policy.verified_methods(res, s, user))
-        held = await grants(s, user.id, tenant)
+    held = await grants(res.db.hot_fetch_all, user.id, tenant)  # one statement outside tenants
     if held is None:  # the membership went away since session_tenant looked
         raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")
     if guard is not None and not any(r.get("guard") == guard for r in held.roles):
@@ -233,13 +233,12 @@ async def login_password(
     scope = user_scope(res.settings, tenant_id) or None
     if phone is not None:  # INVALID_PHONE_FORMAT; one lockout key however it is written
         phone = users.normalise_phone(phone, res.settings.phone_default_region)
-    async with readonly(res.readmaker) as s:
-        user = None
-        if email is not None:
-            user = await users.by_email(s, email, scope)
-        elif phone is not None:
-            user = await users.by_phone(s, phone, scope)
-    stored = user.password_hash if user else None
+    found = None
+    if email is not None:
+        found = await users.sign_in_lookup(res.db, "email", email, scope)
+    elif phone is not None:
+        found = await users.sign_in_lookup(res.db, "phone", phone, scope)
+    user, stored = found if found is not None else (None, None)
     lock_key = rate.lockout_key(res, user_id=user.id if user else None, identifier=(
         account_ref("email", email) if email is not None
         else account_ref("sms", phone, res.settings.phone_default_region) if phone is not None
@@ -263,9 +262,8 @@ async def login_password(
                 update(User).where(User.id == user.id, User.password_hash == stored)
                 .values(password_hash=upgraded)
             )
-    snap = users.snapshot(user)
-    await res.events.emit(Event(LOGGED_IN, snap.id, {"ip": client.ip}))
-    return snap
+    await res.events.emit(Event(LOGGED_IN, user.id, {"ip": client.ip}))
+    return user
 
 
 async def login(res: Resources, *, provider_name: str | None, credentials: dict[str, Any],

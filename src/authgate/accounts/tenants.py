@@ -9,7 +9,7 @@ does an inactive membership.
 
 from __future__ import annotations
 
-from authgate.authz.store import grants
+from authgate.authz.store import grants, in_session
 from authgate.errors import AuthError, Code
 from authgate.events import TENANT_SWITCHED, Event
 from authgate.resources import Resources
@@ -40,7 +40,7 @@ async def switch_tenant(res: Resources, principal: Principal,
         if tenant is None or not tenant.is_active:
             raise AuthError(Code.TENANT_NOT_FOUND,
                             f"Tenant with ID '{tenant_id[:64]}' not found")
-        held = await grants(s, user_id, tenant.id)
+        held = await grants(in_session(s), user_id, tenant.id)
     if held is None:
         raise AuthError(Code.NOT_A_MEMBER_OF_TENANT)
     rec, tokens = await Sessions(res).switch_tenant(principal, tenant.id, held.snapshot())

@@ -28,7 +28,7 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 
 from authgate import background
 from authgate.apikeys.models import ApiKey
-from authgate.authz.store import Grants, grants
+from authgate.authz.store import Grants, grants, in_session
 from authgate.crypto.keys import equal, keyed_hash
 from authgate.errors import AuthError, Code
 from authgate.events import API_KEY_CREATED, API_KEY_REVOKED, Event
@@ -196,7 +196,7 @@ async def authenticate(res: Resources, value: str) -> Principal:
         raise AuthError(Code.ACCOUNT_INACTIVE, "User is not active")
     tenant = row["tenant_scope"] or None
     async with readonly(res.readmaker) as s:
-        held = await grants(s, user.id, tenant)
+        held = await grants(in_session(s), user.id, tenant)
     if held is None:  # no longer an active member of the key's tenant
         raise AuthError(Code.INVALID_API_KEY)
     last = row["last_used_at"]

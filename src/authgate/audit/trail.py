@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert
 
 from authgate import background, events
 from authgate.audit.models import AuditEvent, WebhookDelivery
@@ -65,6 +65,10 @@ HANDLED_ELSEWHERE = frozenset({events.ADMIN_ACTION, events.ADMIN_CREATED,
 _MAX_TEXT = 64
 _AUDIT_INSERT = insert(Base.metadata.tables[AuditEvent.__tablename__])
 _OUTBOX_INSERT = insert(Base.metadata.tables[WebhookDelivery.__tablename__])
+_AUDIT_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
+_AUDIT_ONE = insert(_AUDIT_TABLE).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in _AUDIT_TABLE.c})
+"""One row, built once for ``Database.hot_write`` (a login's single event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,11 @@ async def write(res: Resources, rows: list[dict[str, Any]]) -> None:
                "attempts": 0, "next_at": now, "created_at": now}
               for row in rows for name, hook in cfg.webhooks.items()
               if cfg.enabled and hook.wants(row["event"])]
+    if len(rows) == 1 and not outbox:
+        # one statement, atomic on its own: on the hot path (a unit of work cost ~0.8 ms of
+        # CPU per login here: pool checkout and ping, BEGIN, INSERT, COMMIT)
+        await res.db.hot_write(_AUDIT_ONE, rows[0])
+        return
     # Core, not the ORM session: a batch of plain dicts needs no identity map (a third of
     # the cost of writing one row went to the session's bookkeeping)
     async with res.db.writer.begin() as conn:

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authgate.authz.store import Grants, grants
+from authgate.authz.store import Grants, grants, in_session
 from authgate.errors import AuthError, Code
 from authgate.identity import store as users
 from authgate.identity.models import Permission, Role, RolePermission, UserRole
@@ -375,7 +375,7 @@ async def user_grants(res: Resources, user_id: str,
     """(role names, permission names) ``user_id`` holds in ``tenant_id`` right now (empty
     when not an active member there)."""
     async with readonly(res.readmaker) as s:
-        g = await grants(s, user_id, tenant_id)
+        g = await grants(in_session(s), user_id, tenant_id)
     if g is None:
         return [], []
     return [str(r["name"]) for r in g.roles], g.permissions
@@ -409,7 +409,7 @@ async def push_grants(res: Resources, user_ids: Sequence[str]) -> None:
         by_tenant: dict[str | None, Grants | None] = {}
         async with readonly(res.readmaker) as s:
             for tid in {rec.tenant_id for rec in live}:
-                by_tenant[tid] = await grants(s, uid, tid)
+                by_tenant[tid] = await grants(in_session(s), uid, tid)
         for rec in live:
             g = by_tenant[rec.tenant_id]
             if g is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import hashlib
 import hmac
 import os
@@ -31,6 +32,8 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Protocol, cast
 
 from authgate.crypto import argon2id
@@ -79,6 +82,151 @@ def _hashing_process(owner: int) -> None:
                 os._exit(0)
 
     threading.Thread(target=_watch, name="owner-watch", daemon=True).start()
+
+
+def _serve(conn: Connection, owner: int) -> None:
+    """A hashing process: ``(fn, args)`` in, ``(ok, result or exception)`` out, until the
+    pipe closes or says None."""
+    _hashing_process(owner)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        fn, args = job
+        try:
+            answer: tuple[bool, object] = (True, fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - the caller's future raises it
+            answer = (False, exc)
+        conn.send(answer)
+
+
+class _Child:
+    __slots__ = ("conn", "job", "process")
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.job: asyncio.Future[object] | None = None
+
+
+class HashingProcesses:
+    """Up to ``workers`` hashing processes, each fed over a pipe of its own by the event loop
+    itself: a job is pickled onto the pipe, the answer read when the loop sees the pipe
+    readable. ``ProcessPoolExecutor`` ran two threads of its own per pool (its queue
+    feeder and its manager), which took ~0.6 ms of CPU per login and the event loop's GIL
+    each time they woke. Jobs beyond the free processes wait in arrival order. A process
+    that dies (killed, out of memory) fails its job with ``BrokenProcessPool`` and is
+    replaced by the next job. Bound to the event loop that first uses it (one per server
+    worker)."""
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        # forkserver: children start from a clean process, not a copy of a running event loop
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload([__name__])
+        self._workers = workers
+        self._children: list[_Child] = []
+        self._idle: list[_Child] = []
+        self._waiting: collections.deque[tuple[object, tuple[object, ...],
+                                               asyncio.Future[object]]] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    async def run(self, fn: object, *args: object) -> object:
+        """``fn(*args)`` in a hashing process (``fn`` and its arguments travel pickled)."""
+        if self._closed:
+            raise RuntimeError("the hashing processes are closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("the hashing processes belong to another event loop")
+        fut: asyncio.Future[object] = loop.create_future()
+        self._waiting.append((fn, args, fut))
+        self._dispatch()
+        return await fut
+
+    def _dispatch(self) -> None:
+        while self._waiting and (self._idle or len(self._children) < self._workers):
+            fn, args, fut = self._waiting.popleft()
+            if fut.done():  # its caller was cancelled while it waited
+                continue
+            child = self._idle.pop() if self._idle else self._start()
+            child.job = fut
+            try:
+                child.conn.send((fn, args))
+            except (OSError, ValueError):  # the process is gone: its pipe closed
+                self._lost(child)
+
+    def _start(self) -> _Child:
+        ours, theirs = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=_serve, args=(theirs, os.getpid()),
+                                    name="authgate-hash", daemon=True)
+        process.start()
+        theirs.close()
+        child = _Child(process, ours)
+        self._children.append(child)
+        assert self._loop is not None
+        self._loop.add_reader(ours.fileno(), self._answered, child)
+        return child
+
+    def _answered(self, child: _Child) -> None:
+        try:
+            ok, value = child.conn.recv()
+        except (EOFError, OSError):
+            self._lost(child)
+            return
+        job, child.job = child.job, None
+        self._idle.append(child)
+        if job is not None and not job.done():
+            if ok:
+                job.set_result(value)
+            else:
+                job.set_exception(cast(BaseException, value))
+        self._dispatch()
+
+    def _lost(self, child: _Child) -> None:
+        """A process that died: its job fails, the next job starts a new one."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(child.conn.fileno())
+        child.conn.close()
+        if child in self._children:
+            self._children.remove(child)
+        if child in self._idle:
+            self._idle.remove(child)
+        child.process.join(0)
+        job, child.job = child.job, None
+        if job is not None and not job.done():
+            job.set_exception(BrokenProcessPool("a hashing process died"))
+        self._dispatch()
+
+    def close(self) -> None:
+        """Stop the processes and wait for them (the app's shutdown)."""
+        self._closed = True
+        for _, _, fut in self._waiting:
+            fut.cancel()
+        self._waiting.clear()
+        for child in list(self._children):
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(child.conn.fileno())
+            try:
+                child.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            if child.job is not None and not child.job.done():
+                child.job.cancel()
+        for child in self._children:
+            child.process.join(5)
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join(1)
+            child.conn.close()
+        self._children.clear()
+        self._idle.clear()
 
 
 PEPPER_PREFIX = "pepper:"
@@ -230,7 +378,7 @@ class PasswordHasher:
         ok = any([_verify(self._params, digest, c) for c in self._candidates(pepper, password)])
         return ok and known and stored is not None
 
-    def _new_pool(self) -> Executor:
+    def _new_pool(self) -> Executor | HashingProcesses:
         """Threads, or (``processes``: an ``authgate serve`` worker) processes of their own.
         A hashing thread shares the event loop's GIL: each time it came back from argon2 it
         took the GIL, and a request waited behind it (a hashing thread runs at the lowest
@@ -240,14 +388,7 @@ class PasswordHasher:
         if not self._processes:
             return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="argon2",
                                       initializer=_yield_to_event_loop)
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # forkserver: children start from a clean process, not a copy of a running event loop
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=ctx,
-                                   initializer=_hashing_process, initargs=(os.getpid(),))
+        return HashingProcesses(self._workers)
 
     async def _run(self, fn: object, *args: object) -> object:
         observer = self.observer
@@ -267,13 +408,14 @@ class PasswordHasher:
         return result
 
     async def _submit(self, fn: object, *args: object) -> object:
+        pool = self._pool
+        if isinstance(pool, HashingProcesses):
+            try:
+                return await pool.run(fn, *args)
+            except BrokenProcessPool:  # its process died (killed, out of memory): once more
+                return await pool.run(fn, *args)
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]
-        except BrokenProcessPool:  # a hashing process died (killed, out of memory): renew
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-            return await loop.run_in_executor(self._pool, fn, *args)  # type: ignore[arg-type]
+        return await loop.run_in_executor(pool, fn, *args)  # type: ignore[arg-type]
 
     async def hash(self, password: str) -> str:
         """The stored string for ``password`` (normalised, peppered when configured)."""
@@ -299,4 +441,7 @@ class PasswordHasher:
         # Processes are stopped and joined here, at the app's shutdown: a server's worker may
         # leave through a path that skips the executor's exit hook (granian's forked workers
         # then waited forever on a pool that was never told to stop).
-        self._pool.shutdown(wait=self._processes, cancel_futures=True)
+        if isinstance(self._pool, HashingProcesses):
+            self._pool.close()
+        else:
+            self._pool.shutdown(wait=False, cancel_futures=True)

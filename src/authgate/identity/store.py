@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authgate.db import Database
 from authgate.errors import AuthError, Code
 from authgate.identity.models import User
-from authgate.identity.snapshot import UserSnapshot
+from authgate.identity.snapshot import USER_COLS, U, UserSnapshot, user_from_row
 
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f.]{2,}$")
 
@@ -70,6 +72,24 @@ async def by_phone(s: AsyncSession, phone: str, tenant_id: str | None = None, *,
         User.phone == normalise_phone(phone, region), User.tenant_scope == (tenant_id or "")
     )
     return (await s.execute(stmt)).scalar_one_or_none()
+
+
+# A password login's look-up, built once for the hot path: the snapshot and the stored hash.
+_SIGN_IN = {
+    field: select(*USER_COLS, U.c.password_hash).where(
+        U.c[field] == bindparam("value"), U.c.tenant_scope == bindparam("scope"))
+    for field in ("email", "phone")
+}
+
+
+async def sign_in_lookup(db: Database, field: Literal["email", "phone"], value: str,
+                         tenant_id: str | None = None) -> tuple[UserSnapshot, str | None] | None:
+    """The account a password login names (normalised as ``by_email``/``by_phone`` do) and its
+    stored password hash, or None: one statement on the hot path (the reader's session cost
+    ~0.5 ms of CPU per login on SQLite)."""
+    key = normalise_email(value) if field == "email" else normalise_phone(value)
+    row = await db.hot_fetch_one(_SIGN_IN[field], {"value": key, "scope": tenant_id or ""})
+    return None if row is None else (user_from_row(row), row["password_hash"])
 
 
 async def set_flags(s: AsyncSession, user_id: str, now: datetime, **values: object) -> None:

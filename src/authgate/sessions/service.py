@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from authgate.authz.store import grants
+from authgate.authz.store import grants, in_session
 from authgate.clock import iso_millis
 from authgate.db import new_id
 from authgate.errors import AuthError, Code
@@ -321,7 +321,7 @@ class Sessions:
             expires = self._capped(expires, created_at=rec.created_at, last_active=now)
             # role and permission changes reach a session at its next refresh at the latest
             async with readonly(self.res.readmaker) as s:
-                held = await grants(s, rec.user_id, rec.tenant_id)
+                held = await grants(in_session(s), rec.user_id, rec.tenant_id)
             if held is None:  # no longer an active member of the session's tenant
                 await store.delete(rec.id)
                 raise AuthError(Code.ACCESS_DENIED, "User does not belong to this tenant")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authgate.identity.models import Tenant
@@ -34,6 +34,15 @@ async def membership(s: AsyncSession, user_id: str, tenant_id: str, *,
     if for_update:
         stmt = stmt.with_for_update()
     return (await s.execute(stmt)).scalar_one_or_none()
+
+
+ACTIVE_MEMBERSHIP = (select(Membership.id).join(Tenant, Tenant.id == Membership.tenant_id)
+                     .where(Membership.user_id == bindparam("uid"),
+                            Membership.tenant_id == bindparam("tid"),
+                            Membership.status == literal_column("'active'"),
+                            Tenant.is_active.is_(True)))
+"""The id of the user's (``uid``) active membership of the active tenant ``tid``, built once
+(``authz.store.grants`` runs it on the hot path too)."""
 
 
 async def active_membership(s: AsyncSession, user_id: str, tenant_id: str) -> Membership | None:

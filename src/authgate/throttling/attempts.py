@@ -11,10 +11,11 @@ The window starts at the first counted attempt and lasts ``window``; time comes 
 ``res.clock`` (tests move it). Storage: Redis when ``res.redis`` is configured (one Lua
 script, atomic), otherwise the ``authgate_counters`` table via one atomic upsert that
 resets an expired window in the same statement. Every login counts and clears several of
-these, so the single statements run on the hot path (``Database.hot_fetch_all``): reads on
-both databases, and on PostgreSQL the upsert and the delete too (each is atomic on its own;
-SQLAlchemy's async session cost about 1 ms of CPU per statement, several per login). On
-SQLite writes keep their ``BEGIN IMMEDIATE`` transaction (the hot connection is read-only).
+these, so the single statements run on the hot path: reads through ``Database.hot_fetch_all``,
+the upsert and the delete through ``Database.hot_write`` (each is atomic on its own;
+SQLAlchemy's async session cost about 0.4-1 ms of CPU per statement, several per login; on
+SQLite the write is committed synchronously when the write lock is free, else it waits in
+the writer engine's thread like any unit of work).
 
 Callers must not hold an open writer transaction while calling these on SQLite: the
 counter commits in its own short transaction so a failed attempt stays counted even when
@@ -169,14 +170,9 @@ async def count(res: Resources, scope: str, subject: str, *,
 
 
 async def _count_sql(res: Resources, key: str, now: datetime, win: timedelta) -> Attempt:
-    stmt = _count_stmt(res)
-    params = {"key": key, "now": now, "expires": now + win}
-    if not res.db.is_sqlite:
-        row = await res.db.hot_fetch_one(stmt, params)
-        return Attempt(int(row["count"]), _utc(row["expires_at"]))
-    async with transaction(res.sessionmaker) as tx:
-        got = (await tx.session.execute(stmt, params)).one()
-    return Attempt(int(got[0]), got[1])
+    [row] = await res.db.hot_write(_count_stmt(res), {"key": key, "now": now,
+                                                       "expires": now + win})
+    return Attempt(int(row["count"]), _utc(row["expires_at"]))
 
 
 async def check_and_count(
@@ -254,9 +250,8 @@ async def clear_many(res: Resources, counters: list[tuple[str, str]]) -> None:
     if res.redis is not None:
         await res.redis.delete(*[f"{res.settings.redis_prefix}attempts:{k}" for k in keys])
         return
-    if not res.db.is_sqlite and len(keys) <= _MANY:
-        await res.db.hot_fetch_all(_clear_stmt(len(keys)),
-                                   {f"k{i}": k for i, k in enumerate(keys)})
+    if len(keys) <= _MANY:
+        await res.db.hot_write(_clear_stmt(len(keys)), {f"k{i}": k for i, k in enumerate(keys)})
         return
     async with transaction(res.sessionmaker) as tx:
         await tx.session.execute(delete(Counter).where(Counter.key.in_(keys)))
