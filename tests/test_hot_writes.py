@@ -103,3 +103,38 @@ async def test_a_session_written_on_the_hot_path_reads_back_whole(h: Harness) ->
     assert listed == [rec]
     assert await h.res.store.delete(rec.id) is True
     assert await h.res.store.delete(rec.id) is False
+
+
+
+async def test_hot_writes_checkpoint_the_wal_off_the_loop(hdb: Harness,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot writer never checkpoints; every ``CHECKPOINT_EVERY`` of its commits a passive
+    checkpoint runs on the writer engine's thread, so a storm of hot writes alone does not
+    grow the WAL without bound."""
+    import os
+
+    from authgate import db as dbmod
+
+    h = hdb
+    if not h.res.db.is_sqlite:
+        pytest.skip("the WAL is SQLite's")
+    path = sqlite_path(h.res.settings.database_url)
+    assert path is not None
+    window = timedelta(minutes=5)
+
+    async def wal_after_storm(every: int) -> int:
+        monkeypatch.setattr(dbmod, "CHECKPOINT_EVERY", every)
+        conn = sqlite3.connect(path)
+        try:  # start from an empty WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+        for i in range(300):
+            await attempts.count(h.res, "ckpt", f"{every}:{i}", window=window)
+        if h.res.db._checkpoint is not None:
+            await h.res.db._checkpoint
+        return os.path.getsize(f"{path}-wal")
+
+    unbounded = await wal_after_storm(10**9)
+    bounded = await wal_after_storm(50)
+    assert bounded * 3 < unbounded, (bounded, unbounded)

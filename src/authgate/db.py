@@ -32,6 +32,9 @@ if logging.getLogger("aiosqlite").level == logging.NOTSET:
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
 log = logging.getLogger("authgate.db")
 
+CHECKPOINT_EVERY = 1000
+"""SQLite: hot-path commits between two passive WAL checkpoints (``Database.hot_write``)."""
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -118,6 +121,8 @@ class Database:
                  replica_retry: float = 30.0, replica_max_lag: float | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._hot_writes = 0
+        self._checkpoint: asyncio.Task[None] | None = None
         self.replica: ReplicaRouter | None = None
         if replica_url and self.is_sqlite:
             raise ValueError("a read replica needs PostgreSQL")
@@ -181,12 +186,40 @@ class Database:
         await asyncio.sleep(0)  # the loop's turn first (see SqliteHotWriter)
         rows = self._hot_writer.try_write(stmt, params)
         if rows is not None:
+            self._hot_writes += 1
+            if self._hot_writes >= CHECKPOINT_EVERY:
+                self._checkpoint_soon()
             return rows
         async with self.writer.begin() as conn:
             result = await conn.execute(stmt, params)
             return cast(Rows, result.mappings().all() if result.returns_rows else [])
 
+    def _checkpoint_soon(self) -> None:
+        """The hot writer never checkpoints (``SqliteHotWriter``), so after every
+        ``CHECKPOINT_EVERY`` of its commits a checkpoint runs on the writer engine's thread:
+        the loop never does the copying or its fsync. RESTART, not PASSIVE: a passive one
+        racing a stream of hot writes never finds the WAL wholly copied at a write's start,
+        so the WAL never starts over and grows for as long as the writes go on; RESTART holds
+        new writers off while it copies (the hot writer then hands its write to the writer
+        engine, which waits in its own thread) and the next write starts the WAL afresh."""
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        self._hot_writes = 0
+
+        async def checkpoint() -> None:
+            try:
+                async with self.writer.connect() as conn:  # outside any transaction
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    assert raw is not None
+                    await (await raw.execute("PRAGMA wal_checkpoint(RESTART)")).close()
+            except Exception:  # the next round tries again; the writer's commits also do
+                log.warning("SQLite WAL checkpoint failed", exc_info=True)
+
+        self._checkpoint = asyncio.get_running_loop().create_task(checkpoint())
+
     async def dispose(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         await self._hot.close()
         if self._hot_writer is not None:
             self._hot_writer.close()
