@@ -85,6 +85,19 @@ async def goto(page: Page, console: Console, hash_: str, heading: str) -> None:
     await page.get_by_role("heading", level=1, name=heading).wait_for()
 
 
+async def first_admin_signed_in(api: Any, page: Page, console: Console) -> None:
+    """The first admin made over the API, then signed in on the console's page."""
+    r = await api.post("/auth/admin/signup", json={"email": EMAIL, "password": PASSWORD,
+                                                    "secretKey": ADMIN_KEY})
+    assert r.status_code == 201, r.text
+    await page.goto(f"{console.url}/auth/admin")
+    signin = page.locator("#signin-form")
+    await signin.get_by_label("Email").fill(EMAIL)
+    await signin.get_by_label("Password").fill(PASSWORD)
+    await signin.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+
+
 async def test_the_console_walk(browser: Browser, served: Console) -> None:  # noqa: F811
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
@@ -194,9 +207,6 @@ async def test_managing_users_in_the_console(browser: Browser, served: Console) 
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         alice = "alice@example.com"
-        r = await api.post("/auth/admin/signup", json={"email": EMAIL, "password": PASSWORD,
-                                                        "secretKey": ADMIN_KEY})
-        assert r.status_code == 201, r.text
         r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
         assert r.status_code == 200, r.text
         first = r.json()["accessToken"]
@@ -206,13 +216,7 @@ async def test_managing_users_in_the_console(browser: Browser, served: Console) 
         second = r.json()["accessToken"]
         for token in (first, second):
             assert (await api.get("/auth/user", headers=bearer(token))).status_code == 200
-
-        await page.goto(f"{served.url}/auth/admin")
-        signin = page.locator("#signin-form")
-        await signin.get_by_label("Email").fill(EMAIL)
-        await signin.get_by_label("Password").fill(PASSWORD)
-        await signin.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+        await first_admin_signed_in(api, page, served)
 
         # find the user, inspect the sessions
         await goto(page, served, "users", "Users")
@@ -315,18 +319,10 @@ async def test_tenant_roles_in_the_role_picker(browser: Browser,  # noqa: F811
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         alice = "alice@example.com"
-        r = await api.post("/auth/admin/signup", json={"email": EMAIL, "password": PASSWORD,
-                                                        "secretKey": ADMIN_KEY})
-        assert r.status_code == 201, r.text
         r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
         assert r.status_code == 200, r.text
         uid = claims(r.json()["accessToken"])["sub"]
-        await page.goto(f"{served.url}/auth/admin")
-        signin = page.locator("#signin-form")
-        await signin.get_by_label("Email").fill(EMAIL)
-        await signin.get_by_label("Password").fill(PASSWORD)
-        await signin.get_by_role("button", name="Sign in").click()
-        await page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+        await first_admin_signed_in(api, page, served)
         # a tenant with a role of its own, alice a member; a role outside tenants
         acme = await page.evaluate(
             "api('POST', '/api/tenants', {name: 'Acme', slug: 'acme'}).then(r => r.tenant.id)")
