@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,24 @@ async def audit(page: Page, name: str) -> None:
 async def goto(page: Page, console: Console, hash_: str, heading: str) -> None:
     await page.goto(f"{console.url}/auth/admin#/{hash_}")
     await page.get_by_role("heading", level=1, name=heading).wait_for()
+
+
+@asynccontextmanager
+async def console_page(browser: Browser, console: Console  # noqa: F811
+                       ) -> AsyncIterator[tuple[Any, Page, list[str]]]:
+    """An API client and a browser page on ``console``, and the page's script errors."""
+    import httpx
+
+    api = httpx.AsyncClient(base_url=console.url)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield api, page, errors
+    finally:
+        await context.close()
+        await api.aclose()
 
 
 async def first_admin_signed_in(api: Any, page: Page, console: Console) -> None:
@@ -198,14 +217,7 @@ async def test_managing_users_in_the_console(browser: Browser, served: Console) 
     """Issue 13 §3: find a user, inspect sessions, revoke one (its token stops working),
     deactivate the user, create a role with permissions and assign it, block a domain (signup
     with it is refused), sign out."""
-    import httpx
-
-    api = httpx.AsyncClient(base_url=served.url)
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
+    async with console_page(browser, served) as (api, page, errors):
         alice = "alice@example.com"
         r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
         assert r.status_code == 200, r.text
@@ -290,9 +302,6 @@ async def test_managing_users_in_the_console(browser: Browser, served: Console) 
         r = await page.evaluate("fetch('/auth/admin/me').then(r => r.status)")
         assert r == 401
         assert errors == []
-    finally:
-        await context.close()
-        await api.aclose()
 
 
 @pytest.fixture
@@ -309,15 +318,8 @@ async def test_tenant_roles_in_the_role_picker(browser: Browser,  # noqa: F811
     """A tenant's role ticked in the user's role picker is saved inside that tenant (it used
     to go out as a tenant-less role id: ROLE_NOT_FOUND), beside a role held outside tenants;
     unticking it takes it away and leaves the membership."""
-    import httpx
-
     served = served_tenants
-    api = httpx.AsyncClient(base_url=served.url)
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
+    async with console_page(browser, served) as (api, page, errors):
         alice = "alice@example.com"
         r = await api.post("/auth/signup", json={"email": alice, "password": "correct horse battery"})
         assert r.status_code == 200, r.text
@@ -358,6 +360,3 @@ async def test_tenant_roles_in_the_role_picker(browser: Browser,  # noqa: F811
         await page.get_by_text("Roles saved.").wait_for()
         assert await held({None: ["analyst"], acme: []}) == {None: ["analyst"], acme: []}
         assert errors == []
-    finally:
-        await context.close()
-        await api.aclose()
