@@ -8,8 +8,10 @@ A route that needs more about the caller than the session and user (``GET
 /auth/mfa/status``: the MFA devices and facts) hands ``load`` a *rider*: a single-statement
 read keyed by the user id (bound parameter ``uid``) that the database store runs in the
 same statement as the session (``DatabaseSessionStore``), so the route makes one round
-trip in all. A store that cannot (Redis, memory) answers no rider rows and the caller runs
-the rider itself (``Sessions.authenticate``). The rider is defined above this package (the
+trip in all; the Redis store keeps a ``cacheable`` rider's rows beside the user snapshot and
+fetches them in the session's MGET. A store that cannot (memory; Redis for a live rider or on
+a cluster) answers no rider rows and the caller runs the rider itself
+(``Sessions.authenticate``). The rider is defined above this package (the
 MFA layer): the store only composes SQL it is given and never looks inside the rows.
 """
 
