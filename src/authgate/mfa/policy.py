@@ -26,7 +26,6 @@ from authgate.mfa.models import TotpDevice
 from authgate.mfa.reauth import require_recent_auth
 from authgate.registry import mfa_methods
 from authgate.resources import Resources
-from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.service import Principal
 from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import transaction
@@ -215,7 +214,7 @@ def toggle_rider(res: Resources) -> Rider | None:
     toggle that changes nothing, the common case, without a second round trip. None with a
     store that would run it as a trip of its own (Redis, memory): there the conditional
     write alone is cheaper, and the cached user's flag is no snapshot to decide on."""
-    if not isinstance(res.store, DatabaseSessionStore):
+    if not res.store.live_user:
         return None
     return _statements(res).toggle_facts  # type: ignore[no-any-return]
 

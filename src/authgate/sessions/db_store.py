@@ -141,6 +141,8 @@ def _columns(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 class DatabaseSessionStore:
+    live_user = True  # sessions.store.SessionStore.live_user
+
     def __init__(self, db: Database) -> None:
         self._db = db
         self._riding: dict[int, _Riding] = {}

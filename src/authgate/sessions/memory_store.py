@@ -15,6 +15,8 @@ class MemorySessionStore:
     """Keeps a user snapshot beside the sessions like the Redis store, with the same
     invalidation rules, so both behave alike in tests."""
 
+    live_user = False  # sessions.store.SessionStore.live_user
+
     def __init__(self, user_loader: UserLoader, *, user_ttl_seconds: float = 300.0) -> None:
         self._sessions: dict[str, SessionRecord] = {}
         self._users: dict[str, tuple[float, UserSnapshot]] = {}

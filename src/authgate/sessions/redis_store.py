@@ -178,6 +178,8 @@ def _ttl_ms(changes: dict[str, Any], now: datetime | None) -> int:
 
 
 class RedisSessionStore:
+    live_user = False  # sessions.store.SessionStore.live_user
+
     def __init__(
         self,
         client: RedisClient,

@@ -33,7 +33,6 @@ from authgate.errors import AuthError, Code
 from authgate.events import REFRESH_REUSE_DETECTED, Event
 from authgate.identity.snapshot import UserSnapshot, load_user_snapshot
 from authgate.resources import Resources
-from authgate.sessions.db_store import DatabaseSessionStore
 from authgate.sessions.records import MfaState, SessionRecord
 from authgate.sessions.store import Rider, RiderRows
 from authgate.tx import readonly
@@ -292,7 +291,7 @@ class Sessions:
         claims = self.res.tokens.decode_refresh(token, now)
         store = self.res.store
         user: UserSnapshot | None = None
-        if isinstance(store, DatabaseSessionStore):
+        if store.live_user:
             # the session joined to its user row: one hot statement, the user as fresh as
             # load_user_snapshot would read it (no session: none, as for a deleted user)
             loaded = await store.load(claims.session_id, claims.user_id, now)

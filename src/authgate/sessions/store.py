@@ -65,6 +65,11 @@ class Loaded(NamedTuple):
 
 
 class SessionStore(Protocol):
+    live_user: bool
+    """``load`` reads the user row in the session's own statement, never from a cache:
+    the user it gives is as fresh as the database, and a live rider costs no extra trip
+    (the database store). False: the user may come from a cache (Redis, memory)."""
+
     async def create(self, record: SessionRecord) -> None: ...
 
     async def load(
