@@ -29,8 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -86,6 +87,7 @@ return 1
 """
 _CLAIM = b"claim:"  # a snapshot is a JSON object: it starts with "{"
 _CLAIMS = (_CLAIM, _CLAIM.decode())  # bytes, or text from a client that decodes replies
+_T = TypeVar("_T")
 _CLAIM_SECONDS = 30  # a claimer that died leaves the user uncached this long, no longer
 
 _UPDATE = """
@@ -284,45 +286,45 @@ class RedisSessionStore:
         return Loaded(rec, user, rows)
 
     async def _rider_from_database(self, rider: Rider, tag: str, user_id: str) -> RiderRows:
-        """The rider's rows, cached unless ``user_changed`` came meanwhile: the same
-        claim-then-compare-and-set as the user snapshot, so rows read before a commit are
-        never cached after the invalidation that follows it."""
+        """The rider's rows, cached as the user snapshot is (``_read_and_cache``)."""
         assert self._load_rider is not None  # _tag answers None without it
-        key = self._rk(user_id)
-        claim = _CLAIM + secrets.token_hex(8).encode()
-        try:  # another request's claim (or another rider's rows) stands: read, do not cache
-            claimed = await self._fast.set(key, claim, nx=True, ex=_CLAIM_SECONDS)
-        except RedisError as exc:
-            raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
-        rows = await self._load_rider(rider, user_id)
-        if claimed:
+        load = self._load_rider
+
+        def encode(rows: RiderRows) -> bytes | None:
             try:
-                value = _encode_rows(tag, rows)
+                return _encode_rows(tag, rows)
             except TypeError:  # a value the codec cannot restore exactly: stay live
-                return rows
-            try:
-                await self._cache_user(keys=[key], args=[claim, value, self._user_ttl])
-            except RedisError as exc:
-                raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
-        return rows
+                return None
+
+        return await self._read_and_cache(self._rk(user_id), lambda: load(rider, user_id),
+                                          encode)
 
     async def _user_from_database(self, user_id: str) -> UserSnapshot | None:
-        """The user row, cached unless it changed meanwhile (``_CACHE_IF_CLAIMED``): a
-        snapshot read before a change is never cached after its ``user_changed``."""
-        key = self._uk(user_id)
+        """The user row, cached as ``_read_and_cache`` caches."""
+        return await self._read_and_cache(
+            self._uk(user_id), lambda: self._load_user(user_id),
+            lambda snap: orjson.dumps(to_json_dict(snap)) if snap is not None else None)
+
+    async def _read_and_cache(self, key: str, read: Callable[[], Awaitable[_T]],
+                              encode: Callable[[_T], bytes | None]) -> _T:
+        """``read()``, cached under ``key`` unless ``user_changed`` came meanwhile: the key
+        is claimed first and the value written only if the claim is still there
+        (``_CACHE_IF_CLAIMED``), so a value read before a commit is never cached after the
+        invalidation that follows it. Another request's claim stands: read, do not cache;
+        ``encode`` answering None: do not cache."""
         claim = _CLAIM + secrets.token_hex(8).encode()
-        try:  # another request's claim stands: read, do not cache
+        try:
             claimed = await self._fast.set(key, claim, nx=True, ex=_CLAIM_SECONDS)
         except RedisError as exc:
             raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
-        snap = await self._load_user(user_id)
-        if snap is not None and claimed:
+        value = await read()
+        data = encode(value) if claimed else None
+        if data is not None:
             try:
-                await self._cache_user(keys=[key], args=[
-                    claim, orjson.dumps(to_json_dict(snap)), self._user_ttl])
+                await self._cache_user(keys=[key], args=[claim, data, self._user_ttl])
             except RedisError as exc:
                 raise ServiceUnavailable("Session store unavailable", backend="redis") from exc
-        return snap
+        return value
 
     async def get(self, session_id: str, now: datetime) -> SessionRecord | None:
         try:
