@@ -148,9 +148,13 @@ async def _api_key_principal(res: Resources, value: str, *, accepted: bool) -> P
     return await apikey_flows.authenticate(res, value)
 
 
+RiderFactory = Callable[[Resources], Rider | None]
+"""Builds a route's session-load rider for the app (``sessions.store.Rider``), or None."""
+
+
 def guard(
     *, mfa_pending: bool = False, must_change: bool = False, unverified_email: bool = False,
-    api_keys: bool = False, rider: Callable[[Resources], Rider | None] | None = None,
+    api_keys: bool = False, rider: RiderFactory | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """Build the dependency that authenticates a route with the given skip flags.
     ``api_keys``: an API key may stand for the user (host-app routes only, never the
@@ -256,14 +260,25 @@ session_principal = guard()
 """Like ``current_principal`` but a session only (no API key)."""
 
 Authed = Annotated[Principal, Depends(session_principal)]
-PendingMfaAllowed = Annotated[Principal, Depends(guard(mfa_pending=True, must_change=True,
-                                                        unverified_email=True))]
+def pending_mfa_allowed(rider: RiderFactory | None = None
+                        ) -> Callable[[Request], Awaitable[Principal]]:
+    """``PendingMfaAllowed``'s guard, with the route's own ``rider`` if it has one."""
+    return guard(mfa_pending=True, must_change=True, unverified_email=True, rider=rider)
+
+
+def mfa_completed(rider: RiderFactory | None = None
+                  ) -> Callable[[Request], Awaitable[Principal]]:
+    """``MfaCompleted``'s guard, with the route's own ``rider`` if it has one."""
+    return guard(must_change=True, unverified_email=True, rider=rider)
+
+
+PendingMfaAllowed = Annotated[Principal, Depends(pending_mfa_allowed())]
 """Any live session, even one whose MFA step is still pending (the MFA step itself, status,
 session checks); also while a password change is forced or the email is unverified."""
 PendingMfaNoForcedChange = Annotated[Principal, Depends(guard(mfa_pending=True,
                                                                unverified_email=True))]
 """Like ``PendingMfaAllowed``, but not while a password change is forced."""
-MfaCompleted = Annotated[Principal, Depends(guard(must_change=True, unverified_email=True))]
+MfaCompleted = Annotated[Principal, Depends(mfa_completed())]
 """MFA completed; allowed while a password change is forced or the email is unverified."""
 MfaCompletedNoForcedChange = Annotated[Principal, Depends(guard(unverified_email=True))]
 """MFA completed and no password change forced; allowed with an unverified email."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from authgate.http import serializers
-from authgate.http.deps import get_resources, guard
+from authgate.http.deps import get_resources, mfa_completed, pending_mfa_allowed
 from authgate.http.schemas import (
     SECURED,
     MessageOut,
@@ -22,12 +22,10 @@ from authgate.sessions.service import Principal
 
 router = APIRouter(prefix="/mfa", tags=["MFA"])
 
-StatusCaller = Annotated[Principal, Depends(guard(
-    mfa_pending=True, must_change=True, unverified_email=True, rider=policy.status_rider))]
+StatusCaller = Annotated[Principal, Depends(pending_mfa_allowed(rider=policy.status_rider))]
 """``PendingMfaAllowed`` whose session is read together with the MFA status rows."""
 
-ToggleCaller = Annotated[Principal, Depends(guard(
-    must_change=True, unverified_email=True, rider=policy.toggle_rider))]
+ToggleCaller = Annotated[Principal, Depends(mfa_completed(rider=policy.toggle_rider))]
 """``MfaCompleted`` whose session is read together with the toggle's facts (database
 session store only: ``policy.toggle_rider``)."""
 
